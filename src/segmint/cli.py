@@ -1,0 +1,118 @@
+"""The ``segmint`` command. It only parses arguments and calls the library."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Raw customer data to customer segments people can act on.")
+err = Console(stderr=True)
+out = Console()
+
+
+@contextlib.contextmanager
+def _progress():
+    """A rich progress bar on a terminal; nothing when output is piped."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[what]}"), console=err,
+                  transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int, what: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, what="")
+            bar.update(tasks[stage], completed=done, total=total, what=what)
+        yield update
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def _summary(run) -> None:
+    board = run.leaderboard()
+    out.print(f"run folder: {run.path}")
+    out.print(f"solutions: {len(board)}; recommended: [bold]{run.recommended}[/]")
+    for reason in run.manifest.get("reasons", []):
+        out.print(f"  - {reason}", highlight=False)
+    if run.recommended:
+        prof = run.solution().profile()
+        for _, row in prof.iterrows():
+            badge = "  [Insiders]" if row.get("insiders") else ""
+            out.print(f"  segment {row['segment']}: {row['name']} - {row['size']:,} customers "
+                      f"({row['share']:.1%}){badge}", highlight=False)
+    out.print(f"report: {run.report_path}")
+
+
+@app.command("run")
+def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
+            output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                  help="folder for the run (default: the spec's)"),
+            verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Run a spec: read, build the customer table, sweep, select, profile, report."""
+    from segmint import SegmintError, run
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    try:
+        with _progress() as progress:
+            result = run(spec, output=output, progress=progress)
+    except SegmintError as exc:
+        _fail(exc)
+    _summary(result)
+
+
+@app.command()
+def demo(output: Path = typer.Option(Path("runs"), "--output", "-o", help="folder for the run")) -> None:
+    """Run the bundled demo: Insiders features + Intel's grid on UCI Online Retail."""
+    from segmint import SegmintError, demo_spec, run
+
+    try:
+        with _progress() as progress:
+            result = run(demo_spec(output), progress=progress)
+    except SegmintError as exc:
+        _fail(exc)
+    _summary(result)
+
+
+@app.command()
+def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folder"),
+            solution: str = typer.Argument(..., help="solution name, or 'recommended'"),
+            input: Path = typer.Argument(..., help="transactions or a customer table"),
+            output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                  help="write .csv or .parquet (default: print)")) -> None:
+    """Assign customers to a saved solution's segments (ML.PREDICT's columns)."""
+    import json
+
+    from segmint import SegmintError, open_run
+    from segmint.io import write_csv_atomic, write_parquet_atomic
+
+    try:
+        run = open_run(run_dir)
+        scored = run.predict(input, None if solution == "recommended" else solution)
+    except SegmintError as exc:
+        _fail(exc)
+    if output is None:
+        flat = scored.drop(columns="nearest_centroids_distance")
+        sys.stdout.write(flat.to_csv(index=False))
+        return
+    if output.suffix == ".parquet":
+        write_parquet_atomic(scored, output)
+    else:
+        flat = scored.assign(nearest_centroids_distance=scored["nearest_centroids_distance"].map(json.dumps))
+        write_csv_atomic(flat, output)
+    err.print(f"{len(scored):,} customers scored -> {output}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,158 @@
+"""From many solutions to one recommended solution, with its reasons and its stability."""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
+
+from segmint.cluster.registry import ALGORITHMS
+from segmint.cluster.sweep import Solution
+from segmint.spec import SelectSpec
+
+__all__ = ["leaderboard", "find_knee", "knee_by_group", "stability", "recommend", "Recommendation"]
+
+log = logging.getLogger(__name__)
+
+
+def leaderboard(solutions: list[Solution]) -> pd.DataFrame:
+    """One row per solution, in sweep order, plus ``rank`` (1 = best by Davies-Bouldin and
+    silhouette together, among solutions with at least two clusters)."""
+    board = pd.DataFrame([s.row() for s in solutions])
+    board["rank"] = _rank(board).astype("Int64")
+    return board
+
+
+def _rank(board: pd.DataFrame) -> pd.Series:
+    # mean of the two rank fractions; lower Davies-Bouldin and higher silhouette are better
+    db = board["davies_bouldin"].rank(pct=True, ascending=True)
+    sil = board["silhouette"].rank(pct=True, ascending=False)
+    score = (db + sil) / 2
+    return score.rank(method="first")
+
+
+def find_knee(k: list[int] | np.ndarray, inertia: list[float] | np.ndarray) -> int | None:
+    """The elbow of a decreasing, convex inertia-by-k curve (Kneedle), or None.
+
+    Examples
+    --------
+    >>> find_knee([1, 2, 3, 4, 5, 6], [100.0, 40.0, 20.0, 15.0, 12.0, 10.0])
+    3
+    """
+    from kneed import KneeLocator
+
+    k, inertia = np.asarray(k, dtype=float), np.asarray(inertia, dtype=float)
+    order = np.argsort(k)
+    k, inertia = k[order], inertia[order]
+    if len(k) < 3 or not np.isfinite(inertia).all():
+        return None
+    knee = KneeLocator(k, inertia, curve="convex", direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+def knee_by_group(board: pd.DataFrame) -> dict[str, int | None]:
+    """Knee of inertia over k for each (algorithm, scaling, other params) curve of k-means."""
+    knees: dict[str, int | None] = {}
+    kcurves = board[board["algorithm"].isin(["kmeans", "minibatch_kmeans"])]
+    for key, group in kcurves.groupby(["algorithm", "scaling", "tol"], dropna=False, sort=False):
+        knees["|".join(str(x) for x in key)] = find_knee(group["k"], group["inertia"])
+    return knees
+
+
+def stability(solution: Solution, X_raw: np.ndarray, *, resamples: int = 10,
+              fraction: float = 0.8, seed: int = 0) -> dict[str, float]:
+    """Bootstrap stability: refit the same pipeline on seeded subsamples and compare its labels
+    with the solution's on the same customers (adjusted Rand index, mean and std).
+
+    1.0 means the segments come back identical whatever subset of customers is used.
+    """
+    n = len(X_raw)
+    size = max(2, int(round(fraction * n)))
+    aris = []
+    for b in range(resamples):
+        idx = np.sort(np.random.default_rng([seed, b]).choice(n, size, replace=False))
+        model = clone(solution.model)
+        labels = model.fit_predict(X_raw[idx]) if hasattr(model, "fit_predict") \
+            else model.fit(X_raw[idx]).predict(X_raw[idx])
+        aris.append(adjusted_rand_score(solution.labels[idx], labels))
+    return {"stability_ari_mean": float(np.mean(aris)), "stability_ari_std": float(np.std(aris)),
+            "resamples": resamples}
+
+
+@dataclass
+class Recommendation:
+    solution: str | None
+    reasons: list[str]
+    knee: dict[str, int | None]
+    stability: pd.DataFrame
+
+
+def _ordinal(i: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(i, f"{i}th")
+
+
+def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
+              spec: SelectSpec, seed: int = 0, progress=None) -> Recommendation:
+    """Pick one solution: eligible (>= 2 clusters, no tiny cluster, little noise), then best by
+    Davies-Bouldin and silhouette with a preference for k at the elbow, then stable under
+    resampling. Returns the choice and the reasons in words."""
+    knees = knee_by_group(board)
+    knee_ks = {k for k in knees.values() if k is not None}
+    eligible = board[(board["n_clusters"] >= 2)
+                     & (board["min_cluster_share"] >= spec.min_cluster_share)
+                     & (board["noise_share"] <= spec.max_noise_share)
+                     & board["davies_bouldin"].notna()].copy()
+    empty_stab = pd.DataFrame(columns=["solution", "stability_ari_mean", "stability_ari_std",
+                                       "resamples"])
+    if eligible.empty:
+        return Recommendation(None, ["no solution has two or more clusters with none below "
+                                     f"{spec.min_cluster_share:.0%} of customers"], knees, empty_stab)
+    db_rank = eligible["davies_bouldin"].rank(method="min", ascending=True)
+    sil_rank = eligible["silhouette"].rank(method="min", ascending=False)
+    eligible["score"] = (db_rank + sil_rank.fillna(len(eligible))) / (2 * len(eligible))
+    algo_k = eligible["algorithm"].map(lambda a: ALGORITHMS[a].k_param is not None)
+    eligible["at_knee"] = algo_k & eligible["k"].isin(knee_ks)
+    # An elbow is evidence too: it moves a solution up by a tenth of the field.
+    eligible["order"] = eligible["score"] - 0.1 * eligible["at_knee"]
+    eligible = eligible.sort_values(["order", "solution"], kind="stable")
+    candidates = eligible.head(spec.stability_top)
+    by_name = {s.name: s for s in solutions}
+    rows = []
+    for i, name in enumerate(candidates["solution"]):
+        rows.append({"solution": name, **stability(by_name[name], X_raw,
+                                                   resamples=spec.stability_resamples,
+                                                   fraction=spec.stability_fraction, seed=seed)})
+        if progress:
+            progress(i + 1, len(candidates), f"stability {name}")
+    stab = pd.DataFrame(rows)
+    stable = stab[stab["stability_ari_mean"] >= 0.75]
+    chosen = stable["solution"].iloc[0] if len(stable) else \
+        stab.sort_values("stability_ari_mean", ascending=False)["solution"].iloc[0]
+    row = eligible.set_index("solution").loc[chosen]
+    st = stab.set_index("solution").loc[chosen]
+    n_elig = len(eligible)
+    reasons = []
+    if row["at_knee"]:
+        reasons.append(f"k={int(row['k'])} is at the elbow of the inertia curve")
+    elif knee_ks:
+        reasons.append(f"the elbow of the inertia curve is at k={sorted(knee_ks)}; "
+                       f"this solution scores better on separation")
+    db_pos = int((eligible["davies_bouldin"] < row["davies_bouldin"]).sum() + 1)
+    reasons.append(f"Davies-Bouldin {row['davies_bouldin']:.3f} "
+                   f"({_ordinal(db_pos)} lowest of {n_elig} eligible solutions)")
+    if not math.isnan(row["silhouette"]):
+        sil_pos = int((eligible["silhouette"] > row["silhouette"]).sum() + 1)
+        reasons.append(f"silhouette {row['silhouette']:.3f} ({_ordinal(sil_pos)} highest)")
+    reasons.append(f"smallest segment holds {row['min_cluster_share']:.1%} of customers "
+                   f"(at least {spec.min_cluster_share:.0%})")
+    if row["noise_share"] > 0:
+        reasons.append(f"{row['noise_share']:.1%} of customers left as noise")
+    reasons.append(f"bootstrap stability: mean ARI {st['stability_ari_mean']:.3f} over "
+                   f"{int(st['resamples'])} resamples of {spec.stability_fraction:.0%}"
+                   + ("" if st["stability_ari_mean"] >= 0.75 else
+                      " (no candidate reached 0.75; the most stable was taken)"))
+    return Recommendation(chosen, reasons, knees, stab)

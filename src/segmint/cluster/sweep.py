@@ -1,0 +1,199 @@
+"""The sweep: algorithms x parameters x scalings over one customer table.
+
+Every solution keeps its labels, its fitted model (scaler + estimator as one scikit-learn
+``Pipeline``), its metrics and its fit time. Where a grid repeats work that can be shared
+(k-means over tol, DBSCAN over eps and min_samples), the sweep asks a grid engine for all of
+its settings at once; elsewhere it fits one setting after another.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from segmint.cluster.metrics import label_centers, solution_metrics
+from segmint.cluster.registry import ALGORITHMS, Algorithm, expand_grid
+from segmint.errors import SpecError
+from segmint.prepare import make_scaler
+from segmint.spec import SweepSpec
+
+__all__ = ["Solution", "Sweep", "run_sweep", "solution_name"]
+
+log = logging.getLogger(__name__)
+
+#: progress(done, total, what)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Solution:
+    """One fitted clustering of the customer table."""
+
+    name: str
+    algorithm: str
+    scaling: str
+    params: dict[str, Any]
+    labels: np.ndarray
+    model: Pipeline
+    metrics: dict[str, Any]
+    fit_seconds: float
+    center_ids: np.ndarray = field(repr=False, default=None)  # segment ids of `centers`
+    centers: np.ndarray = field(repr=False, default=None)  # in the prepared (scaled) space
+
+    def row(self) -> dict[str, Any]:
+        """This solution as one leaderboard row."""
+        m = self.metrics
+        algo = ALGORITHMS[self.algorithm]
+        return {
+            "solution": self.name,
+            "algorithm": self.algorithm,
+            "scaling": self.scaling,
+            "params": _params_text(self.params),
+            "k": self.params.get(algo.k_param, math.nan) if algo.k_param else math.nan,
+            "tol": self.params.get("tol", math.nan),
+            "n_clusters": m["n_clusters"],
+            "sizes": " ".join(f"{k}:{v}" for k, v in m["sizes"].items()),
+            "noise_share": m["noise_share"],
+            "min_cluster_share": m["min_cluster_share"],
+            "inertia": m["inertia"],
+            "mean_squared_distance": m["mean_squared_distance"],
+            "davies_bouldin": m["davies_bouldin"],
+            "calinski_harabasz": m["calinski_harabasz"],
+            "silhouette": m["silhouette"],
+            "silhouette_sample": m["silhouette_sample"],
+            "bic": m.get("bic", math.nan),
+            "fit_seconds": self.fit_seconds,
+        }
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def solution_name(algo: Algorithm, params: dict[str, Any], varied: set[str], scaling: str,
+                  many_scalings: bool) -> str:
+    """A short, stable id: ``kmeans_k5``, ``kmeans_k5_tol0.001``, ``dbscan_eps0.5_ms10_minmax``.
+
+    The k parameter is always named; other parameters only when the grid varies them.
+    """
+    parts = [algo.name]
+    for key, value in params.items():
+        if key == algo.k_param or key in varied:
+            parts.append(f"{algo.short.get(key, key)}{_fmt(value)}")
+    if many_scalings:
+        parts.append(scaling)
+    return "_".join(parts)
+
+
+class Sweep:
+    """Runs a :class:`~segmint.spec.SweepSpec` over a customer table.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        Algorithms, grids and scalings.
+    seed : int
+        Seeds every randomised algorithm and the silhouette sample.
+    progress : callable, optional
+        Called as ``progress(done, total, what)`` after each solution.
+    """
+
+    def __init__(self, spec: SweepSpec, seed: int = 0, progress: Progress | None = None) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.progress = progress
+
+    def plan(self) -> list[tuple[str, Algorithm, list[dict[str, Any]], set[str]]]:
+        plan = []
+        for scaling in self.spec.scalings:
+            for algo_spec in self.spec.algorithms:
+                algo = ALGORITHMS[algo_spec.name]
+                grid = {**algo.default_grid, **algo_spec.grid} if not algo_spec.grid else dict(algo_spec.grid)
+                if algo.k_param and algo.k_param not in grid:
+                    grid = {algo.k_param: algo.default_grid[algo.k_param], **grid}
+                varied = {k for k, v in grid.items() if len(v) > 1}
+                plan.append((scaling, algo, expand_grid(grid), varied))
+        return plan
+
+    def run(self, table: pd.DataFrame) -> list[Solution]:
+        X_raw = table.to_numpy(dtype="float64")
+        plan = self.plan()
+        total = sum(len(p[2]) for p in plan)
+        many_scalings = len(self.spec.scalings) > 1
+        names: set[str] = set()
+        solutions: list[Solution] = []
+        scaled: dict[str, tuple[Any, np.ndarray]] = {}
+        for scaling, algo, grid, varied in plan:
+            if scaling not in scaled:
+                scaler = make_scaler(scaling).fit(X_raw)
+                scaled[scaling] = (scaler, scaler.transform(X_raw))
+            scaler, X = scaled[scaling]
+            if algo.name == "agglomerative" and len(X) > self.spec.max_rows_quadratic:
+                raise SpecError(
+                    f"agglomerative clustering is quadratic in memory; {len(X):,} customers is "
+                    f"above sweep.max_rows_quadratic={self.spec.max_rows_quadratic:,}")
+            for params, estimator, labels, seconds in _fit_group(algo, X, grid, self.seed):
+                name = solution_name(algo, params, varied, scaling, many_scalings)
+                if name in names:
+                    raise SpecError(f"two grid settings give the same solution name {name!r}")
+                names.add(name)
+                solutions.append(self._solution(name, algo, scaling, params, scaler, estimator,
+                                                X, labels, seconds))
+                if self.progress:
+                    self.progress(len(solutions), total, name)
+        return solutions
+
+    def _solution(self, name, algo, scaling, params, scaler, estimator, X, labels, seconds):
+        labels = np.asarray(labels, dtype=np.int64)
+        inertia = getattr(estimator, "inertia_", None) if algo.name == "kmeans" else None
+        metrics = solution_metrics(X, labels, inertia=inertia,
+                                   silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
+        if algo.name == "gaussian_mixture":
+            metrics["bic"] = float(estimator.bic(X))
+        ids, centers = label_centers(X, labels)
+        if hasattr(estimator, "cluster_centers_") and algo.name in ("kmeans", "minibatch_kmeans"):
+            ids, centers = np.arange(len(estimator.cluster_centers_)), estimator.cluster_centers_
+        model = Pipeline([("scale", scaler), ("cluster", estimator)])
+        return Solution(name, algo.name, scaling, params, labels, model, metrics, seconds,
+                        center_ids=np.asarray(ids), centers=np.asarray(centers, dtype="float64"))
+
+
+def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed: int):
+    """Yield (params, fitted estimator, labels, seconds) for each grid setting."""
+    fast = _FAST_PATHS.get(algo.name)
+    if fast is not None:
+        result = fast(X, grid, seed)
+        if result is not None:
+            yield from result
+            return
+    for params in grid:
+        estimator = algo.make(params, seed)
+        start = time.perf_counter()
+        try:
+            if hasattr(estimator, "fit_predict"):
+                labels = estimator.fit_predict(X)
+            else:
+                labels = estimator.fit(X).predict(X)
+        except (ValueError, TypeError) as exc:
+            raise SpecError(f"{algo.name} with {_params_text(params)}: {exc}") from None
+        yield params, estimator, labels, time.perf_counter() - start
+
+
+#: algorithm name -> fn(X, grid, seed) returning [(params, estimator, labels, seconds)] or None
+_FAST_PATHS: dict[str, Callable] = {}
+
+
+def run_sweep(table: pd.DataFrame, spec: SweepSpec, seed: int = 0,
+              progress: Progress | None = None) -> list[Solution]:
+    """Fit every solution of ``spec`` on ``table`` (numeric columns, one row per customer)."""
+    return Sweep(spec, seed=seed, progress=progress).run(table)

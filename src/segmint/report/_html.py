@@ -1,0 +1,601 @@
+"""The self-contained HTML report: header, recommendation, segment profile, plots, tables.
+
+Everything the page needs is inside the one document: plotly.js is inlined once, the CSS and
+the few lines of table-sorting JavaScript are inline, and no element points at another address,
+so the file opens offline and leaks nothing when opened.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from segmint.errors import InputError
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = ["render_report"]
+
+logger = logging.getLogger(__name__)
+
+MISSING = "—"
+
+# Leaderboard columns in the order shown; those absent from a leaderboard are left out.
+LEADERBOARD_COLUMNS = (
+    "solution", "algorithm", "scaling", "params", "tol", "n_clusters", "noise_share",
+    "min_cluster_share", "mean_squared_distance", "davies_bouldin", "calinski_harabasz",
+    "silhouette", "silhouette_sample", "bic", "fit_seconds", "rank",
+)
+STABILITY_COLUMNS = ("solution", "stability_ari_mean", "stability_ari_std", "resamples")
+# Counts read better as whole numbers even when NaN elsewhere in the column made them floats.
+_INTEGER_COLUMNS = frozenset({"n_clusters", "rank", "resamples"})
+ELBOW_ALGORITHMS = ("kmeans", "minibatch_kmeans")
+# One elbow line per combination of these (those present in the leaderboard).
+_LINE_KEYS = ("algorithm", "scaling", "tol")
+# Manifest keys shown first, in this order; any others follow in the manifest's order.
+_MANIFEST_ORDER = ("run_id", "created", "input", "versions", "recommended", "knee")
+
+_NUM_CLASS = ' class="num"'
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+_PLOT_HEIGHT = 380
+
+
+def render_report(
+    *,
+    title: str,
+    manifest: Mapping[str, Any],
+    leaderboard: pd.DataFrame,
+    profile: pd.DataFrame | None,
+    recommended: str | None,
+    reasons: Sequence[str],
+    stability: pd.DataFrame | None = None,
+) -> str:
+    """Render a run as one self-contained HTML document.
+
+    The document opens offline: plotly.js is inlined once, and nothing is loaded from a CDN
+    or any other address. All text taken from the arguments is HTML-escaped.
+
+    Parameters
+    ----------
+    title : str
+        Shown as the page title and the main heading.
+    manifest : mapping
+        The run's manifest (``manifest.json``). Every key it has is shown in the header;
+        ``run_id``, ``created``, ``input`` (``file``, ``rows``, ``sha256``), ``versions``,
+        ``recommended`` and ``knee`` come first. ``knee`` as ``{"k": int}`` marks the knee on
+        the elbow plots.
+    leaderboard : pandas.DataFrame
+        One row per solution. Must have a ``solution`` column; of ``algorithm``, ``scaling``,
+        ``params``, ``tol``, ``n_clusters``, ``noise_share``, ``min_cluster_share``,
+        ``mean_squared_distance``, ``davies_bouldin``, ``calinski_harabasz``, ``silhouette``,
+        ``silhouette_sample``, ``bic``, ``fit_seconds`` and ``rank`` those present are shown.
+        Rows whose ``algorithm`` is ``kmeans`` or ``minibatch_kmeans`` make the elbow plots
+        (``mean_squared_distance`` and ``davies_bouldin`` against ``n_clusters``), one line per
+        ``(algorithm, scaling, tol)``.
+    profile : pandas.DataFrame or None
+        The recommended solution's profile: one row per segment with ``segment`` and ``name``,
+        and optionally ``size``, ``share`` and ``revenue_share`` (fractions of 1),
+        ``insiders`` (bool), and ``mean_<feature>``, ``median_<feature>``,
+        ``lift_<feature>`` for each feature.
+    recommended : str or None
+        The recommended solution's name; its leaderboard and stability rows are highlighted.
+    reasons : sequence of str
+        Why it is recommended (or why none is), shown beside it.
+    stability : pandas.DataFrame or None, default None
+        One row per solution with ``stability_ari_mean``, ``stability_ari_std`` and
+        ``resamples``.
+
+    Returns
+    -------
+    str
+        The HTML document.
+
+    Raises
+    ------
+    InputError
+        If ``leaderboard`` or ``stability`` has no ``solution`` column, or ``profile`` has no
+        ``segment`` or ``name`` column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> leaderboard = pd.DataFrame({
+    ...     "solution": ["kmeans-k2", "kmeans-k3"], "algorithm": ["kmeans", "kmeans"],
+    ...     "n_clusters": [2, 3], "mean_squared_distance": [4.1, 1.2],
+    ...     "davies_bouldin": [0.9, 0.5]})
+    >>> page = render_report(title="Customers", manifest={"run_id": "r1"},
+    ...                      leaderboard=leaderboard, profile=None,
+    ...                      recommended="kmeans-k3", reasons=["lowest Davies-Bouldin"])
+    >>> page.startswith("<!DOCTYPE html>")
+    True
+    >>> "<script src=" in page  # plotly.js is inline, not fetched
+    False
+    """
+    _require_columns(leaderboard, ("solution",), "leaderboard")
+    if stability is not None:
+        _require_columns(stability, ("solution",), "stability table")
+    if profile is not None:
+        _require_columns(profile, ("segment", "name"), "profile")
+
+    plots = _elbow_plots(leaderboard, knee=_knee_k(manifest))
+    sections = [
+        _header_html(title, manifest),
+        _recommendation_html(recommended, reasons),
+        _profile_html(profile, recommended),
+        _plots_html(plots),
+        _leaderboard_html(leaderboard, recommended),
+        _stability_html(stability, recommended),
+    ]
+    plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) else ""
+    return _PAGE.format(
+        title=_esc(title),
+        css=_CSS,
+        plotly_js=plotly_js,
+        body="\n".join(section for section in sections if section),
+        sort_js=_SORT_JS,
+    )
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _is_missing(value: object) -> bool:
+    # pd.isna on a dict or list answers elementwise, so only ask it about scalars.
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _format_float(value: float, digits: int = 4) -> str:
+    """Round to ``digits`` significant digits; plain notation with thousands separators."""
+    if math.isnan(value):
+        return MISSING
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    if not -4 <= exponent < 15:
+        return f"{value:.{digits}g}"
+    decimals = digits - 1 - exponent
+    # Round first so 12345.678 shows as 12,350 (four digits), not 12,346.
+    rounded = round(value, decimals)
+    text = f"{rounded:,.{max(decimals, 0)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _format_readable(value: float) -> str:
+    """A number as a marketing manager reads it: 1,234.5 / 3.46 / 0.0345."""
+    if _is_missing(value):
+        return MISSING
+    value = float(value)
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return _format_float(value, digits=3)
+
+
+def _format_lift(lift: float) -> str:
+    if lift >= 10:
+        return f"×{lift:,.0f}"
+    if lift >= 1:
+        return f"×{lift:.1f}"
+    return f"×{lift:.2g}"
+
+
+def _format_percent(fraction: float) -> str:
+    if _is_missing(fraction):
+        return MISSING
+    return f"{float(fraction) * 100:.1f}%"
+
+
+def _format_cell(column: str, value: object) -> str:
+    """Plain text of one table cell (not yet escaped)."""
+    if _is_missing(value):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}={_format_param(item)}" for key, item in value.items())
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        if column in _INTEGER_COLUMNS and float(value).is_integer():
+            return f"{int(value):,}"
+        return _format_float(float(value))
+    return str(value)
+
+
+def _format_param(value: object) -> str:
+    if isinstance(value, (float, np.floating)) and not _is_missing(value):
+        return _format_float(float(value))
+    return str(value)
+
+
+def _sort_value(value: object) -> str | None:
+    """The raw number the sorting script compares; None for a text cell."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(float(value))
+    if _is_missing(value):
+        return ""
+    return None
+
+
+def _label(column: str) -> str:
+    return column.replace("_", " ")
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(f"the {what} has no column {column!r}; it has "
+                             f"{', '.join(map(str, frame.columns)) or 'none'}", column=column)
+
+
+def _knee_k(manifest: Mapping[str, Any]) -> int | None:
+    knee = manifest.get("knee")
+    if isinstance(knee, Mapping) and not _is_missing(knee.get("k")):
+        try:
+            return int(knee["k"])
+        except (TypeError, ValueError):
+            logger.warning("manifest knee %r has no integer k; the knee is not marked", knee)
+    return None
+
+
+def _header_html(title: str, manifest: Mapping[str, Any]) -> str:
+    keys = [key for key in _MANIFEST_ORDER if key in manifest]
+    keys += [key for key in manifest if key not in _MANIFEST_ORDER]
+    rows = "".join(
+        f"<dt>{_esc(_label(str(key)))}</dt><dd>{_meta_value(str(key), manifest[key])}</dd>"
+        for key in keys
+    )
+    meta = f'<dl class="meta">{rows}</dl>' if rows else ""
+    return f"<header><h1>{_esc(title)}</h1>{meta}</header>"
+
+
+def _meta_value(key: str, value: object) -> str:
+    """One manifest value as HTML: nested mappings inline, fingerprints as code."""
+    if isinstance(value, Mapping):
+        if not value:
+            return MISSING
+        return " · ".join(
+            f'<span class="kv"><span class="k">{_esc(_label(str(k)))}</span> '
+            f"{_meta_value(str(k), v)}</span>"
+            for k, v in value.items()
+        )
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_meta_value(key, item) for item in value) or MISSING
+    if key in {"sha256", "md5", "fingerprint", "run_id"} or key.endswith("_sha256"):
+        return f"<code>{_esc(value)}</code>"
+    return _esc(_format_cell(key, value))
+
+
+def _recommendation_html(recommended: str | None, reasons: Sequence[str]) -> str:
+    if recommended is None:
+        pick = '<p class="pick none">No solution recommended</p>'
+    else:
+        pick = f'<p class="pick" id="recommended-solution">{_esc(recommended)}</p>'
+    items = "".join(f"<li>{_esc(reason)}</li>" for reason in reasons)
+    reason_list = f'<ul class="reasons">{items}</ul>' if items else ""
+    return (f'<section class="pick-box" aria-labelledby="pick-heading">'
+            f'<h2 id="pick-heading">Recommended solution</h2>{pick}{reason_list}</section>')
+
+
+def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
+    if profile is None:
+        return ""
+    columns = set(profile.columns)
+    features = [column[len("mean_"):] for column in profile.columns
+                if isinstance(column, str) and column.startswith("mean_")]
+    head = ["<th>Segment</th>"]
+    if "size" in columns:
+        head.append('<th class="num">Customers</th>')
+    if "share" in columns:
+        head.append('<th class="num">Share</th>')
+    if "revenue_share" in columns:
+        head.append('<th class="num">Revenue share</th>')
+    head += [f'<th class="num">{_esc(_label(feature))}</th>' for feature in features]
+
+    body = []
+    for row in profile.to_dict("records"):
+        insider = row.get("insiders")
+        badge = ('<span class="badge">Insiders</span>'
+                 if isinstance(insider, (bool, np.bool_)) and insider else "")
+        cells = [f'<td class="segment"><span class="seg-id">{_esc(_format_cell("segment", row["segment"]))}'
+                 f'</span> <strong>{_esc(row["name"])}</strong>{badge}</td>']
+        if "size" in columns:
+            cells.append(f'<td class="num">{_esc(_format_cell("size", row["size"]))}</td>')
+        if "share" in columns:
+            cells.append(f'<td class="num">{_share_cell(row["share"])}</td>')
+        if "revenue_share" in columns:
+            cells.append(f'<td class="num">{_share_cell(row["revenue_share"])}</td>')
+        cells += [_feature_cell(row, feature) for feature in features]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+
+    heading = "Segments" if recommended is None else f"Segments of {_esc(recommended)}"
+    note = ('<p class="note">Each feature shows the segment&#x27;s average and, in brackets, '
+            "its lift: the average divided by the average over all customers "
+            "(×1.0 is typical, ×2.0 twice as high).</p>") if features else ""
+    return (f'<section id="profile"><h2>{heading}</h2>{note}<div class="table-wrap">'
+            f'<table class="profile"><thead><tr>{"".join(head)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div></section>')
+
+
+def _share_cell(fraction: object) -> str:
+    text = _format_percent(fraction)
+    if text == MISSING:
+        return text
+    width = min(max(float(fraction) * 100, 0.0), 100.0)
+    return f'{_esc(text)}<div class="bar"><span style="width:{width:.1f}%"></span></div>'
+
+
+def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
+    mean = row.get(f"mean_{feature}")
+    lift = row.get(f"lift_{feature}")
+    median = row.get(f"median_{feature}")
+    title = "" if _is_missing(median) else f' title="median {_esc(_format_readable(median))}"'
+    text = f'<span class="mean">{_esc(_format_readable(mean))}</span>'
+    if not _is_missing(lift):
+        lift = float(lift)
+        tone = " hi" if lift >= 1.25 else " lo" if lift <= 0.8 else ""
+        text += f' <span class="lift{tone}">({_esc(_format_lift(lift))})</span>'
+    return f'<td class="num"{title}>{text}</td>'
+
+
+def _table_html(frame: pd.DataFrame, columns: Sequence[str], recommended: str | None,
+                table_id: str) -> str:
+    numeric = {column for column in columns if pd.api.types.is_numeric_dtype(frame[column])
+               and not pd.api.types.is_bool_dtype(frame[column])}
+    head = "".join(
+        f'<th scope="col" tabindex="0"{_NUM_CLASS if column in numeric else ""}>'
+        f"{_esc(_label(column))}</th>"
+        for column in columns
+    )
+    body = []
+    for row in frame[list(columns)].to_dict("records"):
+        cells = []
+        for column in columns:
+            value = row[column]
+            sort_value = _sort_value(value)
+            data = "" if sort_value is None else f' data-v="{_esc(sort_value)}"'
+            css = _NUM_CLASS if column in numeric else ""
+            cells.append(f"<td{css}{data}>{_esc(_format_cell(column, value))}</td>")
+        mark = (' class="recommended"' if recommended is not None
+                and str(row.get("solution")) == recommended else "")
+        body.append(f"<tr{mark}>{''.join(cells)}</tr>")
+    return (f'<div class="table-wrap"><table class="sortable" id="{table_id}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _leaderboard_html(leaderboard: pd.DataFrame, recommended: str | None) -> str:
+    columns = [column for column in LEADERBOARD_COLUMNS if column in leaderboard.columns]
+    return ('<section><h2>Leaderboard</h2><p class="note">All solutions of the run; click a '
+            "column heading to sort. The recommended solution is highlighted.</p>"
+            f"{_table_html(leaderboard, columns, recommended, 'leaderboard')}</section>")
+
+
+def _stability_html(stability: pd.DataFrame | None, recommended: str | None) -> str:
+    if stability is None:
+        return ""
+    columns = [column for column in STABILITY_COLUMNS if column in stability.columns]
+    return ('<section><h2>Stability</h2><p class="note">Adjusted Rand index between each '
+            "solution and its refits on resampled customers: 1 means the same segments every "
+            "time.</p>"
+            f"{_table_html(stability, columns, recommended, 'stability')}</section>")
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _elbow_lines(leaderboard: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One (label, rows sorted by k) per (algorithm, scaling, tol) of the k-means rows."""
+    if not {"algorithm", "n_clusters"} <= set(leaderboard.columns):
+        return []
+    rows = leaderboard[leaderboard["algorithm"].isin(ELBOW_ALGORITHMS)]
+    if rows.empty:
+        return []
+    keys = [key for key in _LINE_KEYS if key in rows.columns]
+    lines = []
+    for values, group in rows.groupby(keys, dropna=False, sort=True):
+        parts = []
+        for key, value in zip(keys, values, strict=True):
+            if _is_missing(value):
+                continue
+            parts.append(f"tol={_format_param(value)}" if key == "tol" else str(value))
+        lines.append((" · ".join(parts), group.sort_values("n_clusters")))
+    return lines
+
+
+def _elbow_plots(leaderboard: pd.DataFrame,
+                 knee: int | None) -> list[tuple[str, str, go.Figure | None, str]]:
+    """(div id, heading, figure or None, note) for the two elbow plots."""
+    lines = _elbow_lines(leaderboard)
+    plots = []
+    for div_id, metric, heading in (
+        ("elbow-msd", "mean_squared_distance", "Elbow: mean squared distance by k"),
+        ("elbow-davies-bouldin", "davies_bouldin", "Davies-Bouldin index by k (lower is better)"),
+    ):
+        if not lines:
+            plots.append((div_id, heading, None, "No k-means solutions in this run."))
+        elif metric not in leaderboard.columns:
+            plots.append((div_id, heading, None, f"The leaderboard has no {metric} column."))
+        else:
+            plots.append((div_id, heading, _line_figure(lines, metric, knee), ""))
+    return plots
+
+
+def _line_figure(lines: Sequence[tuple[str, pd.DataFrame]], metric: str,
+                 knee: int | None) -> go.Figure:
+    import plotly.graph_objects as go  # plotly loads on first report, not on import
+
+    figure = go.Figure()
+    for label, rows in lines:
+        rows = rows[rows[metric].notna()]
+        figure.add_trace(go.Scatter(
+            x=rows["n_clusters"].astype(float).tolist(),
+            y=rows[metric].astype(float).tolist(),
+            customdata=rows["solution"].astype(str).tolist(),
+            mode="lines+markers",
+            name=label,
+            hovertemplate="%{customdata}<br>k=%{x}<br>" + _label(metric) + "=%{y:.4g}<extra></extra>",
+        ))
+    if knee is not None:
+        figure.add_vline(x=knee, line_dash="dash", line_color="#6e7781",
+                         annotation_text=f"knee k = {knee}", annotation_position="top right")
+    figure.update_layout(
+        template="plotly_white",
+        height=_PLOT_HEIGHT,
+        margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        font={"color": "#1f2328"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        xaxis={"title": {"text": "clusters (k)"}, "dtick": 1},
+        yaxis={"title": {"text": _label(metric)}},
+    )
+    return figure
+
+
+def _plots_html(plots: Sequence[tuple[str, str, go.Figure | None, str]]) -> str:
+    import plotly.io as pio
+
+    blocks = []
+    for div_id, heading, figure, note in plots:
+        if figure is None:
+            content = f'<p class="note">{_esc(note)}</p>'
+        else:
+            content = pio.to_html(figure, full_html=False, include_plotlyjs=False,
+                                  div_id=div_id, config=_PLOT_CONFIG,
+                                  default_height=f"{_PLOT_HEIGHT}px")
+        blocks.append(f'<figure class="plot"><figcaption>{_esc(heading)}</figcaption>'
+                      f"{content}</figure>")
+    return f'<section><h2>Choosing k</h2><div class="plots">{"".join(blocks)}</div></section>'
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    # One inline copy for every figure on the page; "</script" cannot end it early.
+    source = get_plotlyjs().replace("</script", "<\\/script")
+    return f'<script type="text/javascript">{source}</script>'
+
+
+# ---------------------------------------------------------------- page
+
+_CSS = """
+:root { --ink: #1f2328; --muted: #57606a; --line: #d0d7de; --accent: #0b5cad;
+        --pick: #fff8c5; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #fff; color: var(--ink);
+       font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+main { max-width: 1240px; margin: 0 auto; padding: 24px 32px 48px; }
+h1 { font-size: 26px; margin: 0 0 8px; }
+h2 { font-size: 19px; margin: 32px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0;
+          font-size: 13px; color: var(--muted); }
+dl.meta dt { font-weight: 600; color: var(--ink); }
+dl.meta dd { margin: 0; }
+.kv .k { font-style: italic; }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-all; }
+.pick-box { margin-top: 20px; padding: 4px 20px 12px; border: 2px solid var(--accent);
+            border-radius: 8px; background: #f3f8ff; }
+.pick-box h2 { border: 0; margin: 8px 0 0; font-size: 14px; text-transform: uppercase;
+               letter-spacing: .04em; color: var(--muted); }
+.pick-box .pick { margin: 0; font-size: 24px; font-weight: 700; color: var(--accent); }
+.pick-box .pick.none { color: var(--muted); }
+.reasons { margin: 6px 0 0; padding-left: 20px; }
+.note { margin: 4px 0 10px; font-size: 13px; color: var(--muted); }
+.table-wrap { overflow-x: auto; }
+table { width: 100%; border-collapse: collapse; font-size: 13px; }
+th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.recommended td { background: var(--pick); font-weight: 600; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
+table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
+table.profile { font-size: 14px; }
+table.profile td { padding: 8px; }
+.seg-id { color: var(--muted); }
+.badge { display: inline-block; margin-left: 8px; padding: 0 8px; border-radius: 10px;
+         background: #8250df; color: #fff; font-size: 11px; font-weight: 600; vertical-align: 1px; }
+.lift { color: var(--muted); }
+.lift.hi { color: #1a7f37; font-weight: 600; }
+.lift.lo { color: #cf222e; }
+.bar { height: 4px; margin-top: 3px; border-radius: 2px; background: #eaeef2; }
+.bar span { display: block; height: 100%; border-radius: 2px; background: var(--accent); }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; }
+figure.plot { margin: 0; min-width: 0; }
+figcaption { font-weight: 600; font-size: 14px; }
+"""
+
+# Click (or Enter on) a heading to sort by it; numbers sort by data-v, empty cells go last.
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.querySelectorAll("thead th");
+  heads.forEach(function (th, col) {
+    function sort() {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      function key(cell) {
+        var v = cell.getAttribute("data-v");
+        if (v === null) { return cell.textContent === "\\u2014" ? null : cell.textContent; }
+        return v === "" ? null : parseFloat(v);
+      }
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a.cells[col]), y = key(b.cells[col]);
+        if (x === null || y === null) { return (x === null) - (y === null); }
+        var c = typeof x === "number" ? x - y
+              : String(x).localeCompare(String(y), undefined, {numeric: true});
+        return ascending ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    }
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
+  });
+});
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+{plotly_js}
+</head>
+<body>
+<main>
+{body}
+</main>
+<script>{sort_js}</script>
+</body>
+</html>
+"""
