@@ -28,7 +28,7 @@ DEFAULT_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "country": ("Country", "country"),
 }
 
-SCALINGS = ("standard", "minmax", "robust", "none")
+SCALINGS = ("standard", "minmax", "robust", "log", "none")
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "dbscan", "hdbscan", "gaussian_mixture",
               "agglomerative", "birch")
 
@@ -45,6 +45,7 @@ class SourceSpec(_Model):
     encoding: str | None = None  # None: sniffed (utf-8, else windows-1252)
     delimiter: str | None = None  # None: sniffed
     sheet: str | int | None = None
+    dayfirst: bool = False  # read 01/02/2011 as 1 February (dates are month-first by default)
     url: str | None = None  # SQLAlchemy URL
     duckdb: str | None = None  # DuckDB database file (":memory:" allowed with query)
     table: str | None = None

@@ -253,3 +253,107 @@ def _cluster_sums(X, labels, k):
     d = X.shape[1]
     idx = (labels.astype(np.int64)[:, None] * d + np.arange(d)).ravel()
     return np.bincount(idx, weights=X.ravel(), minlength=k * d).reshape(k, d)
+
+
+def _init_centers(Xc, x_sq, k, init, random_state):
+    from sklearn.cluster._kmeans import _kmeans_plusplus
+    from sklearn.utils import check_random_state
+
+    rs = check_random_state(random_state)
+    sw = np.ones(Xc.shape[0], dtype=np.float64)
+    if isinstance(init, str) and init == "k-means++":
+        centers, _ = _kmeans_plusplus(
+            Xc, k, x_squared_norms=x_sq, sample_weight=sw, random_state=rs
+        )
+    elif isinstance(init, str) and init == "random":
+        seeds = rs.choice(Xc.shape[0], size=k, replace=False, p=sw / sw.sum())
+        centers = Xc[seeds]
+    else:
+        raise ValueError(f"unsupported init {init!r}")
+    return np.ascontiguousarray(centers, dtype=np.float64)
+
+
+def _fit_k(Xc, x_sq, k, tols_abs, max_iter, init, random_state, n_threads):
+    centers_init = _init_centers(Xc, x_sq, k, init, random_state)
+    res, _ = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads)
+    return k, res
+
+
+def kmeans_grid(
+    X,
+    n_clusters_list,
+    tol_list,
+    *,
+    random_state=0,
+    max_iter=300,
+    init="k-means++",
+    n_jobs=None,
+):
+    """Fit k-means for every (n_clusters, tol) pair.
+
+    Equivalent to ``KMeans(n_clusters=k, tol=tol, init=init, n_init=1,
+    random_state=random_state, max_iter=max_iter, algorithm="lloyd").fit(X)``
+    for each pair (``n_init="auto"`` is 1 for k-means++ and random init is
+    not supported with several starts).  ``X`` is a float64 array, already
+    scaled.  ``random_state`` must be an int (each fit starts from a fresh
+    ``RandomState(random_state)``, as separate estimators would).
+
+    Returns ``{(k, tol): KMeansResult}``.
+    """
+    from sklearn.utils.extmath import row_norms
+
+    if random_state is not None and not isinstance(random_state, (int, np.integer)):
+        raise TypeError("random_state must be an int or None")
+    X = np.array(X, dtype=np.float64, order="C", copy=True)
+    if X.ndim != 2:
+        raise ValueError("X must be 2-D")
+    n = X.shape[0]
+    ks = sorted({int(k) for k in n_clusters_list}, reverse=True)
+    tols = sorted({float(t) for t in tol_list})
+    for k in ks:
+        if not 1 <= k <= n:
+            raise ValueError(f"n_clusters={k} must be in [1, n_samples={n}]")
+    mean_var = np.mean(np.var(X, axis=0))
+    tol_abs = {t: (0 if t == 0 else mean_var * t) for t in tols}
+    X_mean = X.mean(axis=0)
+    X -= X_mean
+    x_sq = row_norms(X, squared=True)
+
+    n_jobs = _resolve_jobs(n_jobs, len(ks))
+    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, init, random_state) for k in ks]
+    if n_jobs == 1:
+        fitted = [_fit_k(*a, n_threads=_n_threads()) for a in args]
+    else:
+        fitted = _run_threads(_fit_k, args, n_jobs)
+
+    out = {}
+    for k, res in fitted:
+        for t in tols:
+            labels, C, inertia, n_iter = res[tol_abs[t]]
+            out[(k, t)] = KMeansResult(
+                labels=labels,
+                cluster_centers=C + X_mean,
+                inertia=inertia,
+                n_iter=int(n_iter),
+            )
+    return {key: out[key] for key in sorted(out)}
+
+
+def _resolve_jobs(n_jobs, n_tasks):
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(int(n_jobs), n_tasks))
+
+
+def _run_threads(fn, args, n_jobs):
+    """Run fn(*a, n_threads=1) for each a on n_jobs threads, BLAS single-threaded.
+
+    Tasks are handed out largest first (callers sort them that way)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        with ThreadPoolExecutor(max_workers=n_jobs) as ex:
+            futs = [ex.submit(fn, *a, n_threads=1) for a in args]
+            return [f.result() for f in futs]

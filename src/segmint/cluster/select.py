@@ -63,6 +63,10 @@ def knee_by_group(board: pd.DataFrame) -> dict[str, int | None]:
     return knees
 
 
+def _curve_key(row: pd.Series) -> str:
+    return f"{row['algorithm']}|{row['scaling']}|{row['tol']}"
+
+
 def stability(solution: Solution, X_raw: np.ndarray, *, resamples: int = 10,
               fraction: float = 0.8, seed: int = 0) -> dict[str, float]:
     """Bootstrap stability: refit the same pipeline on seeded subsamples and compare its labels
@@ -101,7 +105,6 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
     Davies-Bouldin and silhouette with a preference for k at the elbow, then stable under
     resampling. Returns the choice and the reasons in words."""
     knees = knee_by_group(board)
-    knee_ks = {k for k in knees.values() if k is not None}
     eligible = board[(board["n_clusters"] >= 2)
                      & (board["min_cluster_share"] >= spec.min_cluster_share)
                      & (board["noise_share"] <= spec.max_noise_share)
@@ -114,8 +117,9 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
     db_rank = eligible["davies_bouldin"].rank(method="min", ascending=True)
     sil_rank = eligible["silhouette"].rank(method="min", ascending=False)
     eligible["score"] = (db_rank + sil_rank.fillna(len(eligible))) / (2 * len(eligible))
-    algo_k = eligible["algorithm"].map(lambda a: ALGORITHMS[a].k_param is not None)
-    eligible["at_knee"] = algo_k & eligible["k"].isin(knee_ks)
+    # at the knee of its own inertia curve (same algorithm, scaling and tol)
+    eligible["at_knee"] = [knees.get(_curve_key(r)) is not None and r["k"] == knees[_curve_key(r)]
+                           for _, r in eligible.iterrows()]
     # An elbow is evidence too: it moves a solution up by a tenth of the field.
     eligible["order"] = eligible["score"] - 0.1 * eligible["at_knee"]
     eligible = eligible.sort_values(["order", "solution"], kind="stable")
@@ -136,11 +140,15 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
     st = stab.set_index("solution").loc[chosen]
     n_elig = len(eligible)
     reasons = []
+    own_knee = knees.get(_curve_key(row))
     if row["at_knee"]:
-        reasons.append(f"k={int(row['k'])} is at the elbow of the inertia curve")
-    elif knee_ks:
-        reasons.append(f"the elbow of the inertia curve is at k={sorted(knee_ks)}; "
-                       f"this solution scores better on separation")
+        reasons.append(f"k={int(row['k'])} is at the elbow of its inertia curve")
+    elif own_knee is not None:
+        reasons.append(f"the elbow of its inertia curve is at k={own_knee}; k={int(row['k'])} "
+                       f"separates the segments better")
+    if chosen != eligible["solution"].iloc[0]:
+        reasons.append(f"{eligible['solution'].iloc[0]} ranked higher but was less stable under "
+                       f"resampling (see the stability table)")
     db_pos = int((eligible["davies_bouldin"] < row["davies_bouldin"]).sum() + 1)
     reasons.append(f"Davies-Bouldin {row['davies_bouldin']:.3f} "
                    f"({_ordinal(db_pos)} lowest of {n_elig} eligible solutions)")

@@ -47,6 +47,7 @@ class _Opened:
     # 1-based data row -> where it is in the source, e.g. "line 7"; None when rows are all one knows.
     locate: Callable[[int], str | None] = lambda row: None
     record: dict[str, Any] = field(default_factory=dict)  # what the manifest records
+    close: Callable[[], None] = lambda: None  # database connections end here
 
 
 # --------------------------------------------------------------------------- entry point
@@ -115,14 +116,15 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     """
     roles = _check_roles(required, optional)
     opened = _open(source)
-    if not opened.headers:
-        raise InputError("is empty (no columns)", file=opened.where)
-    mapping = _map_roles(opened, source, roles, required)
-    if roles:
-        headers = list(dict.fromkeys(mapping.values()))
-        raw = opened.load(headers).reset_index(drop=True)
-    else:
-        raw = opened.load(None).reset_index(drop=True)
+    try:
+        if not opened.headers:
+            raise InputError("is empty (no columns)", file=opened.where)
+        mapping = _map_roles(opened, source, roles, required)
+        # Only the mapped columns are loaded (all of them when no role is asked for).
+        raw = opened.load(list(dict.fromkeys(mapping.values())) if roles else None)
+    finally:
+        opened.close()
+    raw = raw.reset_index(drop=True)
     if len(raw) == 0:
         raise InputError("holds no data rows (a header alone, or an empty table)", file=opened.where)
     if roles:
@@ -306,7 +308,7 @@ def _open_delimited(source: SourceSpec, path: Path, kind: str) -> _Opened:
     if not text.strip():
         raise InputError("is empty (no header line)", file=where)
     if source.delimiter:
-        delimiter = source.delimiter
+        delimiter = {"tab": "\t", "\\t": "\t"}.get(source.delimiter, source.delimiter)
     elif kind == "tsv":
         delimiter = "\t"
     else:
@@ -383,7 +385,7 @@ def _open_excel(source: SourceSpec, path: Path, kind: str) -> _Opened:
         if (isinstance(sheet, int) and not 0 <= sheet < len(names)) or \
                 (isinstance(sheet, str) and sheet not in names):
             raise InputError(f"has no sheet {sheet!r}; its sheets are {names}", file=where)
-        frame = book.parse(sheet)
+        frame = pd.read_excel(book, sheet_name=sheet)
     sheet_name = names[sheet] if isinstance(sheet, int) else sheet
     frame.columns = [str(c) for c in frame.columns]
     where = f"{path} (sheet {sheet_name!r})"
@@ -401,7 +403,8 @@ def _open_ndjson(source: SourceSpec, path: Path, kind: str) -> _Opened:
     if not text.strip():
         raise InputError("is empty (no records)", file=where)
     try:
-        frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, convert_dates=False)
+        # dtype=False: no guessing of types or dates; the typing step does that, per role.
+        frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
     except ValueError as exc:
         raise InputError(f"is not valid NDJSON: {_first_bad_json_line(text) or exc}",
                          file=where) from None
@@ -463,10 +466,8 @@ def _open_duckdb(source: SourceSpec) -> _Opened:
             return chosen.df()
         except duckdb.Error as exc:
             raise InputError(f"cannot read {what}: {exc}", file=database) from None
-        finally:
-            con.close()
 
-    return _Opened(where=where, headers=headers, load=load, record=record)
+    return _Opened(where=where, headers=headers, load=load, record=record, close=con.close)
 
 
 def _open_sqlalchemy(source: SourceSpec) -> _Opened:
@@ -518,10 +519,9 @@ def _open_sqlalchemy(source: SourceSpec) -> _Opened:
                 return pd.read_sql(chosen, conn)
         except sa.exc.SQLAlchemyError as exc:
             raise InputError(f"cannot read {what}: {exc}", file=shown) from None
-        finally:
-            engine.dispose()
 
-    return _Opened(where=f"{shown} ({what})", headers=headers, load=load, record=record)
+    return _Opened(where=f"{shown} ({what})", headers=headers, load=load, record=record,
+                   close=engine.dispose)
 
 
 # --------------------------------------------------------------------------- typing columns
@@ -603,6 +603,13 @@ def _date_formats(dayfirst: bool) -> list[str | None]:
             "%d %b %Y", "%Y%m%d"]
 
 
+def _parse_dates(text: pd.Series, fmt: str | None) -> pd.Series:
+    try:
+        return pd.to_datetime(text, format=fmt, errors="coerce")
+    except ValueError:  # offsets that differ from row to row: one instant each, in UTC
+        return pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+
+
 def _to_datetime(values: pd.Series, role: str, header: str, opened: _Opened,
                  dayfirst: bool) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -621,12 +628,12 @@ def _to_datetime(values: pd.Series, role: str, header: str, opened: _Opened,
     sample = pd.Series(present.iloc[:2000].unique())
     best_format, best_parsed = None, -1
     for fmt in _date_formats(dayfirst):
-        parsed = int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
+        parsed = int(_parse_dates(sample, fmt).notna().sum())
         if parsed > best_parsed:
             best_format, best_parsed = fmt, parsed
         if parsed == len(sample):
             break
-    dates = pd.to_datetime(text, format=best_format, errors="coerce")
+    dates = _parse_dates(text, best_format)
     bad = dates.isna() & text.notna()
     if bad.any():
         hint = ""

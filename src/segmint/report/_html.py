@@ -7,6 +7,7 @@ so the file opens offline and leaks nothing when opened.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +29,7 @@ MISSING = "—"
 
 # Leaderboard columns in the order shown; those absent from a leaderboard are left out.
 LEADERBOARD_COLUMNS = (
-    "solution", "algorithm", "scaling", "params", "tol", "n_clusters", "noise_share",
+    "solution", "algorithm", "scaling", "params", "n_clusters", "noise_share",
     "min_cluster_share", "mean_squared_distance", "davies_bouldin", "calinski_harabasz",
     "silhouette", "silhouette_sample", "bic", "fit_seconds", "rank",
 )
@@ -72,9 +73,10 @@ def render_report(
         the elbow plots.
     leaderboard : pandas.DataFrame
         One row per solution. Must have a ``solution`` column; of ``algorithm``, ``scaling``,
-        ``params``, ``tol``, ``n_clusters``, ``noise_share``, ``min_cluster_share``,
-        ``mean_squared_distance``, ``davies_bouldin``, ``calinski_harabasz``, ``silhouette``,
-        ``silhouette_sample``, ``bic``, ``fit_seconds`` and ``rank`` those present are shown.
+        ``params`` (a mapping or its JSON text), ``n_clusters``, ``noise_share``,
+        ``min_cluster_share``, ``mean_squared_distance``, ``davies_bouldin``,
+        ``calinski_harabasz``, ``silhouette``, ``silhouette_sample``, ``bic``, ``fit_seconds``
+        and ``rank`` those present are shown.
         Rows whose ``algorithm`` is ``kmeans`` or ``minibatch_kmeans`` make the elbow plots
         (``mean_squared_distance`` and ``davies_bouldin`` against ``n_clusters``), one line per
         ``(algorithm, scaling, tol)``.
@@ -208,6 +210,12 @@ def _format_cell(column: str, value: object) -> str:
         return MISSING
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
+    if column == "params" and isinstance(value, str) and value.startswith("{"):
+        # leaderboard.csv holds params as JSON; show them as key=value like a dict.
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
     if isinstance(value, Mapping):
         return ", ".join(f"{key}={_format_param(item)}" for key, item in value.items())
     if isinstance(value, (int, np.integer)):
@@ -325,8 +333,9 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
         insider = row.get("insiders")
         badge = ('<span class="badge">Insiders</span>'
                  if isinstance(insider, (bool, np.bool_)) and insider else "")
-        cells = [f'<td class="segment"><span class="seg-id">{_esc(_format_cell("segment", row["segment"]))}'
-                 f'</span> <strong>{_esc(row["name"])}</strong>{badge}</td>']
+        segment = _esc(_format_cell("segment", row["segment"]))
+        cells = [f'<td class="segment"><span class="seg-id">{segment}</span> '
+                 f'<strong>{_esc(row["name"])}</strong>{badge}</td>']
         if "size" in columns:
             cells.append(f'<td class="num">{_esc(_format_cell("size", row["size"]))}</td>')
         if "share" in columns:
@@ -461,8 +470,11 @@ def _line_figure(lines: Sequence[tuple[str, pd.DataFrame]], metric: str,
             customdata=rows["solution"].astype(str).tolist(),
             mode="lines+markers",
             name=label,
-            hovertemplate="%{customdata}<br>k=%{x}<br>" + _label(metric) + "=%{y:.4g}<extra></extra>",
+            hovertemplate=("%{customdata}<br>k=%{x}<br>" + _label(metric)
+                           + "=%{y:.4g}<extra></extra>"),
         ))
+    if _needs_log_axis(lines, metric):
+        figure.update_yaxes(type="log", dtick=1, title_text=f"{_label(metric)} (log scale)")
     if knee is not None:
         figure.add_vline(x=knee, line_dash="dash", line_color="#6e7781",
                          annotation_text=f"knee k = {knee}", annotation_position="top right")
@@ -476,6 +488,16 @@ def _line_figure(lines: Sequence[tuple[str, pd.DataFrame]], metric: str,
         yaxis={"title": {"text": _label(metric)}},
     )
     return figure
+
+
+def _needs_log_axis(lines: Sequence[tuple[str, pd.DataFrame]], metric: str) -> bool:
+    """Log scale when one line sits 10x above another (e.g. scaled vs unscaled distances),
+    so the flatter lines keep a visible elbow."""
+    values = pd.concat([rows[metric] for _, rows in lines]).dropna()
+    if values.empty or (values <= 0).any():
+        return False
+    tops = [rows[metric].max() for _, rows in lines if rows[metric].notna().any()]
+    return max(tops) / min(tops) > 10
 
 
 def _plots_html(plots: Sequence[tuple[str, str, go.Figure | None, str]]) -> str:
@@ -510,9 +532,10 @@ _CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; background: #fff; color: var(--ink);
        font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 1240px; margin: 0 auto; padding: 24px 32px 48px; }
+main { max-width: 1320px; margin: 0 auto; padding: 24px 24px 48px; }
 h1 { font-size: 26px; margin: 0 0 8px; }
-h2 { font-size: 19px; margin: 32px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h2 { font-size: 19px; margin: 32px 0 8px; padding-bottom: 4px;
+     border-bottom: 1px solid var(--line); }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0;
           font-size: 13px; color: var(--muted); }
 dl.meta dt { font-weight: 600; color: var(--ink); }
@@ -529,9 +552,14 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word
 .note { margin: 4px 0 10px; font-size: 13px; color: var(--muted); }
 .table-wrap { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
-th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
-.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left;
+         vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; vertical-align: bottom; }
+#leaderboard td:first-child, #stability td:first-child { white-space: nowrap; }
+#leaderboard { font-size: 12px; }
+#leaderboard th, #leaderboard td { padding: 4px 6px; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 tr.recommended td { background: var(--pick); font-weight: 600; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
@@ -546,7 +574,9 @@ table.profile td { padding: 8px; }
 .lift.lo { color: #cf222e; }
 .bar { height: 4px; margin-top: 3px; border-radius: 2px; background: #eaeef2; }
 .bar span { display: block; height: 100%; border-radius: 2px; background: var(--accent); }
-.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; }
+/* auto-fill, not auto-fit: the first plot is drawn before the second exists, and must not
+   take the whole row then. */
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 16px; }
 figure.plot { margin: 0; min-width: 0; }
 figcaption { font-weight: 600; font-size: 14px; }
 """

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+
+from segmint.cluster import find_knee, leaderboard, recommend, run_sweep, stability
+from segmint.spec import SelectSpec, SweepSpec
+
+
+def test_knee_of_a_hand_made_curve():
+    assert find_knee([2, 3, 4, 5, 6, 7], [1000, 400, 120, 100, 90, 85]) == 4
+    assert find_knee([2, 3], [10, 5]) is None
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=500, centers=5, n_features=2, cluster_std=0.5, random_state=1,
+                      center_box=(-20, 20))
+    table = pd.DataFrame(X, columns=["x", "y"])
+    spec = SweepSpec.model_validate({"algorithms": [{"name": "kmeans", "grid": {"n_clusters": list(range(2, 9))}}]})
+    sols = run_sweep(table, spec, seed=0)
+    return table, sols, leaderboard(sols)
+
+
+def test_recommends_the_true_k_with_reasons(blobs):
+    table, sols, board = blobs
+    rec = recommend(sols, board, table.to_numpy(), SelectSpec(stability_resamples=5), seed=0)
+    assert rec.solution == "kmeans_k5"
+    assert any("elbow" in r for r in rec.reasons)
+    assert any(r.startswith("Davies-Bouldin") for r in rec.reasons)
+    assert set(rec.stability["solution"]) >= {"kmeans_k5"}
+    assert rec.knee["kmeans|standard|nan"] == 5
+
+
+def test_stability_high_for_true_k_lower_for_wrong_k(blobs):
+    table, sols, _ = blobs
+    by = {s.name: s for s in sols}
+    good = stability(by["kmeans_k5"], table.to_numpy(), resamples=5, seed=0)
+    bad = stability(by["kmeans_k8"], table.to_numpy(), resamples=5, seed=0)
+    assert good["stability_ari_mean"] > 0.99
+    assert bad["stability_ari_mean"] < good["stability_ari_mean"]
+
+
+def test_tiny_clusters_are_not_eligible():
+    X = np.vstack([np.random.default_rng(0).normal(0, 1, (300, 2)), [[40.0, 40.0]]])
+    table = pd.DataFrame(X, columns=["x", "y"])
+    spec = SweepSpec.model_validate({"algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2, 3]}}]})
+    sols = run_sweep(table, spec)
+    board = leaderboard(sols)
+    # k=2 puts the single far point alone: 1 of 301 customers (0.3%) is below 1%
+    assert board.loc[board["k"] == 2, "min_cluster_share"].item() == pytest.approx(1 / 301)
+    rec = recommend(sols, board, X, SelectSpec(stability_resamples=3))
+    assert rec.solution == "kmeans_k3" or rec.solution is None

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score, davies_bouldin_score
+from sklearn.preprocessing import StandardScaler
+
+from segmint.cluster import leaderboard, run_sweep, solution_metrics
+from segmint.errors import SpecError
+from segmint.spec import SweepSpec
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    X, _ = make_blobs(n_samples=600, centers=4, n_features=3, cluster_std=0.6, random_state=3)
+    return pd.DataFrame(X * [1.0, 10.0, 100.0], columns=["a", "b", "c"],
+                        index=pd.Index([f"c{i}" for i in range(600)], name="customer"))
+
+
+def _spec(**kw) -> SweepSpec:
+    return SweepSpec.model_validate(kw)
+
+
+def test_kmeans_solutions_equal_sklearn_pipeline(table):
+    spec = _spec(scalings=["standard"], algorithms=[{"name": "kmeans", "grid": {"n_clusters": [2, 3, 4]}}])
+    sols = run_sweep(table, spec, seed=7)
+    assert [s.name for s in sols] == ["kmeans_k2", "kmeans_k3", "kmeans_k4"]
+    X = StandardScaler().fit_transform(table)
+    for s in sols:
+        ref = KMeans(n_clusters=s.params["n_clusters"], random_state=7).fit(X)
+        assert adjusted_rand_score(ref.labels_, s.labels) == 1.0
+        assert s.metrics["inertia"] == pytest.approx(ref.inertia_, rel=1e-9)
+        assert s.metrics["mean_squared_distance"] == pytest.approx(ref.inertia_ / len(X), rel=1e-9)
+        assert s.metrics["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, ref.labels_))
+        assert sum(s.metrics["sizes"].values()) == 600
+    # k=4 recovers the four blobs: the lowest Davies-Bouldin of the three
+    board = leaderboard(sols)
+    assert board.loc[board["davies_bouldin"].idxmin(), "solution"] == "kmeans_k4"
+    assert board.loc[board["rank"] == 1, "solution"].item() == "kmeans_k4"
+
+
+def test_every_algorithm_and_scaling_runs_with_names_and_metrics(table):
+    spec = _spec(scalings=["standard", "minmax", "robust", "none"], algorithms=[
+        {"name": "kmeans", "grid": {"n_clusters": [4]}},
+        {"name": "minibatch_kmeans", "grid": {"n_clusters": [4]}},
+        {"name": "dbscan", "grid": {"eps": [0.3], "min_samples": [5]}},
+        {"name": "hdbscan", "grid": {"min_cluster_size": [20]}},
+        {"name": "gaussian_mixture", "grid": {"n_components": [4]}},
+        {"name": "agglomerative", "grid": {"n_clusters": [4]}},
+        {"name": "birch", "grid": {"n_clusters": [4]}},
+    ])
+    sols = run_sweep(table, spec)
+    assert len(sols) == 28
+    names = [s.name for s in sols]
+    assert len(set(names)) == 28 and "dbscan_minmax" in names and "kmeans_k4_none" in names
+    board = leaderboard(sols)
+    gmm = board[board["algorithm"] == "gaussian_mixture"]
+    assert gmm["bic"].notna().all() and board.loc[board["algorithm"] != "gaussian_mixture", "bic"].isna().all()
+    # the blobs are well separated: every k=4 method finds them under standard scaling
+    std = [s for s in sols if s.scaling == "standard" and s.algorithm != "dbscan" and s.algorithm != "hdbscan"]
+    ref = std[0].labels
+    for s in std[1:]:
+        assert adjusted_rand_score(ref, s.labels) > 0.95, s.name
+
+
+def test_noise_is_left_out_of_metrics():
+    X = np.array([[0.0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10], [50, 50]])
+    m = solution_metrics(X, np.array([0, 0, 0, 1, 1, 1, -1]))
+    assert m["noise_share"] == pytest.approx(1 / 7)
+    assert m["n_clusters"] == 2 and m["sizes"] == {0: 3, 1: 3}
+    # each cluster: centroid at (1/3, 1/3); squared distances 2/9, 5/9, 5/9 -> 4/3 per cluster
+    assert m["inertia"] == pytest.approx(8 / 3)
+    assert m["mean_squared_distance"] == pytest.approx(8 / 18)
+
+
+def test_silhouette_on_a_seeded_sample(table):
+    spec = _spec(algorithms=[{"name": "kmeans", "grid": {"n_clusters": [3]}}], silhouette_sample=200)
+    a = run_sweep(table, spec, seed=1)[0].metrics
+    b = run_sweep(table, spec, seed=1)[0].metrics
+    assert a["silhouette_sample"] == 200 and a["silhouette"] == b["silhouette"]
+
+
+def test_agglomerative_refuses_large_tables(table):
+    spec = _spec(algorithms=[{"name": "agglomerative"}], max_rows_quadratic=100)
+    with pytest.raises(SpecError, match="max_rows_quadratic"):
+        run_sweep(table, spec)

@@ -1,0 +1,458 @@
+"""read_source: every kind of source, header mapping, types, and the errors for bad input."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from segmint.errors import InputError
+from segmint.io import read_source
+from segmint.spec import ROLES, SourceSpec
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+# Four line items a reader can check by hand; the last has no customer.
+LINES = (
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n"
+    "536365,71053,WHITE METAL LANTERN,6,12/1/2010 8:26,3.39,17850.0,United Kingdom\n"
+    "C536379,D,Discount,-1,12/1/2010 9:41,27.5,14527.0,United Kingdom\n"
+    "536414,22139,,56,12/1/2010 11:52,0.0,,United Kingdom\n"
+)
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _read(path: Path, roles=ROLES, **spec) -> pd.DataFrame:
+    return read_source(SourceSpec(path=str(path), **spec), required=roles)
+
+
+def _small_frame() -> pd.DataFrame:
+    """LINES as a typed frame, as a Parquet file or a database would hold them."""
+    return pd.DataFrame({
+        "InvoiceNo": ["536365", "536365", "C536379", "536414"],
+        "StockCode": ["85123A", "71053", "D", "22139"],
+        "Description": ["WHITE HANGING HEART T-LIGHT HOLDER", "WHITE METAL LANTERN", "Discount", None],
+        "Quantity": [6, 6, -1, 56],
+        "InvoiceDate": pd.to_datetime(["2010-12-01 08:26", "2010-12-01 08:26", "2010-12-01 09:41",
+                                       "2010-12-01 11:52"]),
+        "UnitPrice": [2.55, 3.39, 27.5, 0.0],
+        "CustomerID": [17850.0, 17850.0, 14527.0, None],
+        "Country": ["United Kingdom"] * 4,
+    })
+
+
+def _assert_small(df: pd.DataFrame) -> None:
+    """The four LINES, whatever kind of source they came from."""
+    assert list(df.columns) == list(ROLES)
+    assert df["customer"].dtype == "string"
+    assert df["customer"].tolist()[:3] == ["17850", "17850", "14527"]
+    assert df["customer"].isna().tolist() == [False, False, False, True]
+    assert df["invoice"].tolist() == ["536365", "536365", "C536379", "536414"]
+    assert df["product"].tolist() == ["85123A", "71053", "D", "22139"]
+    assert df["quantity"].dtype == "int64"
+    assert df["quantity"].tolist() == [6, 6, -1, 56]
+    assert df["price"].dtype == "float64"
+    assert df["price"].tolist() == [2.55, 3.39, 27.5, 0.0]
+    assert df["date"].dtype == "datetime64[us]"
+    assert df["date"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-01 08:26"),
+                                   pd.Timestamp("2010-12-01 09:41"), pd.Timestamp("2010-12-01 11:52")]
+    assert df["country"].tolist() == ["United Kingdom"] * 4
+    assert df.attrs["source"]["rows"] == 4
+
+
+# --------------------------------------------------------------------------- each reader
+
+def test_csv(tmp_path):
+    path = _write(tmp_path / "retail.csv", HEADER + LINES)
+    df = _read(path)
+    _assert_small(df)
+    record = df.attrs["source"]
+    assert record["file"] == str(path)
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    assert record["encoding"] == "utf-8" and record["delimiter"] == ","
+    assert record["columns"] == {"customer": "CustomerID", "invoice": "InvoiceNo", "date": "InvoiceDate",
+                                 "quantity": "Quantity", "price": "UnitPrice", "product": "StockCode",
+                                 "country": "Country"}
+
+
+def test_tsv_txt_and_gzip(tmp_path):
+    tsv = HEADER.replace(",", "\t") + LINES.replace(",", "\t")
+    _assert_small(_read(_write(tmp_path / "retail.tsv", tsv)))
+    # .txt: the delimiter is sniffed.
+    txt = _read(_write(tmp_path / "retail.txt", HEADER.replace(",", "|") + LINES.replace(",", "|")))
+    _assert_small(txt)
+    assert txt.attrs["source"]["delimiter"] == "|"
+    gz = tmp_path / "retail.csv.gz"
+    gz.write_bytes(gzip.compress((HEADER + LINES).encode()))
+    df = _read(gz)
+    _assert_small(df)
+    # The fingerprint is of the bytes on disk, not the decompressed text.
+    assert df.attrs["source"]["sha256"] == hashlib.sha256(gz.read_bytes()).hexdigest()[:16]
+
+
+def test_parquet(tmp_path):
+    path = tmp_path / "retail.parquet"
+    _small_frame().to_parquet(path)
+    _assert_small(_read(path))
+
+
+def test_excel_sheet(tmp_path):
+    path = tmp_path / "retail.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        pd.DataFrame({"notes": ["not this sheet"]}).to_excel(book, sheet_name="Notes", index=False)
+        _small_frame().to_excel(book, sheet_name="Sales", index=False)
+    df = _read(path, sheet="Sales")
+    _assert_small(df)
+    assert df.attrs["source"]["sheet"] == "Sales"
+    with pytest.raises(InputError, match=r"has no sheet 'Orders'; its sheets are \['Notes', 'Sales'\]"):
+        _read(path, sheet="Orders")
+
+
+def test_ndjson(tmp_path):
+    path = tmp_path / "retail.jsonl"
+    _small_frame().assign(InvoiceDate=lambda d: d["InvoiceDate"].dt.strftime("%Y-%m-%dT%H:%M:%S")) \
+        .to_json(path, orient="records", lines=True)
+    _assert_small(_read(path))
+
+
+def test_ndjson_broken_line(tmp_path):
+    path = _write(tmp_path / "retail.ndjson", '{"CustomerID": 1}\n{"CustomerID": 2,\n')
+    with pytest.raises(InputError, match=r"retail.ndjson: is not valid NDJSON: line 2"):
+        _read(path, roles=["customer"])
+
+
+def test_duckdb_file_table_and_query(tmp_path):
+    path = tmp_path / "shop.duckdb"
+    frame = _small_frame()
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE sales AS SELECT * FROM frame")
+    df = read_source(SourceSpec(duckdb=str(path), table="sales"), required=ROLES)
+    _assert_small(df)
+    assert df.attrs["source"]["duckdb"] == str(path) and df.attrs["source"]["table"] == "sales"
+    assert df.attrs["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    only_17850 = read_source(
+        SourceSpec(duckdb=str(path), query="SELECT * FROM sales WHERE CustomerID = 17850"),
+        required=["customer", "price"])
+    assert only_17850["customer"].tolist() == ["17850", "17850"]
+    assert only_17850["price"].tolist() == [2.55, 3.39]
+
+
+def test_duckdb_memory_query_and_missing_table(tmp_path):
+    df = read_source(SourceSpec(duckdb=":memory:", query="SELECT 12346 AS customer_id, 2.5 AS price"),
+                     required=["customer", "price"])
+    assert df["customer"].tolist() == ["12346"] and df["price"].tolist() == [2.5]
+    path = tmp_path / "shop.duckdb"
+    duckdb.connect(str(path)).close()
+    with pytest.raises(InputError, match=r"shop.duckdb: cannot read table 'sales'"):
+        read_source(SourceSpec(duckdb=str(path), table="sales"), required=["customer"])
+    with pytest.raises(InputError, match="DuckDB database not found"):
+        read_source(SourceSpec(duckdb=str(tmp_path / "absent.duckdb"), table="sales"))
+    assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_sqlalchemy_sqlite_table_and_query(tmp_path):
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as con:
+        _small_frame().to_sql("sales", con, index=False)
+    url = f"sqlite:///{path}"
+    df = read_source(SourceSpec(url=url, table="sales"), required=ROLES)
+    _assert_small(df)  # SQLite stores the dates as text: parsed as ISO 8601
+    assert df.attrs["source"]["url"] == url and df.attrs["source"]["table"] == "sales"
+    assert df.attrs["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    refunds = read_source(SourceSpec(url=url, query="SELECT * FROM sales WHERE Quantity < 0"),
+                          required=["invoice", "quantity"])
+    assert refunds["invoice"].tolist() == ["C536379"] and refunds["quantity"].tolist() == [-1]
+    with pytest.raises(InputError, match=r"has no table 'orders'; its tables are \['sales'\]"):
+        read_source(SourceSpec(url=url, table="orders"), required=["customer"])
+    with pytest.raises(InputError, match="SQLite database not found"):
+        read_source(SourceSpec(url=f"sqlite:///{tmp_path / 'absent.sqlite'}", table="sales"))
+    assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_sqlalchemy_url_hides_password():
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(url="nosuchdb://ana:secret@localhost/shop", table="sales"))
+    assert "secret" not in str(caught.value) and "***" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- header mapping
+
+def test_online_retail_ii_headers_map_like_online_retail(tmp_path):
+    ii = HEADER.replace("InvoiceNo", "Invoice").replace("UnitPrice", "Price") \
+        .replace("CustomerID", "Customer ID")
+    one = _read(_write(tmp_path / "one.csv", HEADER + LINES))
+    two = _read(_write(tmp_path / "two.csv", ii + LINES))
+    pd.testing.assert_frame_equal(one, two)
+    assert two.attrs["source"]["columns"]["customer"] == "Customer ID"
+    assert two.attrs["source"]["columns"]["invoice"] == "Invoice"
+    assert two.attrs["source"]["columns"]["price"] == "Price"
+
+
+def test_csv_with_online_retail_ii_headers_equals_parquet(tmp_path, shared_data):
+    head = pd.read_parquet(shared_data / "online_retail.parquet").iloc[:20_000]
+    parquet = tmp_path / "head.parquet"
+    head.to_parquet(parquet)
+    ii = head.rename(columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"})
+    ii["InvoiceDate"] = ii["InvoiceDate"].dt.strftime("%-m/%-d/%Y %-H:%M")  # 12/1/2010 8:26
+    csv_path = tmp_path / "head.csv"
+    ii.to_csv(csv_path, index=False)  # CustomerID floats are written as 17850.0
+    assert csv_path.read_text().splitlines()[1].startswith("536365,85123A,")
+
+    from_parquet = _read(parquet)
+    from_csv = _read(csv_path)
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    assert len(from_csv) == 20_000
+    assert from_csv["customer"].isna().sum() == head["CustomerID"].isna().sum()
+    first = from_csv.iloc[0]
+    assert (first["customer"], first["invoice"], first["product"], first["quantity"],
+            first["price"]) == ("17850", "536365", "85123A", 6, 2.55)
+    assert first["date"] == pd.Timestamp("2010-12-01 08:26")
+
+
+def test_full_online_retail_parquet(shared_data):
+    path = shared_data / "online_retail.parquet"
+    df = _read(path)
+    assert len(df) == 541_909 and df.attrs["source"]["rows"] == 541_909
+    assert df["customer"].isna().sum() == 135_080
+    assert df.attrs["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    assert df["date"].min() == pd.Timestamp("2010-12-01 08:26")
+
+
+def test_headers_matched_ignoring_case_spaces_underscores(tmp_path):
+    path = _write(tmp_path / "loose.csv", "customer id,INVOICE_NO, quantity ,Notes\n17850,536365,6,x\n")
+    df = read_source(SourceSpec(path=str(path)), required=["customer", "invoice"],
+                     optional=["quantity", "price"])
+    assert list(df.columns) == ["customer", "invoice", "quantity"]  # no price column, no Notes
+    assert df.attrs["source"]["columns"] == {"customer": "customer id", "invoice": "INVOICE_NO",
+                                             "quantity": " quantity "}
+    assert df.iloc[0].tolist() == ["17850", "536365", 6]
+
+
+def test_exact_name_wins_over_loose_match(tmp_path):
+    # "customer_id" (exact, third default) beats "CUSTOMERID" (a loose match for the first).
+    path = _write(tmp_path / "two_ids.csv", "CUSTOMERID,customer_id\n1,2\n")
+    df = read_source(SourceSpec(path=str(path)), required=["customer"])
+    assert df["customer"].tolist() == ["2"]
+
+
+def test_explicit_column_mapping(tmp_path):
+    path = _write(tmp_path / "crm.csv", "client,CustomerID,spent\n00123,999,10.5\n")
+    df = read_source(SourceSpec(path=str(path), columns={"customer": "client", "price": "spent"}),
+                     required=["customer"], optional=["price"])
+    assert df["customer"].tolist() == ["00123"]  # leading zeros kept: an ID is text
+    assert df["price"].tolist() == [10.5]
+
+
+def test_missing_required_column_names_file_and_headers(tmp_path):
+    path = _write(tmp_path / "no_customer.csv", "InvoiceNo,Quantity\n536365,6\n")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path)), required=["invoice", "customer"])
+    err = caught.value
+    assert err.file == str(path) and err.column == "CustomerID" and err.row is None
+    assert "role 'customer'" in str(err)
+    assert "['CustomerID', 'Customer ID', 'customer_id', 'customer']" in str(err)
+    assert "its columns are ['InvoiceNo', 'Quantity']" in str(err)
+
+
+def test_explicitly_mapped_column_absent_fails_even_if_optional(tmp_path):
+    path = _write(tmp_path / "sales.csv", "CustomerID,Land\n17850,UK\n")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path), columns={"country": "Country Name"}),
+                    required=["customer"], optional=["country"])
+    assert caught.value.file == str(path) and caught.value.column == "Country Name"
+    assert "its columns are ['CustomerID', 'Land']" in str(caught.value)
+
+
+def test_no_roles_returns_the_table_as_read(tmp_path):
+    path = _write(tmp_path / "crm.csv", "id,age,city\n1,34,Porto\n2,51,Lisboa\n")
+    df = read_source(SourceSpec(path=str(path)))
+    assert list(df.columns) == ["id", "age", "city"]
+    assert df["age"].tolist() == [34, 51]
+    assert df.attrs["source"]["rows"] == 2
+
+
+# --------------------------------------------------------------------------- encodings, delimiters
+
+def test_windows_1252_with_pound_sign_and_semicolons(tmp_path):
+    text = ("InvoiceNo;StockCode;Quantity;UnitPrice;CustomerID\n"
+            "536365;GIFT £10;1;10.0;17850\n"
+            "536366;85123A;6;2.55;17850\n")
+    path = _write(tmp_path / "insiders.csv", text, encoding="windows-1252")
+    assert b"\xa3" in path.read_bytes()  # £ is one byte, 0xA3: not valid UTF-8
+    df = read_source(SourceSpec(path=str(path)), required=["invoice", "product", "quantity", "price"])
+    assert df.attrs["source"]["encoding"] == "windows-1252"
+    assert df.attrs["source"]["delimiter"] == ";"
+    assert df["product"].tolist() == ["GIFT £10", "85123A"]
+    assert df["price"].tolist() == [10.0, 2.55]
+
+
+def test_utf8_with_byte_order_mark(tmp_path):
+    path = _write(tmp_path / "bom.csv", "\ufeffCustomerID,Quantity\n17850,6\n")
+    df = read_source(SourceSpec(path=str(path)), required=["customer", "quantity"])
+    assert df.attrs["source"]["columns"]["customer"] == "CustomerID"  # not "\ufeffCustomerID"
+    assert df["quantity"].tolist() == [6]
+
+
+def test_declared_utf8_but_bytes_are_not(tmp_path):
+    text = "InvoiceNo,StockCode\n536365,85123A\n536366,GIFT £10\n"
+    path = _write(tmp_path / "latin.csv", text, encoding="windows-1252")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path), encoding="utf-8"), required=["invoice"])
+    assert caught.value.file == str(path)
+    assert "is not valid utf-8: byte 0xa3 on line 3" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- types
+
+def test_customer_ids_normalised(tmp_path):
+    path = _write(tmp_path / "ids.csv", "CustomerID\n17850.0\n 12346 \n\n00123\n12347.\nA-9\n")
+    df = read_source(SourceSpec(path=str(path)), required=["customer"])
+    # The blank line is skipped; an empty cell would be <NA>.
+    assert df["customer"].tolist() == ["17850", "12346", "00123", "12347", "A-9"]
+    empty_cell = _write(tmp_path / "ids2.csv", "CustomerID,Quantity\n,1\n17850.0,2\n")
+    assert read_source(SourceSpec(path=str(empty_cell)), required=["customer"])["customer"] \
+        .isna().tolist() == [True, False]
+
+
+def test_quantity_int_when_integral_else_float(tmp_path):
+    whole = _write(tmp_path / "whole.csv", "Quantity\n6\n-1\n6.0\n")
+    q = read_source(SourceSpec(path=str(whole)), required=["quantity"])["quantity"]
+    assert q.dtype == "int64" and q.tolist() == [6, -1, 6]
+    weighed = _write(tmp_path / "weighed.csv", "Quantity\n6\n0.5\n")
+    q = read_source(SourceSpec(path=str(weighed)), required=["quantity"])["quantity"]
+    assert q.dtype == "float64" and q.tolist() == [6.0, 0.5]
+    gap = _write(tmp_path / "gap.csv", "Quantity,UnitPrice\n6,1\n,2\n")
+    q = read_source(SourceSpec(path=str(gap)), required=["quantity"])["quantity"]
+    assert q.dtype == "float64" and q.isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2010-12-01 08:26:00", "2010-12-01 08:26"),
+    ("2010-12-01T08:26:00", "2010-12-01 08:26"),
+    ("2010-12-01", "2010-12-01 00:00"),
+    ("12/1/2010 8:26", "2010-12-01 08:26"),  # month first: 1 December
+    ("12/01/2010 08:26:30", "2010-12-01 08:26:30"),
+    ("01.12.2010 08:26", "2010-12-01 08:26"),
+])
+def test_date_layouts(tmp_path, text, expected):
+    path = _write(tmp_path / "d.csv", f"InvoiceDate,Quantity\n{text},1\n")
+    dates = read_source(SourceSpec(path=str(path)), required=["date"])["date"]
+    assert dates.dtype == "datetime64[us]" and dates.iloc[0] == pd.Timestamp(expected)
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_bad_quantity_names_file_column_row_and_line(tmp_path):
+    text = ("InvoiceNo,Description,Quantity\n"
+            "536365,WHITE HANGING HEART,6\n"            # line 2, row 1
+            '536365,"A NOTE THAT SPANS\nTWO LINES",6\n'  # lines 3-4, row 2
+            "\n"                                         # line 5, blank: skipped
+            "536366,HAND WARMER,six\n"                   # line 6, row 3
+            "536367,HAND WARMER,x\n")                    # line 7, row 4
+    path = _write(tmp_path / "bad_qty.csv", text)
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path)), required=["invoice", "quantity"])
+    err = caught.value
+    assert (err.file, err.column, err.row) == (str(path), "Quantity", 3)
+    assert str(err) == (f"file {path}, column 'Quantity', row 3: quantity must be a number, got 'six' "
+                        "(line 6 of the file; 1 more bad value in this column)")
+
+
+def test_bad_price_uses_the_header_as_in_the_file(tmp_path):
+    path = _write(tmp_path / "bad_price.csv", "Invoice,Price\n1,2.55\n2,£3.39\n")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path)), required=["price"])
+    err = caught.value
+    assert (err.file, err.column, err.row) == (str(path), "Price", 2)
+    assert "got '£3.39' (line 3 of the file)" in str(err)
+
+
+def test_unparseable_date(tmp_path):
+    path = _write(tmp_path / "bad_date.csv",
+                  "InvoiceDate,Quantity\n12/1/2010 8:26,1\n12/1/2010 9:01,1\nyesterday,1\n")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path)), required=["date"])
+    err = caught.value
+    assert (err.file, err.column, err.row) == (str(path), "InvoiceDate", 3)
+    assert "date must be a date, got 'yesterday' (line 4 of the file)" in str(err)
+
+
+def test_day_first_date_gets_a_hint(tmp_path):
+    path = _write(tmp_path / "uk_dates.csv", "InvoiceDate,Quantity\n1/12/2010 8:26,1\n13/12/2010 8:26,1\n")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path)), required=["date"])
+    assert caught.value.row == 2
+    assert "got '13/12/2010 8:26' (line 3 of the file); dates are read month first" in str(caught.value)
+
+
+def test_bad_value_in_parquet_and_excel_rows(tmp_path):
+    frame = pd.DataFrame({"CustomerID": ["1", "2", "3"], "Quantity": ["6", "6", "lots"]})
+    parquet = tmp_path / "q.parquet"
+    frame.to_parquet(parquet)
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(parquet)), required=["quantity"])
+    assert (caught.value.file, caught.value.column, caught.value.row) == (str(parquet), "Quantity", 3)
+    xlsx = tmp_path / "q.xlsx"
+    frame.to_excel(xlsx, index=False, sheet_name="Orders")
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(xlsx)), required=["quantity"])
+    assert (caught.value.column, caught.value.row) == ("Quantity", 3)
+    assert "got 'lots' (sheet row 4 of the file)" in str(caught.value)
+    assert caught.value.file == f"{xlsx} (sheet 'Orders')"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("zero.csv", b"", "is empty (0 bytes)"),
+    ("header_only.csv", HEADER.encode(), "holds no data rows"),
+    ("blank.csv", b"\n\n", "is empty (no header line)"),
+    ("zero.parquet", b"", "is empty (0 bytes)"),
+])
+def test_empty_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=re.escape(message)) as caught:
+        read_source(SourceSpec(path=str(path)), required=["customer"])
+    assert caught.value.file == str(path)
+
+
+def test_empty_parquet_table(tmp_path):
+    path = tmp_path / "none.parquet"
+    _small_frame().iloc[:0].to_parquet(path)
+    with pytest.raises(InputError, match="holds no data rows") as caught:
+        read_source(SourceSpec(path=str(path)), required=["customer"])
+    assert caught.value.file == str(path)
+
+
+def test_missing_file_and_unknown_extension(tmp_path):
+    with pytest.raises(InputError, match="not found") as caught:
+        read_source(SourceSpec(path=str(tmp_path / "absent.csv")), required=["customer"])
+    assert caught.value.file == str(tmp_path / "absent.csv")
+    odd = _write(tmp_path / "sales.dat", HEADER + LINES)
+    with pytest.raises(InputError, match="set source.format"):
+        read_source(SourceSpec(path=str(odd)), required=["customer"])
+    _assert_small(read_source(SourceSpec(path=str(odd), format="csv"), required=ROLES))
+
+
+def test_unknown_role_is_a_programming_error(tmp_path):
+    path = _write(tmp_path / "s.csv", HEADER + LINES)
+    with pytest.raises(ValueError, match="unknown roles"):
+        read_source(SourceSpec(path=str(path)), required=["client"])
+    with pytest.raises(TypeError, match="sequence of role names"):
+        read_source(SourceSpec(path=str(path)), required="customer")
+
+
+def test_dates_with_offsets_and_tab_delimiter_alias(tmp_path):
+    path = _write(tmp_path / "events.txt", "InvoiceDate\tQuantity\n"
+                  "2010-12-01T08:26:00+00:00\t1\n2010-12-01T08:26:00+01:00\t1\n")
+    dates = read_source(SourceSpec(path=str(path), delimiter="tab"), required=["date"])["date"]
+    # Offsets that differ between rows become one instant each, in UTC.
+    assert dates.tolist() == [pd.Timestamp("2010-12-01 08:26", tz="UTC"),
+                              pd.Timestamp("2010-12-01 07:26", tz="UTC")]
