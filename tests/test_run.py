@@ -1,0 +1,124 @@
+"""End to end: spec -> run folder -> answers, on the bundled Online Retail data."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import segmint
+
+BUNDLED = Path(str(resources.files("segmint") / "data" / "online_retail.parquet"))
+CLEANING = {"impute_customer": True, "drop_non_product_codes": True, "min_unit_price": 0.04,
+            "drop_customers": ["16446"], "drop_countries": ["European Community", "Unspecified"]}
+
+
+def small_spec(path, **over) -> dict:
+    spec = {
+        "name": "small",
+        "source": {"path": str(path)},
+        "recipe": {"features": "insiders", "cleaning": CLEANING},
+        "sweep": {"scalings": ["log"], "algorithms": [
+            {"name": "kmeans", "grid": {"n_clusters": [2, 3, 4, 5]}},
+            {"name": "gaussian_mixture", "grid": {"n_components": [3]}},
+            {"name": "dbscan", "grid": {"eps": [0.5], "min_samples": [20]}},
+        ]},
+        "select": {"stability_resamples": 3, "stability_top": 2},
+    }
+    spec.update(over)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return segmint.run(small_spec(BUNDLED), output=out)
+
+
+def test_run_folder_holds_what_design_says(first_run):
+    p = first_run.path
+    for name in ["spec.yaml", "manifest.json", "customers.parquet", "prepared.parquet",
+                 "leaderboard.csv", "stability.csv", "report.html"]:
+        assert (p / name).is_file(), name
+    board = first_run.leaderboard()
+    assert sorted(first_run.solutions()) == sorted(board["solution"])
+    assert len(board) == 6
+    for name in board["solution"]:
+        folder = p / "solutions" / name
+        assert {f.name for f in folder.iterdir()} >= {"model.skops", "labels.parquet", "profile.parquet",
+                                                      "centroids.parquet", "metrics.json"}
+    manifest = json.loads((p / "manifest.json").read_text())
+    assert manifest["input"]["rows"] == 541_909
+    assert manifest["customers"] == len(first_run.customers()) > 5000
+    assert manifest["recommended"] in set(board["solution"])
+    assert board.loc[board["recommended"], "solution"].tolist() == [manifest["recommended"]]
+    # the spec as run has its defaults filled in
+    written = yaml.safe_load((p / "spec.yaml").read_text())
+    assert written["select"]["min_cluster_share"] == 0.01
+
+
+def test_same_spec_twice_gives_the_same_leaderboard(first_run, tmp_path):
+    again = segmint.run(small_spec(BUNDLED), output=tmp_path)
+    a = first_run.leaderboard().drop(columns="fit_seconds")
+    b = again.leaderboard().drop(columns="fit_seconds")
+    pd.testing.assert_frame_equal(a, b)
+    assert again.recommended == first_run.recommended
+    pd.testing.assert_frame_equal(first_run.stability(), again.stability())
+
+
+def test_profiles_sizes_add_up_and_insiders_is_top_revenue(first_run):
+    for name in first_run.solutions():
+        prof = first_run.solution(name).profile()
+        assert prof["size"].sum() == len(first_run.customers())
+        assert prof["share"].sum() == pytest.approx(1.0)
+        assert prof["revenue_share"].sum() == pytest.approx(1.0)
+        real = prof[prof["segment"] >= 0]
+        assert real.loc[real["mean_gross_revenue"].idxmax(), "insiders"]
+        assert prof["insiders"].sum() == 1
+        assert prof["name"].is_unique
+
+
+def test_predict_on_the_training_customers_gives_back_their_labels(first_run):
+    customers = first_run.customers()
+    for name in ["kmeans_k4", "gaussian_mixture_k3"]:
+        sol = first_run.solution(name)
+        scored = first_run.predict(customers.reset_index(), solution=name)
+        labels = sol.labels()
+        assert (scored["customer"].to_numpy() == labels["customer"].to_numpy()).all()
+        assert (scored["segment"].to_numpy() == labels["segment"].to_numpy()).all()
+    # k-means: the assigned centroid is the nearest one, distances come nearest first
+    scored = first_run.predict(customers.head(50).reset_index(), solution="kmeans_k4")
+    for _, row in scored.iterrows():
+        d = [x["distance"] for x in row["nearest_centroids_distance"]]
+        assert d == sorted(d) and len(d) == 4
+        assert row["nearest_centroids_distance"][0]["centroid_id"] == row["segment"]
+        assert row["distance"] == pytest.approx(d[0])
+
+
+def test_predict_from_raw_transactions_goes_through_the_recipe(first_run, tmp_path):
+    raw = pd.read_parquet(BUNDLED)
+    some = raw[raw["CustomerID"].isin([12347.0, 12348.0, 17850.0])]
+    path = tmp_path / "new.parquet"
+    some.to_parquet(path)
+    scored = first_run.predict(path, solution="kmeans_k3")
+    assert sorted(scored["customer"]) == ["12347", "12348", "17850"]
+    assert scored["segment"].between(0, 2).all()
+    # the same features recomputed from these lines alone: 12347's revenue is all in them
+    table = first_run.customers()
+    assert table.loc["12347", "gross_revenue"] > 0
+
+
+def test_centroids_match_profile_means(first_run):
+    sol = first_run.solution("kmeans_k3")
+    cents = sol.centroids().pivot(index="segment", columns="feature", values="value")
+    prof = sol.profile().set_index("segment")
+    assert np.allclose(cents["gross_revenue"], prof["mean_gross_revenue"])
+
+
+def test_unknown_solution_is_a_model_error(first_run):
+    with pytest.raises(segmint.ModelError, match="no solution 'kmeans_k99'"):
+        first_run.solution("kmeans_k99")
