@@ -121,7 +121,7 @@ def run(spec: RunSpec | str | Path | dict, *, output: str | Path | None = None,
     X_raw = customers.to_numpy(dtype="float64")
     rec = recommend(solutions, board, X_raw, spec.select, seed=spec.seed, progress=stage("stability"))
     timings["select"] = time.perf_counter() - t0
-    board["recommended"] = board["solution"] == rec.solution
+    board = rec.board
 
     created = _dt.datetime.now(_dt.timezone.utc)
     root = Path(spec.output)
@@ -171,7 +171,7 @@ def run(spec: RunSpec | str | Path | dict, *, output: str | Path | None = None,
         write_text_atomic(json.dumps(_jsonable(manifest), indent=2), tmp / "manifest.json")
         from segmint.report import render_report
         prof = None if chosen is None else pd.read_parquet(tmp / "solutions" / chosen.name / "profile.parquet")
-        knee_k = next((k for k in rec.knee.values() if k is not None), None)
+        knee_k = rec.chosen_knee
         html = render_report(title=f"segmint run {run_id}", manifest={**manifest, "knee": {"k": knee_k}},
                              leaderboard=board, profile=prof, recommended=rec.solution,
                              reasons=rec.reasons, stability=rec.stability)

@@ -32,6 +32,9 @@ def test_recommends_the_true_k_with_reasons(blobs):
     assert any(r.startswith("Davies-Bouldin") for r in rec.reasons)
     assert set(rec.stability["solution"]) >= {"kmeans_k5"}
     assert rec.knee["kmeans|standard|nan"] == 5
+    board = rec.board.set_index("solution")
+    assert board.loc["kmeans_k5", "rank"] == 1 and board.loc["kmeans_k5", "at_knee"]
+    assert board["recommended"].sum() == 1 and board.loc["kmeans_k5", "recommended"]
 
 
 def test_stability_high_for_true_k_lower_for_wrong_k(blobs):
@@ -52,4 +55,21 @@ def test_tiny_clusters_are_not_eligible():
     # k=2 puts the single far point alone: 1 of 301 customers (0.3%) is below 1%
     assert board.loc[board["k"] == 2, "min_cluster_share"].item() == pytest.approx(1 / 301)
     rec = recommend(sols, board, X, SelectSpec(stability_resamples=3))
-    assert rec.solution == "kmeans_k3" or rec.solution is None
+    assert not rec.board.set_index("solution").loc["kmeans_k2", "eligible"]
+    assert pd.isna(rec.board.set_index("solution").loc["kmeans_k2", "rank"])
+    assert rec.solution != "kmeans_k2"
+
+
+def test_candidates_are_distinct_partitions(blobs):
+    table, sols, board = blobs
+    # the same k-means at two tol values: one partition, one stability candidate
+    spec = SweepSpec.model_validate({"algorithms": [{"name": "kmeans", "grid": {
+        "n_clusters": [4, 5, 6], "tol": [1e-3, 1e-4]}}]})
+    sols = run_sweep(table, spec, seed=0)
+    rec = recommend(sols, leaderboard(sols), table.to_numpy(), SelectSpec(stability_resamples=2))
+    labels = {s.name: s.labels for s in sols}
+    picked = rec.stability["solution"].tolist()
+    assert len(picked) == 3
+    for i, a in enumerate(picked):
+        for b in picked[i + 1:]:
+            assert not np.array_equal(labels[a], labels[b])

@@ -39,7 +39,6 @@ def test_kmeans_solutions_equal_sklearn_pipeline(table):
     # k=4 recovers the four blobs: the lowest Davies-Bouldin of the three
     board = leaderboard(sols)
     assert board.loc[board["davies_bouldin"].idxmin(), "solution"] == "kmeans_k4"
-    assert board.loc[board["rank"] == 1, "solution"].item() == "kmeans_k4"
 
 
 def test_every_algorithm_and_scaling_runs_with_names_and_metrics(table):

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
+
+from . import _grid_kernels as _K
 from scipy.sparse.csgraph import connected_components
 
 __all__ = [
@@ -70,8 +72,8 @@ class DBSCANResult:
 # scikit-learn's formula would give.
 _MARGIN = 1e-12
 
-# rows per block for the dense distance computation
-_BLOCK = 4096
+# rows per gemm block when recomputing distances
+_BLOCK = 2048
 
 
 def _n_threads() -> int:
@@ -81,178 +83,118 @@ def _n_threads() -> int:
 
 
 class _Assigner:
-    """Exact (scikit-learn formula) nearest-center assignment with Hamerly bounds."""
+    """Nearest-center assignment that agrees with scikit-learn's Lloyd E-step.
+
+    scikit-learn labels a point by argmin over centers of ``||c||^2 - 2 x.c``
+    (BLAS gemm).  Points whose label provably cannot change (Hamerly's
+    bounds, with a margin far wider than that formula's rounding error) are
+    skipped; every other point is recomputed with the very same gemm
+    formula, so near-ties are decided exactly as scikit-learn decides them.
+    """
 
     def __init__(self, X: np.ndarray, x_sq: np.ndarray):
         self.X = X
         self.x_sq = x_sq
         n = X.shape[0]
         self.base = _MARGIN * (x_sq + 1.0)
-        self.labels = np.full(n, -1, dtype=np.int32)
+        self.labels = np.zeros(n, dtype=np.int32)
         self.upper = np.zeros(n)
         self.lower = np.zeros(n)
+        self.rows = np.empty(n, dtype=np.int64)
         self.prev_centers = None
-        self.n_recomputed = 0
+        self.history = []  # rows recomputed per step (diagnostics)
 
-    def _exact_dist(self, idx, C, lab):
-        diff = self.X[idx] - C[lab]
-        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
-
-    def _dense(self, idx, C, c_sq, delta_c):
-        """Full assignment of rows idx (None = all) with scikit-learn's formula."""
-        X = self.X
-        rows = np.arange(X.shape[0]) if idx is None else idx
+    def assign(self, C: np.ndarray) -> np.ndarray:
+        """Assign every point to its nearest center of C; return moved rows."""
+        C = np.ascontiguousarray(C, dtype=np.float64)
         k = C.shape[0]
-        for s in range(0, rows.shape[0], _BLOCK):
-            r = rows[s : s + _BLOCK]
-            Xb = X[r] if idx is not None else X[s : s + _BLOCK]
-            D = Xb @ C.T
-            D *= -2.0
-            D += c_sq
-            lab = np.argmin(D, axis=1).astype(np.int32)
-            ar = np.arange(r.shape[0])
-            if k > 1:
-                D[ar, lab] = np.inf
-                second = D.min(axis=1) + self.x_sq[r]
-                self.lower[r] = np.sqrt(
-                    np.maximum(second - (self.base[r] + delta_c), 0.0)
-                )
-            else:
-                self.lower[r] = np.inf
-            self.labels[r] = lab
-            diff = Xb - C[lab]
-            self.upper[r] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        self.n_recomputed += rows.shape[0]
-
-    def assign(self, C: np.ndarray, full: bool = False) -> np.ndarray:
-        """Assign every point to its nearest center of C; return changed rows."""
-        old = self.labels.copy()
         c_sq = np.einsum("ij,ij->i", C, C)
         delta_c = _MARGIN * float(c_sq.max())
-        k = C.shape[0]
-        if full or self.prev_centers is None or k == 1:
-            self._dense(None, C, c_sq, delta_c)
+        before = None
+        if self.prev_centers is None or k == 1:
+            rows = np.arange(self.X.shape[0])
         else:
+            before = self.labels.copy()
             shift = np.sqrt(((C - self.prev_centers) ** 2).sum(axis=1))
-            # largest shift of any *other* center, for each center
-            order = np.argsort(shift)
-            top, second = order[-1], order[-2]
-            pmax = np.full(k, shift[top])
-            pmax[top] = shift[second]
-            a = self.labels
-            self.upper += shift[a]
-            self.lower -= pmax[a]
-            # half distance from each center to its nearest other center
+            order = np.argsort(shift, kind="stable")
+            pmax = np.full(k, shift[order[-1]])
+            pmax[order[-1]] = shift[order[-2]]
             diffc = C[:, None, :] - C[None, :, :]
             cc = np.sqrt((diffc**2).sum(axis=2))
             np.fill_diagonal(cc, np.inf)
-            s = 0.5 * cc.min(axis=1)
-            m = np.maximum(self.lower, s[a])
-            u = self.upper
-            need = u * u + (self.base + delta_c) >= m * m
-            idx = np.flatnonzero(need)
-            if idx.size:
-                # tighten the upper bound, then test again
-                ut = self._exact_dist(idx, C, a[idx])
-                self.upper[idx] = ut
-                need2 = ut * ut + (self.base[idx] + delta_c) >= m[idx] ** 2
-                idx = idx[need2]
-                if idx.size:
-                    self._dense(idx, C, c_sq, delta_c)
+            half_sep = 0.5 * cc.min(axis=1)
+            m = _K.hamerly_filter(
+                self.X, C, shift, pmax, half_sep, self.labels, self.upper,
+                self.lower, self.base, delta_c, self.rows,
+            )
+            rows = self.rows[:m]
+        CT = np.ascontiguousarray(C.T)
+        for s in range(0, rows.shape[0], _BLOCK):
+            r = rows[s : s + _BLOCK]
+            D = self.X[r] @ CT if before is not None else self.X[s : s + _BLOCK] @ CT
+            D *= -2.0
+            D += c_sq
+            if k == 1:
+                self.labels[r] = 0
+                diff = self.X[r] - C[0]
+                self.upper[r] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                self.lower[r] = np.inf
+            else:
+                _K.finish_rows(
+                    self.X, self.x_sq, C, D, r, self.labels, self.upper,
+                    self.lower, self.base, delta_c,
+                )
+        self.history.append(int(rows.shape[0]))
         self.prev_centers = C.copy()
-        return np.flatnonzero(self.labels != old)
+        if before is None:
+            return rows
+        return np.flatnonzero(self.labels != before)
 
 
-def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads):
-    """Lloyd's run to the smallest tolerance; snapshot every larger tolerance.
+def _lloyd_sklearn_kernel(Xc, centers_init, tols_abs, max_iter, n_threads):
+    """Fallback without numba: scikit-learn's own Lloyd kernel, one run for all tols."""
+    from sklearn.cluster._k_means_common import _inertia_dense
+    from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
 
-    Mirrors ``sklearn.cluster._kmeans._kmeans_single_lloyd``.
-    Returns {tol_abs: (labels, centers (centered), inertia, n_iter)}.
-    """
-    from sklearn.cluster._k_means_common import (
-        _inertia_dense,
-        _relocate_empty_clusters_dense,
-    )
-
-    n, d = Xc.shape
+    n = Xc.shape[0]
     k = centers_init.shape[0]
     sw = np.ones(n, dtype=np.float64)
+    centers = np.array(centers_init, dtype=np.float64, order="C")
+    centers_new = np.zeros_like(centers)
+    labels = np.full(n, -1, dtype=np.int32)
+    labels_old = labels.copy()
+    weight = np.zeros(k)
+    shift = np.zeros(k)
     remaining = sorted(set(tols_abs), reverse=True)
     out = {}
-    pending: list[tuple[float, np.ndarray, int]] = []  # (tol, centers, n_iter)
 
-    asg = _Assigner(Xc, x_sq)
-    centers = np.ascontiguousarray(centers_init, dtype=np.float64)
-    S = np.zeros((k, d))
-    W = np.zeros(k)
-    labels_old = None
+    def finish(tol, C, n_iter, reassign):
+        lab = labels.copy()
+        if reassign:
+            lloyd_iter_chunked_dense(
+                Xc, sw, C, C, weight, lab, shift, n_threads, update_centers=False
+            )
+        out[tol] = (lab, C.copy(), float(_inertia_dense(Xc, sw, C, lab, n_threads)), n_iter)
 
-    def finish(tol, C, labels, n_iter):
-        lab = np.ascontiguousarray(labels, dtype=np.int32)
-        inertia = float(_inertia_dense(Xc, sw, C, lab, n_threads))
-        out[tol] = (lab.copy(), C.copy(), inertia, n_iter)
-
-    relocated = False
     for i in range(max_iter):
-        changed = asg.assign(centers)
-        labels = asg.labels
-        # the E-step with these centers is the final re-assignment of every
-        # tolerance that stopped at the previous iteration
-        for tol, C, it in pending:
-            finish(tol, C, labels, it)
-        pending = []
-        if not remaining:
-            break
-        # M-step: per-cluster sums, updated incrementally from the moved points
-        if labels_old is None or relocated or changed.size * 2 > n:
-            S = _cluster_sums(Xc, labels, k)
-            W = np.bincount(labels, minlength=k).astype(np.float64)
-        elif changed.size:
-            Xch = Xc[changed]
-            lo = labels_old[changed]
-            ln = labels[changed]
-            S -= _cluster_sums(Xch, lo, k)
-            S += _cluster_sums(Xch, ln, k)
-            W -= np.bincount(lo, minlength=k)
-            W += np.bincount(ln, minlength=k)
-        relocated = False
-        S_use, W_use = S, W
-        if np.any(W == 0):
-            S_use, W_use = S.copy(), W.copy()
-            _relocate_empty_clusters_dense(Xc, sw, centers, S_use, W_use, labels)
-            relocated = True  # sums no longer follow the labels
-        nz = W_use > 0
-        inv = np.ones(k)
-        inv[nz] = 1.0 / W_use[nz]
-        centers_new = S_use * inv[:, None]  # scikit-learn multiplies by 1/w
-        shift = np.sqrt(((centers_new - centers) ** 2).sum(axis=1))
-
-        if labels_old is not None and changed.size == 0:
-            # strict convergence: labels unchanged, no re-assignment
-            for tol in remaining:
-                finish(tol, centers_new, labels, i + 1)
-            remaining = []
-            break
-        shift_tot = float((shift**2).sum())
-        for t in [t for t in remaining if shift_tot <= t]:
-            pending.append((t, centers_new, i + 1))
+        lloyd_iter_chunked_dense(
+            Xc, sw, centers, centers_new, weight, labels, shift, n_threads
+        )
+        centers, centers_new = centers_new, centers
+        if np.array_equal(labels, labels_old):
+            for t in remaining:
+                finish(t, centers, i + 1, False)
+            return out
+        tot = (shift**2).sum()
+        for t in [t for t in remaining if tot <= t]:
+            finish(t, centers, i + 1, True)
             remaining.remove(t)
-        labels_old = labels.copy()
-        centers = centers_new
-    else:
-        # max_iter reached: every tolerance still running stops here
-        pending += [(t, centers, max_iter) for t in remaining]
-        if pending:
-            asg.assign(centers)
-            for tol, C, it in pending:
-                finish(tol, C, asg.labels, it)
-    return out, asg.n_recomputed
-
-
-def _cluster_sums(X, labels, k):
-    d = X.shape[1]
-    idx = (labels.astype(np.int64)[:, None] * d + np.arange(d)).ravel()
-    return np.bincount(idx, weights=X.ravel(), minlength=k * d).reshape(k, d)
+        if not remaining:
+            return out
+        labels_old[:] = labels
+    for t in remaining:
+        finish(t, centers, max_iter, True)
+    return out
 
 
 def _init_centers(Xc, x_sq, k, init, random_state):
@@ -275,7 +217,7 @@ def _init_centers(Xc, x_sq, k, init, random_state):
 
 def _fit_k(Xc, x_sq, k, tols_abs, max_iter, init, random_state, n_threads):
     centers_init = _init_centers(Xc, x_sq, k, init, random_state)
-    res, _ = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads)
+    res = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads)
     return k, res
 
 
@@ -287,7 +229,6 @@ def kmeans_grid(
     random_state=0,
     max_iter=300,
     init="k-means++",
-    n_jobs=None,
 ):
     """Fit k-means for every (n_clusters, tol) pair.
 
@@ -319,12 +260,11 @@ def kmeans_grid(
     X -= X_mean
     x_sq = row_norms(X, squared=True)
 
-    n_jobs = _resolve_jobs(n_jobs, len(ks))
-    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, init, random_state) for k in ks]
-    if n_jobs == 1:
-        fitted = [_fit_k(*a, n_threads=_n_threads()) for a in args]
-    else:
-        fitted = _run_threads(_fit_k, args, n_jobs)
+    n_threads = _n_threads()
+    fitted = [
+        _fit_k(X, x_sq, k, list(tol_abs.values()), max_iter, init, random_state, n_threads)
+        for k in ks
+    ]
 
     out = {}
     for k, res in fitted:

@@ -22,84 +22,78 @@ CHUNK = 2048
 
 if AVAILABLE:
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def hamerly_assign(
-        X, x_sq, C, CT, c_sq, shift, pmax, half_sep, labels, upper, lower,
-        base, delta_c, force, moved, ambiguous,
+    @njit(cache=True, nogil=True)
+    def hamerly_filter(
+        X, C, shift, pmax, half_sep, labels, upper, lower, base, delta_c, out
     ):
-        """One assignment step with Hamerly's bounds.
+        """Bound test for every point; return the rows that need all distances.
 
-        For every point, either prove its label cannot change (upper bound on
-        the distance to its center + margin below the lower bound on any other
-        center's distance) or recompute the distances to all centers with the
-        ``||c||^2 - 2 x.c`` formula.  A point whose two best squared
-        distances are within twice the margin is flagged ``ambiguous`` so the
-        caller can decide it with exactly scikit-learn's arithmetic.
-        ``moved[i]`` is set to 1 when the label changed.
+        A point keeps its label when (upper bound on the distance to its
+        center)^2 + margin < (lower bound on any other center's distance)^2;
+        the upper bound is first taken from the previous step plus the
+        center's shift, then, if that is not enough, recomputed exactly.
+        Rows that still fail are written to ``out``; their count is returned.
         """
         n, d = X.shape
+        n_out = 0
+        for i in range(n):
+            a = labels[i]
+            dl = base[i] + delta_c
+            u = upper[i] + shift[a]
+            lo = lower[i] - pmax[a]
+            lower[i] = lo
+            m = lo
+            if half_sep[a] > m:
+                m = half_sep[a]
+            if u * u + dl < m * m:
+                upper[i] = u
+                continue
+            t = 0.0
+            for f in range(d):
+                df = X[i, f] - C[a, f]
+                t += df * df
+            u = math.sqrt(t)
+            upper[i] = u
+            if u * u + dl < m * m:
+                continue
+            out[n_out] = i
+            n_out += 1
+        return n_out
+
+    @njit(cache=True, nogil=True)
+    def finish_rows(X, x_sq, C, D, rows, labels, upper, lower, base, delta_c):
+        """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T.
+
+        D holds exactly the values scikit-learn's Lloyd step computes, so the
+        argmin (first index on ties) is scikit-learn's label.  Returns the
+        number of rows whose label changed.
+        """
+        d = X.shape[1]
         k = C.shape[0]
-        n_chunks = (n + CHUNK - 1) // CHUNK
-        for ch in prange(n_chunks):
-            acc = np.empty(k)
-            start = ch * CHUNK
-            end = min(n, start + CHUNK)
-            for i in range(start, end):
-                a = labels[i]
-                dl = base[i] + delta_c
-                moved[i] = 0
-                ambiguous[i] = 0
-                if not force:
-                    u = upper[i] + shift[a]
-                    lo = lower[i] - pmax[a]
-                    m = lo
-                    if half_sep[a] > m:
-                        m = half_sep[a]
-                    if u * u + dl < m * m:
-                        upper[i] = u
-                        lower[i] = lo
-                        continue
-                    t = 0.0
-                    for f in range(d):
-                        df = X[i, f] - C[a, f]
-                        t += df * df
-                    u = math.sqrt(t)
-                    if u * u + dl < m * m:
-                        upper[i] = u
-                        lower[i] = lo
-                        continue
-                for j in range(k):
-                    acc[j] = 0.0
-                for f in range(d):
-                    xf = X[i, f]
-                    for j in range(k):
-                        acc[j] += xf * CT[f, j]
-                best = np.inf
-                second = np.inf
-                bj = 0
-                for j in range(k):
-                    v = c_sq[j] - 2.0 * acc[j]
-                    if v < best:
-                        second = best
-                        best = v
-                        bj = j
-                    elif v < second:
-                        second = v
-                if second - best <= 2.0 * dl:
-                    ambiguous[i] = 1
-                if bj != a:
-                    moved[i] = 1
-                labels[i] = bj
-                t = 0.0
-                for f in range(d):
-                    df = X[i, f] - C[bj, f]
-                    t += df * df
-                upper[i] = math.sqrt(t)
-                if k > 1:
-                    s2 = second + x_sq[i] - dl
-                    lower[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
-                else:
-                    lower[i] = np.inf
+        changed = 0
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            best = D[r, 0]
+            bj = 0
+            for j in range(1, k):
+                if D[r, j] < best:
+                    best = D[r, j]
+                    bj = j
+            second = np.inf
+            for j in range(k):
+                if j != bj and D[r, j] < second:
+                    second = D[r, j]
+            if labels[i] != bj:
+                changed += 1
+            labels[i] = bj
+            t = 0.0
+            for f in range(d):
+                df = X[i, f] - C[bj, f]
+                t += df * df
+            upper[i] = math.sqrt(t)
+            s2 = second + x_sq[i] - (base[i] + delta_c)
+            lower[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+        return changed
 
     @njit(cache=True, nogil=True)
     def cluster_sums(X, labels, idx, k):

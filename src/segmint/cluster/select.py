@@ -20,19 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def leaderboard(solutions: list[Solution]) -> pd.DataFrame:
-    """One row per solution, in sweep order, plus ``rank`` (1 = best by Davies-Bouldin and
-    silhouette together, among solutions with at least two clusters)."""
-    board = pd.DataFrame([s.row() for s in solutions])
-    board["rank"] = _rank(board).astype("Int64")
-    return board
-
-
-def _rank(board: pd.DataFrame) -> pd.Series:
-    # mean of the two rank fractions; lower Davies-Bouldin and higher silhouette are better
-    db = board["davies_bouldin"].rank(pct=True, ascending=True)
-    sil = board["silhouette"].rank(pct=True, ascending=False)
-    score = (db + sil) / 2
-    return score.rank(method="first")
+    """One row per solution, in sweep order. :func:`recommend` adds ``eligible``, ``at_knee``
+    and ``rank`` (1 = the first candidate, among eligible solutions only)."""
+    return pd.DataFrame([s.row() for s in solutions])
 
 
 def find_knee(k: list[int] | np.ndarray, inertia: list[float] | np.ndarray) -> int | None:
@@ -91,8 +81,17 @@ def stability(solution: Solution, X_raw: np.ndarray, *, resamples: int = 10,
 class Recommendation:
     solution: str | None
     reasons: list[str]
-    knee: dict[str, int | None]
+    knee: dict[str, int | None]  # per inertia curve "algorithm|scaling|tol"
     stability: pd.DataFrame
+    board: pd.DataFrame  # the leaderboard with eligible, at_knee, rank and recommended
+
+    @property
+    def chosen_knee(self) -> int | None:
+        """The knee of the recommended solution's own curve (else the first curve's)."""
+        row = self.board[self.board["recommended"]]
+        if len(row) and _curve_key(row.iloc[0]) in self.knee:
+            return self.knee[_curve_key(row.iloc[0])]
+        return next((k for k in self.knee.values() if k is not None), None)
 
 
 def _ordinal(i: int) -> str:
@@ -105,26 +104,38 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
     Davies-Bouldin and silhouette with a preference for k at the elbow, then stable under
     resampling. Returns the choice and the reasons in words."""
     knees = knee_by_group(board)
-    eligible = board[(board["n_clusters"] >= 2)
-                     & (board["min_cluster_share"] >= spec.min_cluster_share)
-                     & (board["noise_share"] <= spec.max_noise_share)
-                     & board["davies_bouldin"].notna()].copy()
+    board = board.copy()
+    board["eligible"] = ((board["n_clusters"] >= 2)
+                         & (board["min_cluster_share"] >= spec.min_cluster_share)
+                         & (board["noise_share"] <= spec.max_noise_share)
+                         & board["davies_bouldin"].notna())
+    board["at_knee"] = [knees.get(_curve_key(r)) is not None and r["k"] == knees[_curve_key(r)]
+                        for _, r in board.iterrows()]
+    board["rank"] = pd.Series(pd.NA, index=board.index, dtype="Int64")
+    board["recommended"] = False
+    eligible = board[board["eligible"]].copy()
     empty_stab = pd.DataFrame(columns=["solution", "stability_ari_mean", "stability_ari_std",
                                        "resamples"])
     if eligible.empty:
         return Recommendation(None, ["no solution has two or more clusters with none below "
-                                     f"{spec.min_cluster_share:.0%} of customers"], knees, empty_stab)
+                                     f"{spec.min_cluster_share:.0%} of customers"], knees, empty_stab,
+                              board)
     db_rank = eligible["davies_bouldin"].rank(method="min", ascending=True)
     sil_rank = eligible["silhouette"].rank(method="min", ascending=False)
     eligible["score"] = (db_rank + sil_rank.fillna(len(eligible))) / (2 * len(eligible))
-    # at the knee of its own inertia curve (same algorithm, scaling and tol)
-    eligible["at_knee"] = [knees.get(_curve_key(r)) is not None and r["k"] == knees[_curve_key(r)]
-                           for _, r in eligible.iterrows()]
     # An elbow is evidence too: it moves a solution up by a tenth of the field.
     eligible["order"] = eligible["score"] - 0.1 * eligible["at_knee"]
     eligible = eligible.sort_values(["order", "solution"], kind="stable")
-    candidates = eligible.head(spec.stability_top)
+    board.loc[eligible.index, "rank"] = np.arange(1, len(eligible) + 1)
     by_name = {s.name: s for s in solutions}
+    # candidates: the best-ranked distinct partitions (k-means at several tol often agree)
+    picked: list[str] = []
+    for name in eligible["solution"]:
+        if len(picked) == spec.stability_top:
+            break
+        if not any(np.array_equal(by_name[name].labels, by_name[p].labels) for p in picked):
+            picked.append(name)
+    candidates = eligible.set_index("solution").loc[picked].reset_index()
     rows = []
     for i, name in enumerate(candidates["solution"]):
         rows.append({"solution": name, **stability(by_name[name], X_raw,
@@ -136,6 +147,7 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
     stable = stab[stab["stability_ari_mean"] >= 0.75]
     chosen = stable["solution"].iloc[0] if len(stable) else \
         stab.sort_values("stability_ari_mean", ascending=False)["solution"].iloc[0]
+    board.loc[board["solution"] == chosen, "recommended"] = True
     row = eligible.set_index("solution").loc[chosen]
     st = stab.set_index("solution").loc[chosen]
     n_elig = len(eligible)
@@ -163,4 +175,4 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
                    f"{int(st['resamples'])} resamples of {spec.stability_fraction:.0%}"
                    + ("" if st["stability_ari_mean"] >= 0.75 else
                       " (no candidate reached 0.75; the most stable was taken)"))
-    return Recommendation(chosen, reasons, knees, stab)
+    return Recommendation(chosen, reasons, knees, stab, board)
