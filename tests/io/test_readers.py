@@ -456,3 +456,14 @@ def test_dates_with_offsets_and_tab_delimiter_alias(tmp_path):
     # Offsets that differ between rows become one instant each, in UTC.
     assert dates.tolist() == [pd.Timestamp("2010-12-01 08:26", tz="UTC"),
                               pd.Timestamp("2010-12-01 07:26", tz="UTC")]
+
+
+def test_a_row_with_more_fields_than_the_header_is_an_error(tmp_path):
+    # "3,39" in a comma-separated file shifts every later value one column right
+    path = tmp_path / "ragged.csv"
+    path.write_text("InvoiceNo,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+                    "1,6,12/1/2010 8:26,2.55,17850\n"
+                    "2,6,12/1/2010 8:28,3,39,17851\n")
+    with pytest.raises(InputError) as info:
+        read_source(SourceSpec(path=str(path)), required=["customer", "invoice", "date", "quantity", "price"])
+    assert "ragged.csv" in str(info.value) and "line 3" in str(info.value)

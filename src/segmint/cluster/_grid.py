@@ -110,11 +110,11 @@ class _Assigner:
         k = C.shape[0]
         c_sq = np.einsum("ij,ij->i", C, C)
         delta_c = _MARGIN * float(c_sq.max())
-        before = None
-        if self.prev_centers is None or k == 1:
+        before = None if self.prev_centers is None else self.labels.copy()
+        full = before is None or k == 1
+        if full:
             rows = np.arange(self.X.shape[0])
         else:
-            before = self.labels.copy()
             shift = np.sqrt(((C - self.prev_centers) ** 2).sum(axis=1))
             order = np.argsort(shift, kind="stable")
             pmax = np.full(k, shift[order[-1]])
@@ -131,12 +131,13 @@ class _Assigner:
         CT = np.ascontiguousarray(C.T)
         for s in range(0, rows.shape[0], _BLOCK):
             r = rows[s : s + _BLOCK]
-            D = self.X[r] @ CT if before is not None else self.X[s : s + _BLOCK] @ CT
+            Xb = self.X[s : s + _BLOCK] if full else self.X[r]
+            D = Xb @ CT
             D *= -2.0
             D += c_sq
             if k == 1:
                 self.labels[r] = 0
-                diff = self.X[r] - C[0]
+                diff = Xb - C[0]
                 self.upper[r] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
                 self.lower[r] = np.inf
             else:
@@ -149,6 +150,85 @@ class _Assigner:
         if before is None:
             return rows
         return np.flatnonzero(self.labels != before)
+
+
+def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads):
+    """Lloyd's run to the smallest tolerance; snapshot every larger tolerance.
+
+    Mirrors ``sklearn.cluster._kmeans._kmeans_single_lloyd`` step by step:
+    E-step, M-step (with scikit-learn's empty-cluster relocation), strict
+    convergence when labels do not change, else stop when the squared
+    center shift total is <= tol, then a final E-step with the last centers.
+    Returns {tol_abs: (labels, centers (centered), inertia, n_iter)}.
+    """
+    if not _K.AVAILABLE:
+        return _lloyd_sklearn_kernel(Xc, centers_init, tols_abs, max_iter, n_threads)
+    from sklearn.cluster._k_means_common import (
+        _inertia_dense,
+        _relocate_empty_clusters_dense,
+    )
+
+    n, d = Xc.shape
+    k = centers_init.shape[0]
+    sw = np.ones(n, dtype=np.float64)
+    remaining = sorted(set(tols_abs), reverse=True)
+    out = {}
+    pending = []  # (tol, centers, n_iter) waiting for their final E-step
+
+    asg = _Assigner(Xc, x_sq)
+    centers = np.array(centers_init, dtype=np.float64, order="C")
+    S = W = None
+    labels_old = None
+
+    def finish(tol, C, labels, n_iter):
+        lab = np.ascontiguousarray(labels, dtype=np.int32).copy()
+        inertia = float(_inertia_dense(Xc, sw, C, lab, n_threads))
+        out[tol] = (lab, C.copy(), inertia, n_iter)
+
+    relocated = False
+    for i in range(max_iter):
+        changed = asg.assign(centers)
+        labels = asg.labels
+        # this E-step is the final re-assignment of every tolerance that
+        # stopped at the previous iteration
+        for tol, C, it in pending:
+            finish(tol, C, labels, it)
+        pending = []
+        if not remaining:
+            return out
+        # M-step: per-cluster sums, updated from the points that moved
+        if labels_old is None or relocated or changed.size * 2 > n:
+            S, W = _K.cluster_sums(Xc, labels, np.arange(n), k)
+        elif changed.size:
+            _K.move_sums(Xc, labels_old, labels, changed, S, W)
+        relocated = False
+        S_use, W_use = S, W
+        if np.any(W == 0):
+            S_use, W_use = S.copy(), W.copy()
+            _relocate_empty_clusters_dense(Xc, sw, centers, S_use, W_use, labels)
+            relocated = True  # sums no longer follow the labels
+        nz = W_use > 0
+        inv = np.ones(k)
+        inv[nz] = 1.0 / W_use[nz]
+        centers_new = S_use * inv[:, None]  # scikit-learn multiplies by 1/w
+        if labels_old is not None and changed.size == 0:
+            # strict convergence: labels unchanged, no re-assignment
+            for tol in remaining:
+                finish(tol, centers_new, labels, i + 1)
+            return out
+        shift = np.sqrt(((centers_new - centers) ** 2).sum(axis=1))
+        shift_tot = float((shift**2).sum())
+        for t in [t for t in remaining if shift_tot <= t]:
+            pending.append((t, centers_new, i + 1))
+            remaining.remove(t)
+        labels_old = labels.copy()
+        centers = centers_new
+    # max_iter reached: every tolerance still running stops here
+    pending += [(t, centers, max_iter) for t in remaining]
+    asg.assign(centers)
+    for tol, C, it in pending:
+        finish(tol, C, asg.labels, it)
+    return out
 
 
 def _lloyd_sklearn_kernel(Xc, centers_init, tols_abs, max_iter, n_threads):
@@ -229,6 +309,7 @@ def kmeans_grid(
     random_state=0,
     max_iter=300,
     init="k-means++",
+    n_jobs=None,
 ):
     """Fit k-means for every (n_clusters, tol) pair.
 
@@ -260,11 +341,11 @@ def kmeans_grid(
     X -= X_mean
     x_sq = row_norms(X, squared=True)
 
-    n_threads = _n_threads()
-    fitted = [
-        _fit_k(X, x_sq, k, list(tol_abs.values()), max_iter, init, random_state, n_threads)
-        for k in ks
-    ]
+    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, init, random_state) for k in ks]
+    n_jobs = _resolve_jobs(n_jobs, len(ks))
+    # one k per thread (largest first); BLAS single-threaded (small gemms
+    # across threads are slower, and much slower when cores are shared)
+    fitted = _run_threads(_fit_k, args, n_jobs)
 
     out = {}
     for k, res in fitted:
@@ -294,6 +375,8 @@ def _run_threads(fn, args, n_jobs):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
+        if n_jobs == 1:
+            return [fn(*a, n_threads=1) for a in args]
         with ThreadPoolExecutor(max_workers=n_jobs) as ex:
             futs = [ex.submit(fn, *a, n_threads=1) for a in args]
             return [f.result() for f in futs]

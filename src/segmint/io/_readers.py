@@ -329,7 +329,9 @@ def _open_delimited(source: SourceSpec, path: Path, kind: str) -> _Opened:
         if columns is None:
             return read()
         # Every cell as text: the typing step sees the exact value to report when it is bad.
-        return read(usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
+        # All columns are parsed (not usecols) so that a row with more fields than the header,
+        # which would shift values into the wrong columns, is an error and not silent.
+        return read(dtype=str, keep_default_na=False, na_values=[""])[columns]
 
     return _Opened(where=where, headers=headers, load=load,
                    locate=lambda row: _csv_line_of_row(text, delimiter, row),
