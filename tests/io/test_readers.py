@@ -467,3 +467,24 @@ def test_a_row_with_more_fields_than_the_header_is_an_error(tmp_path):
     with pytest.raises(InputError) as info:
         read_source(SourceSpec(path=str(path)), required=["customer", "invoice", "date", "quantity", "price"])
     assert "ragged.csv" in str(info.value) and "line 3" in str(info.value)
+
+
+def test_postgresql_url_and_query(postgres_url):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as con:
+        con.execute(sa.text("DROP TABLE IF EXISTS sales"))
+        con.execute(sa.text("CREATE TABLE sales (inv text, cust double precision, qty int, "
+                            "unit numeric(10,2), at timestamp)"))
+        con.execute(sa.text("INSERT INTO sales VALUES ('536365', 17850, 6, 2.55, '2010-12-01 08:26'), "
+                            "('536366', NULL, 3, 1.10, '2010-12-02 09:00')"))
+    engine.dispose()
+    source = SourceSpec(url=postgres_url, query="SELECT * FROM sales ORDER BY inv",
+                        columns={"invoice": "inv", "customer": "cust", "quantity": "qty",
+                                 "price": "unit", "date": "at"})
+    df = read_source(source, required=["invoice", "customer", "quantity", "price", "date"])
+    assert df["customer"].tolist()[0] == "17850" and pd.isna(df["customer"].iloc[1])
+    assert df["price"].tolist() == [2.55, 1.10]
+    assert df["date"].iloc[1] == pd.Timestamp("2010-12-02 09:00")
+    assert "postgres@" in df.attrs["source"]["url"] and df.attrs["source"]["rows"] == 2
