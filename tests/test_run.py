@@ -122,3 +122,19 @@ def test_centroids_match_profile_means(first_run):
 def test_unknown_solution_is_a_model_error(first_run):
     with pytest.raises(segmint.ModelError, match="no solution 'kmeans_k99'"):
         first_run.solution("kmeans_k99")
+
+
+def test_dbscan_predict_keeps_core_customers_in_their_cluster(first_run):
+    name = next(n for n in first_run.solutions() if n.startswith("dbscan"))
+    sol = first_run.solution(name)
+    est = sol.model.named_steps["cluster"]
+    customers = first_run.customers()
+    core = customers.iloc[est.core_sample_indices_]
+    scored = sol.predict(core.reset_index())
+    labels = sol.labels().set_index("customer").loc[core.index, "segment"]
+    assert len(core) > 100
+    assert (scored["segment"].to_numpy() == labels.to_numpy()).all()
+    # a customer far from everyone is noise
+    far = customers.head(1).copy()
+    far.loc[:, :] = 1e9
+    assert sol.predict(far.reset_index())["segment"].tolist() == [-1]

@@ -86,13 +86,17 @@ class _Assigner:
     """Nearest-center assignment that agrees with scikit-learn's Lloyd E-step.
 
     scikit-learn labels a point by argmin over centers of ``||c||^2 - 2 x.c``
-    (BLAS gemm).  Points whose label provably cannot change (Hamerly's
-    bounds, with a margin far wider than that formula's rounding error) are
-    skipped; every other point is recomputed with the very same gemm
-    formula, so near-ties are decided exactly as scikit-learn decides them.
+    (float64 BLAS gemm).  Here:
+
+    * points whose label provably cannot change (Hamerly's bounds, with a
+      margin far wider than that formula's rounding error) are skipped;
+    * the others get all distances (compiled loop, error far below the
+      margin); where the best center wins by more than the margin, it is
+      also the center scikit-learn's formula picks;
+    * the rest (near-ties) are decided with scikit-learn's very formula.
     """
 
-    def __init__(self, X: np.ndarray, x_sq: np.ndarray):
+    def __init__(self, X, x_sq):
         self.X = X
         self.x_sq = x_sq
         n = X.shape[0]
@@ -100,9 +104,21 @@ class _Assigner:
         self.labels = np.zeros(n, dtype=np.int32)
         self.upper = np.zeros(n)
         self.lower = np.zeros(n)
-        self.rows = np.empty(n, dtype=np.int64)
+        self.amb = np.empty(n, dtype=np.int64)
         self.prev_centers = None
-        self.history = []  # rows recomputed per step (diagnostics)
+        self.n_ambiguous = 0  # rows decided with the gemm formula
+
+    def _rows64(self, rows, C, c_sq, delta_c):
+        CT = np.ascontiguousarray(C.T)
+        for s in range(0, rows.shape[0], _BLOCK):
+            r = rows[s : s + _BLOCK]
+            D = np.take(self.X, r, axis=0) @ CT
+            D *= -2.0
+            D += c_sq
+            _K.finish_rows(
+                self.X, self.x_sq, C, D, r, self.labels, self.upper,
+                self.lower, self.base, delta_c,
+            )
 
     def assign(self, C: np.ndarray) -> np.ndarray:
         """Assign every point to its nearest center of C; return moved rows."""
@@ -110,10 +126,15 @@ class _Assigner:
         k = C.shape[0]
         c_sq = np.einsum("ij,ij->i", C, C)
         delta_c = _MARGIN * float(c_sq.max())
-        before = None if self.prev_centers is None else self.labels.copy()
-        full = before is None or k == 1
-        if full:
-            rows = np.arange(self.X.shape[0])
+        first = self.prev_centers is None
+        before = None if first else self.labels.copy()
+        if k == 1:
+            self.labels[:] = 0
+            self.lower[:] = np.inf
+            self.prev_centers = C.copy()
+            return np.arange(self.X.shape[0]) if first else np.flatnonzero(self.labels != before)
+        if first:
+            shift = pmax = half_sep = np.zeros(k)
         else:
             shift = np.sqrt(((C - self.prev_centers) ** 2).sum(axis=1))
             order = np.argsort(shift, kind="stable")
@@ -123,32 +144,18 @@ class _Assigner:
             cc = np.sqrt((diffc**2).sum(axis=2))
             np.fill_diagonal(cc, np.inf)
             half_sep = 0.5 * cc.min(axis=1)
-            m = _K.hamerly_filter(
-                self.X, C, shift, pmax, half_sep, self.labels, self.upper,
-                self.lower, self.base, delta_c, self.rows,
-            )
-            rows = self.rows[:m]
-        CT = np.ascontiguousarray(C.T)
-        for s in range(0, rows.shape[0], _BLOCK):
-            r = rows[s : s + _BLOCK]
-            Xb = self.X[s : s + _BLOCK] if full else self.X[r]
-            D = Xb @ CT
-            D *= -2.0
-            D += c_sq
-            if k == 1:
-                self.labels[r] = 0
-                diff = Xb - C[0]
-                self.upper[r] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-                self.lower[r] = np.inf
-            else:
-                _K.finish_rows(
-                    self.X, self.x_sq, C, D, r, self.labels, self.upper,
-                    self.lower, self.base, delta_c,
-                )
-        self.history.append(int(rows.shape[0]))
+        n_amb = _K.hamerly_step(
+            self.X, self.x_sq, C, np.ascontiguousarray(C.T), c_sq, shift, pmax,
+            half_sep, self.labels, self.upper, self.lower, self.base, delta_c,
+            first, self.amb,
+        )
+        amb = self.amb[:n_amb].copy()
+        if amb.size:
+            self._rows64(amb, C, c_sq, delta_c)
+        self.n_ambiguous += int(amb.size)
         self.prev_centers = C.copy()
-        if before is None:
-            return rows
+        if first:
+            return np.arange(self.X.shape[0])
         return np.flatnonzero(self.labels != before)
 
 
@@ -380,3 +387,260 @@ def _run_threads(fn, args, n_jobs):
         with ThreadPoolExecutor(max_workers=n_jobs) as ex:
             futs = [ex.submit(fn, *a, n_threads=1) for a in args]
             return [f.result() for f in futs]
+
+
+# --------------------------------------------------------------------------
+# DBSCAN
+
+
+def _resolve_algorithm(algorithm, X):
+    """The neighbour algorithm scikit-learn's DBSCAN would use ('auto' resolved)."""
+    if algorithm != "auto":
+        return algorithm
+    n, d = X.shape
+    if d > 15 or 5 >= n // 2:  # NearestNeighbors' rule (n_neighbors=5)
+        return "brute"
+    return "kd_tree"
+
+
+def _projections(X, n_dirs=3):
+    """Top principal directions (from a subsample) and the projections on them.
+
+    Any unit vector v gives |v.x - v.y| <= ||x - y||, so projections can only
+    rule pairs out, never in: the choice affects speed, not results.
+    """
+    n = X.shape[0]
+    step = max(1, n // 20000)
+    S = X[::step]
+    S = S - S.mean(axis=0)
+    _, _, vt = np.linalg.svd(S, full_matrices=False)
+    V = vt[: min(n_dirs, vt.shape[0])]
+    V = V / np.linalg.norm(V, axis=1, keepdims=True)
+    return X @ V.T
+
+
+def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
+    """One radius-neighbour pass at the largest eps, kept compact.
+
+    Returns (indptr int64, indices int32, level uint8, n_rechecked): row i's
+    neighbours at the largest eps are indices[indptr[i]:indptr[i+1]] (self
+    included); level is the index of the smallest eps at which the pair is
+    a neighbour pair in scikit-learn's arithmetic.
+
+    scikit-learn keeps a pair when its squared distance s <= eps**2 and
+    reports sqrt(s).  With T = sqrt(eps**2) (correctly rounded), a reported
+    distance < T means s <= eps**2, > T means s > eps**2; = T cannot be
+    told apart and is decided by asking scikit-learn at that eps.
+
+    For the brute algorithm, rows are taken in blocks sorted along the first
+    principal direction and only compared with the points whose projections
+    on the top directions are within eps of the block's range (a safe
+    filter); distances are computed by scikit-learn itself, so each pair's
+    value is the one a full pass gives.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    n = X.shape[0]
+    eps_arr = np.asarray(eps_sorted, dtype=np.float64)
+    eps_max = float(eps_arr[-1])
+    T = np.sqrt(eps_arr * eps_arr)
+    method = _resolve_algorithm(algorithm, X)
+
+    def model(radius, data):
+        return NearestNeighbors(
+            radius=radius, algorithm=method, leaf_size=leaf_size, metric="euclidean"
+        ).fit(data)
+
+    if method == "brute" and n > 2 * block_rows:
+        P = _projections(X)
+        order = np.argsort(P[:, 0], kind="stable")
+        p0 = P[order, 0]
+        reach = eps_max * (1.0 + 1e-6) + 1e-9
+        blocks = []
+        for start in range(0, n, block_rows):
+            rows = order[start : start + block_rows]
+            lo = np.searchsorted(p0, p0[start] - reach, side="left")
+            hi = np.searchsorted(p0, p0[min(n, start + block_rows) - 1] + reach, side="right")
+            cand = order[lo:hi]
+            for dim in range(1, P.shape[1]):
+                pr = P[rows, dim]
+                pc = P[cand, dim]
+                cand = cand[(pc >= pr.min() - reach) & (pc <= pr.max() + reach)]
+            blocks.append((rows, np.sort(cand)))
+    else:
+        full = np.arange(n)
+        blocks = [(full[s : s + block_rows], None) for s in range(0, n, block_rows)]
+        nn_all = model(eps_max, X)
+
+    row_ind = [None] * n
+    row_lev = [None] * n
+    ambiguous = []  # (level, row, neighbour)
+    for rows, cand in blocks:
+        if cand is None:
+            dist, ind = nn_all.radius_neighbors(X[rows], return_distance=True)
+        else:
+            nn = model(eps_max, X[cand])
+            dist, ind = nn.radius_neighbors(X[rows], return_distance=True)
+        for r, d_r, i_r in zip(rows, dist, ind):
+            g = i_r if cand is None else cand[i_r]
+            lev = np.searchsorted(T, d_r, side="left").astype(np.uint8)
+            eq = T[np.minimum(lev, len(T) - 1)] == d_r
+            if eq.any():
+                for p in np.flatnonzero(eq):
+                    ambiguous.append((int(lev[p]), int(r), int(g[p])))
+            row_ind[r] = g.astype(np.int32)
+            row_lev[r] = lev
+        del dist, ind
+    counts = np.fromiter((a.shape[0] for a in row_ind), dtype=np.int64, count=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.concatenate(row_ind) if n else np.zeros(0, np.int32)
+    del row_ind
+    level = np.concatenate(row_lev) if n else np.zeros(0, np.uint8)
+    del row_lev
+    # pairs exactly at a boundary: ask scikit-learn at that eps, full data
+    by_level: dict[int, list] = {}
+    for lv, r, j in ambiguous:
+        by_level.setdefault(lv, []).append((r, j))
+    for lv, items in by_level.items():
+        nn_e = model(float(eps_arr[lv]), X)
+        rows = sorted({r for r, _ in items})
+        got = nn_e.radius_neighbors(X[rows], return_distance=False)
+        members = {r: set(g.tolist()) for r, g in zip(rows, got)}
+        for r, j in items:
+            if j not in members[r]:
+                seg = slice(indptr[r], indptr[r + 1])
+                level[seg][indices[seg] == j] = lv + 1  # outside this eps
+    return indptr, indices, level, len(ambiguous)
+
+
+def _dbscan_from_graph(indptr, indices, level, rows, lv, min_samples, counts):
+    """scikit-learn's DBSCAN labels for one (eps level, min_samples)."""
+    n = indptr.shape[0] - 1
+    core = counts >= min_samples
+    labels = np.full(n, -1, dtype=np.int64)
+    core_idx = np.flatnonzero(core)
+    if core_idx.size == 0:
+        return labels, core_idx
+    within = level <= lv
+    core_row = core[rows]
+    core_col = core[indices]
+    sel = within & core_row & core_col
+    r_sel = rows[sel]
+    c_sel = indices[sel]
+    g_indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r_sel, minlength=n), out=g_indptr[1:])
+    graph = sparse.csr_matrix(
+        (np.ones(c_sel.shape[0], dtype=np.int8), c_sel, g_indptr), shape=(n, n)
+    )
+    del r_sel, c_sel, sel
+    _, comp = connected_components(graph, directed=True, connection="weak")
+    del graph
+    # clusters are numbered in the order of their first (lowest-index) core
+    # point, as scikit-learn's loop over points starts them
+    core_comp = comp[core_idx]
+    uniq, first = np.unique(core_comp, return_index=True)
+    rank = np.empty(uniq.shape[0], dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniq.shape[0])
+    comp_label = np.full(comp.max() + 1, -1, dtype=np.int64)
+    comp_label[uniq] = rank
+    labels[core_idx] = comp_label[core_comp]
+    # a border point (not core, within eps of a core point's neighbourhood)
+    # takes the first cluster, in scikit-learn's order, that reaches it
+    sel_b = within & core_row & ~core_col
+    if np.any(sel_b):
+        b_to = indices[sel_b]
+        b_lab = labels[rows[sel_b]]
+        best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(best, b_to, b_lab)
+        hit = best != np.iinfo(np.int64).max
+        labels[hit] = best[hit]
+    return labels, core_idx
+
+
+def dbscan_grid(
+    X,
+    eps_list,
+    min_samples_list,
+    *,
+    algorithm="auto",
+    leaf_size=30,
+    block_rows=1024,
+):
+    """Fit DBSCAN for every (eps, min_samples) pair from one neighbour pass.
+
+    Equivalent to ``DBSCAN(eps=eps, min_samples=m, algorithm=algorithm,
+    leaf_size=leaf_size).fit(X)`` (euclidean metric, no sample weights) for
+    each pair: same core samples, same labels.
+    Returns ``{(eps, min_samples): DBSCANResult}``.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n = X.shape[0]
+    eps_sorted = sorted({float(e) for e in eps_list})
+    if not eps_sorted or eps_sorted[0] <= 0:
+        raise ValueError("eps values must be > 0")
+    if len(eps_sorted) > 250:
+        raise ValueError("at most 250 eps values")
+    ms_sorted = sorted({int(m) for m in min_samples_list})
+    indptr, indices, level, n_amb = _neighbour_graph(
+        X, eps_sorted, algorithm, leaf_size, block_rows
+    )
+    rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(indptr))
+    out = {}
+    for lv, eps in enumerate(eps_sorted):
+        within = (level <= lv).astype(np.int64)
+        counts = np.bincount(rows, weights=within, minlength=n).astype(np.int64)
+        del within
+        for ms in ms_sorted:
+            labels, core_idx = _dbscan_from_graph(
+                indptr, indices, level, rows, lv, ms, counts
+            )
+            out[(eps, ms)] = DBSCANResult(
+                labels=labels,
+                core_sample_indices=core_idx,
+                extra={"n_boundary_pairs_rechecked": n_amb},
+            )
+    return out
+
+
+# --------------------------------------------------------------------------
+# scikit-learn estimators
+
+
+def to_sklearn_kmeans(result: KMeansResult, X, params: dict):
+    """A fitted ``sklearn.cluster.KMeans`` holding ``result``.
+
+    ``params`` are the estimator's constructor parameters (n_clusters, tol,
+    random_state, ...); ``X`` is the (scaled) data the grid was fitted on.
+    ``predict``, ``transform``, ``score`` work as on a fitted estimator.
+    """
+    from sklearn.cluster import KMeans
+
+    X = np.asarray(X)
+    params = dict(params)
+    params.setdefault("n_clusters", result.cluster_centers.shape[0])
+    km = KMeans(**params)
+    km.cluster_centers_ = np.asarray(result.cluster_centers, dtype=np.float64)
+    km.labels_ = np.asarray(result.labels, dtype=np.int32)
+    km.inertia_ = float(result.inertia)
+    km.n_iter_ = int(result.n_iter)
+    km.n_features_in_ = X.shape[1]
+    km._n_features_out = km.cluster_centers_.shape[0]
+    km._n_threads = _n_threads()
+    km._tol = float(np.mean(np.var(X, axis=0)) * km.tol) if km.tol else 0.0
+    km._n_init = 1 if km.n_init == "auto" and km.init == "k-means++" else km.n_init
+    km._algorithm = km.algorithm
+    return km
+
+
+def to_sklearn_dbscan(result: DBSCANResult, X, params: dict):
+    """A fitted ``sklearn.cluster.DBSCAN`` holding ``result``."""
+    from sklearn.cluster import DBSCAN
+
+    X = np.asarray(X)
+    db = DBSCAN(**dict(params))
+    db.labels_ = np.asarray(result.labels, dtype=np.int64)
+    db.core_sample_indices_ = np.asarray(result.core_sample_indices, dtype=np.int64)
+    db.components_ = X[db.core_sample_indices_].copy()
+    db.n_features_in_ = X.shape[1]
+    return db
