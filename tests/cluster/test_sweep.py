@@ -86,3 +86,35 @@ def test_agglomerative_refuses_large_tables(table):
     spec = _spec(algorithms=[{"name": "agglomerative"}], max_rows_quadratic=100)
     with pytest.raises(SpecError, match="max_rows_quadratic"):
         run_sweep(table, spec)
+
+
+def test_sweep_uses_the_grid_engine_and_matches_sklearn_setting_by_setting(table, monkeypatch):
+    from sklearn.cluster import DBSCAN
+
+    import segmint.cluster._grid as grid_engine
+
+    calls = []
+    for name in ("kmeans_grid", "dbscan_grid"):
+        real = getattr(grid_engine, name)
+        monkeypatch.setattr(grid_engine, name,
+                            lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    spec = _spec(scalings=["standard"], algorithms=[
+        {"name": "kmeans", "grid": {"n_clusters": [2, 3, 5, 8], "tol": [1e-2, 1e-4, 1e-6]}},
+        {"name": "dbscan", "grid": {"eps": [0.15, 0.3, 0.6], "min_samples": [3, 10, 30]}},
+    ])
+    sols = run_sweep(table, spec, seed=0)
+    assert calls == ["kmeans_grid", "dbscan_grid"]  # one call per algorithm, not per setting
+    X = StandardScaler().fit_transform(table)
+    for s in sols:
+        if s.algorithm == "kmeans":
+            ref = KMeans(**s.params, random_state=0).fit(X)
+            assert s.metrics["inertia"] == pytest.approx(ref.inertia_, rel=1e-6), s.name
+            assert adjusted_rand_score(ref.labels_, s.labels) >= 0.9999, s.name
+            # the saved model predicts like the reference
+            assert (s.model.named_steps["cluster"].predict(X) == ref.predict(X)).all()
+        else:
+            ref = DBSCAN(**s.params).fit(X)
+            assert adjusted_rand_score(ref.labels_, s.labels) == 1.0, s.name
+            assert ((ref.labels_ == -1) == (s.labels == -1)).all(), s.name
+            assert (np.sort(ref.core_sample_indices_) == np.sort(
+                s.model.named_steps["cluster"].core_sample_indices_)).all()

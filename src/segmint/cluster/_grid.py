@@ -8,12 +8,19 @@ setting alone:
 * ``kmeans_grid``: for one ``n_clusters`` the k-means++ start and Lloyd's
   iterations do not depend on ``tol``; one run to the smallest tolerance
   yields every larger tolerance's answer at the iteration where it would
-  have stopped.  Iterations skip points whose label provably cannot change
-  (Hamerly's bounds, with a safety margin wider than the rounding error of
-  scikit-learn's own distance formula, so near-ties are always recomputed
-  with that formula).  Different ``n_clusters`` run in parallel.
+  have stopped (scikit-learn's stopping rules, final re-assignment and
+  empty-cluster relocation reproduced).  k-means++ starts are shared
+  between values of k that draw as many candidates per step.  Iterations
+  skip points whose label provably cannot change (distance bounds, with a
+  safety margin far wider than the rounding error of scikit-learn's own
+  distance formula; points that are not skipped get scikit-learn's formula
+  itself), so labels, iteration counts and inertia are scikit-learn's.
+  Different ``n_clusters`` run in parallel threads.  Without numba, the
+  iterations use scikit-learn's own Lloyd kernel (still one run per k).
 * ``dbscan_grid``: one radius-neighbour pass at the largest ``eps`` (with
-  distances) serves every ``eps`` and ``min_samples``.  Clusters are
+  distances, computed by scikit-learn itself; for the brute algorithm only
+  against points that a projection bound cannot rule out) serves every
+  ``eps`` and ``min_samples``.  Clusters are
   connected components of core points; a border point gets the cluster of
   the first component (in scikit-learn's order) that reaches it, which is
   what scikit-learn's depth-first search does.
@@ -24,15 +31,14 @@ scikit-learn estimator.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from . import _grid_kernels as _K
-from scipy.sparse.csgraph import connected_components
 
 __all__ = [
     "KMeansResult",
@@ -72,6 +78,12 @@ class DBSCANResult:
 # scikit-learn's formula would give.
 _MARGIN = 1e-12
 
+# bounds kept per point for this many nearest other centers
+_TOP_M = 2
+# compute rows needing all distances in the compiled loop (else blocked gemm,
+# measured faster)
+_INLINE = False
+
 # rows per gemm block when recomputing distances
 _BLOCK = 2048
 
@@ -88,72 +100,80 @@ class _Assigner:
     scikit-learn labels a point by argmin over centers of ``||c||^2 - 2 x.c``
     (float64 BLAS gemm).  Here:
 
-    * points whose label provably cannot change (Hamerly's bounds, with a
-      margin far wider than that formula's rounding error) are skipped;
-    * the others get all distances (compiled loop, error far below the
-      margin); where the best center wins by more than the margin, it is
-      also the center scikit-learn's formula picks;
+    * points whose label provably cannot change are skipped: bounds on the
+      distance to their center and to their m nearest other centers (and
+      to all the rest), with a margin far wider than that formula's
+      rounding error;
+    * the others get all distances (compiled loop, same formula, error far
+      below the margin); where the best center wins by more than the
+      margin, it is also the center scikit-learn's formula picks;
     * the rest (near-ties) are decided with scikit-learn's very formula.
     """
 
-    def __init__(self, X, x_sq):
+    def __init__(self, X, x_sq, k, max_steps):
         self.X = X
         self.x_sq = x_sq
         n = X.shape[0]
         self.base = _MARGIN * (x_sq + 1.0)
         self.labels = np.zeros(n, dtype=np.int32)
-        self.upper = np.zeros(n)
-        self.lower = np.zeros(n)
         self.amb = np.empty(n, dtype=np.int64)
-        self.prev_centers = None
+        m = max(1, min(_TOP_M, k - 1))
+        self.u0 = np.zeros(n)
+        self.cand_idx = np.zeros((n, m), dtype=np.int32)
+        self.cand_lb = np.zeros((n, m))
+        self.rest0 = np.zeros(n)
+        self.T0 = np.zeros(n, dtype=np.int64)
+        self.S = np.zeros((max_steps + 2, k))
+        self.Smax = np.zeros(max_steps + 2)
+        self.step = 0
+        # rows whose bound was tightened / fully recomputed (diagnostics)
+        self.stats = np.zeros(2, dtype=np.int64)
         self.n_ambiguous = 0  # rows decided with the gemm formula
+        self.prev_centers = None
 
-    def _rows64(self, rows, C, c_sq, delta_c):
+    def _rows64(self, rows, C, c_sq, delta_c, contiguous=False):
         CT = np.ascontiguousarray(C.T)
         for s in range(0, rows.shape[0], _BLOCK):
             r = rows[s : s + _BLOCK]
-            D = np.take(self.X, r, axis=0) @ CT
+            Xb = self.X[s : s + _BLOCK] if contiguous else np.take(self.X, r, axis=0)
+            D = Xb @ CT
             D *= -2.0
             D += c_sq
-            _K.finish_rows(
-                self.X, self.x_sq, C, D, r, self.labels, self.upper,
-                self.lower, self.base, delta_c,
+            _K.finish_rows_topm(
+                self.X, self.x_sq, C, D, r, self.labels, self.u0, self.cand_idx,
+                self.cand_lb, self.rest0, self.T0, self.step, self.base, delta_c,
             )
 
     def assign(self, C: np.ndarray) -> np.ndarray:
         """Assign every point to its nearest center of C; return moved rows."""
         C = np.ascontiguousarray(C, dtype=np.float64)
         k = C.shape[0]
-        c_sq = np.einsum("ij,ij->i", C, C)
-        delta_c = _MARGIN * float(c_sq.max())
         first = self.prev_centers is None
         before = None if first else self.labels.copy()
         if k == 1:
             self.labels[:] = 0
-            self.lower[:] = np.inf
-            self.prev_centers = C.copy()
-            return np.arange(self.X.shape[0]) if first else np.flatnonzero(self.labels != before)
-        if first:
-            shift = pmax = half_sep = np.zeros(k)
         else:
-            shift = np.sqrt(((C - self.prev_centers) ** 2).sum(axis=1))
-            order = np.argsort(shift, kind="stable")
-            pmax = np.full(k, shift[order[-1]])
-            pmax[order[-1]] = shift[order[-2]]
-            diffc = C[:, None, :] - C[None, :, :]
-            cc = np.sqrt((diffc**2).sum(axis=2))
-            np.fill_diagonal(cc, np.inf)
-            half_sep = 0.5 * cc.min(axis=1)
-        n_amb = _K.hamerly_step(
-            self.X, self.x_sq, C, np.ascontiguousarray(C.T), c_sq, shift, pmax,
-            half_sep, self.labels, self.upper, self.lower, self.base, delta_c,
-            first, self.amb,
-        )
-        amb = self.amb[:n_amb].copy()
-        if amb.size:
-            self._rows64(amb, C, c_sq, delta_c)
-        self.n_ambiguous += int(amb.size)
+            c_sq = np.einsum("ij,ij->i", C, C)
+            delta_c = _MARGIN * float(c_sq.max())
+            if not first:
+                shift = np.sqrt(((C - self.prev_centers) ** 2).sum(axis=1))
+                self.S[self.step] = self.S[self.step - 1] + shift
+                self.Smax[self.step] = self.Smax[self.step - 1] + shift.max()
+            if first:
+                self._rows64(np.arange(self.X.shape[0]), C, c_sq, delta_c, True)
+                n_amb = 0
+            else:
+                n_amb = _K.topm_step(
+                    self.X, self.x_sq, C, np.ascontiguousarray(C.T), c_sq, self.S,
+                    self.Smax, self.step, self.labels, self.u0, self.cand_idx,
+                    self.cand_lb, self.rest0, self.T0, self.base, delta_c, False,
+                    _INLINE, self.amb, self.stats,
+                )
+            if n_amb:
+                self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)
+            self.n_ambiguous += int(n_amb)
         self.prev_centers = C.copy()
+        self.step += 1
         if first:
             return np.arange(self.X.shape[0])
         return np.flatnonzero(self.labels != before)
@@ -182,7 +202,7 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads):
     out = {}
     pending = []  # (tol, centers, n_iter) waiting for their final E-step
 
-    asg = _Assigner(Xc, x_sq)
+    asg = _Assigner(Xc, x_sq, k, max_iter + 1)
     centers = np.array(centers_init, dtype=np.float64, order="C")
     S = W = None
     labels_old = None
@@ -302,10 +322,40 @@ def _init_centers(Xc, x_sq, k, init, random_state):
     return np.ascontiguousarray(centers, dtype=np.float64)
 
 
-def _fit_k(Xc, x_sq, k, tols_abs, max_iter, init, random_state, n_threads):
-    centers_init = _init_centers(Xc, x_sq, k, init, random_state)
+def _fit_k(Xc, x_sq, k, tols_abs, max_iter, centers_init, n_threads):
     res = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads)
     return k, res
+
+
+def _init_task(Xc, x_sq, k, init, random_state, n_threads):
+    return k, _init_centers(Xc, x_sq, k, init, random_state)
+
+
+def _shared_inits(Xc, x_sq, ks, init, random_state, n_jobs):
+    """Initial centers for every k, computed once per shareable group.
+
+    scikit-learn's k-means++ draws ``2 + int(log(k))`` candidates per step
+    from a fresh ``RandomState(random_state)``; for two values of k with the
+    same number of candidates the first steps are the same computation, so
+    the smaller k's centers are the first rows of the larger k's.
+    """
+    if isinstance(init, str) and init == "k-means++" and random_state is not None:
+        groups: dict[int, int] = {}
+        for k in ks:
+            g = 2 + int(np.log(k))
+            groups[g] = max(groups.get(g, 0), k)
+        todo = sorted(groups.values(), reverse=True)
+    else:
+        todo = list(ks)
+    done = dict(_run_threads(_init_task, [(Xc, x_sq, k, init, random_state) for k in todo], n_jobs))
+    out = {}
+    for k in ks:
+        if k in done:
+            out[k] = done[k]
+        else:
+            kmax = groups[2 + int(np.log(k))]
+            out[k] = np.ascontiguousarray(done[kmax][:k])
+    return out
 
 
 def kmeans_grid(
@@ -322,10 +372,11 @@ def kmeans_grid(
 
     Equivalent to ``KMeans(n_clusters=k, tol=tol, init=init, n_init=1,
     random_state=random_state, max_iter=max_iter, algorithm="lloyd").fit(X)``
-    for each pair (``n_init="auto"`` is 1 for k-means++ and random init is
-    not supported with several starts).  ``X`` is a float64 array, already
-    scaled.  ``random_state`` must be an int (each fit starts from a fresh
-    ``RandomState(random_state)``, as separate estimators would).
+    for each pair (one start: ``n_init="auto"`` is 1 for k-means++; with
+    ``init="random"`` this matches ``n_init=1``).  ``X`` is a float64 array,
+    already scaled.  ``random_state`` must be an int (each fit starts from
+    a fresh ``RandomState(random_state)``, as separate estimators would) or
+    None.  ``n_jobs`` threads (default: available cores) fit different k.
 
     Returns ``{(k, tol): KMeansResult}``.
     """
@@ -348,8 +399,9 @@ def kmeans_grid(
     X -= X_mean
     x_sq = row_norms(X, squared=True)
 
-    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, init, random_state) for k in ks]
     n_jobs = _resolve_jobs(n_jobs, len(ks))
+    inits = _shared_inits(X, x_sq, ks, init, random_state, n_jobs)
+    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, inits[k]) for k in ks]
     # one k per thread (largest first); BLAS single-threaded (small gemms
     # across threads are slower, and much slower when cores are shared)
     fitted = _run_threads(_fit_k, args, n_jobs)
@@ -472,8 +524,8 @@ def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
         blocks = [(full[s : s + block_rows], None) for s in range(0, n, block_rows)]
         nn_all = model(eps_max, X)
 
-    row_ind = [None] * n
-    row_lev = [None] * n
+    counts = np.zeros(n, dtype=np.int64)
+    parts = []  # per block: rows, lengths, neighbour ids, levels
     ambiguous = []  # (level, row, neighbour)
     for rows, cand in blocks:
         if cand is None:
@@ -481,23 +533,30 @@ def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
         else:
             nn = model(eps_max, X[cand])
             dist, ind = nn.radius_neighbors(X[rows], return_distance=True)
-        for r, d_r, i_r in zip(rows, dist, ind):
-            g = i_r if cand is None else cand[i_r]
-            lev = np.searchsorted(T, d_r, side="left").astype(np.uint8)
-            eq = T[np.minimum(lev, len(T) - 1)] == d_r
-            if eq.any():
-                for p in np.flatnonzero(eq):
-                    ambiguous.append((int(lev[p]), int(r), int(g[p])))
-            row_ind[r] = g.astype(np.int32)
-            row_lev[r] = lev
+        lens = np.fromiter((a.shape[0] for a in ind), dtype=np.int64, count=len(rows))
+        flat_d = np.concatenate(dist)
+        flat_i = np.concatenate(ind)
         del dist, ind
-    counts = np.fromiter((a.shape[0] for a in row_ind), dtype=np.int64, count=n)
+        g = (flat_i if cand is None else cand[flat_i]).astype(np.int32)
+        lev = np.searchsorted(T, flat_d, side="left").astype(np.uint8)
+        eq = np.flatnonzero(T[np.minimum(lev, len(T) - 1)] == flat_d)
+        if eq.size:
+            r_of = np.repeat(rows, lens)
+            ambiguous += [(int(lev[p]), int(r_of[p]), int(g[p])) for p in eq]
+        counts[rows] = lens
+        parts.append((rows, lens, g, lev))
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    indices = np.concatenate(row_ind) if n else np.zeros(0, np.int32)
-    del row_ind
-    level = np.concatenate(row_lev) if n else np.zeros(0, np.uint8)
-    del row_lev
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    level = np.empty(indptr[-1], dtype=np.uint8)
+    while parts:
+        rows, lens, g, lev = parts.pop()
+        local = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=local[1:])
+        dest = np.repeat(indptr[rows] - local[:-1], lens) + np.arange(local[-1])
+        indices[dest] = g
+        level[dest] = lev
+        del dest, g, lev
     # pairs exactly at a boundary: ask scikit-learn at that eps, full data
     by_level: dict[int, list] = {}
     for lv, r, j in ambiguous:

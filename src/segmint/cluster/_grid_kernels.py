@@ -11,8 +11,7 @@ import math
 import numpy as np
 
 try:  # pragma: no cover - exercised when numba is installed
-    import numba
-    from numba import njit, prange
+    from numba import njit
 
     AVAILABLE = True
 except Exception:  # pragma: no cover
@@ -21,36 +20,6 @@ except Exception:  # pragma: no cover
 if AVAILABLE:
     # no 'nnan'/'ninf': the kernels compare with inf
     _FM = {"contract", "reassoc", "nsz", "arcp"}
-
-    @njit(cache=True, nogil=True)
-    def finish_rows(X, x_sq, C, D, rows, labels, upper, lower, base, delta_c):
-        """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T.
-
-        D holds exactly the values scikit-learn's Lloyd step computes, so the
-        argmin (first index on ties) is scikit-learn's label.
-        """
-        d = X.shape[1]
-        k = C.shape[0]
-        for r in range(rows.shape[0]):
-            i = rows[r]
-            best = D[r, 0]
-            bj = 0
-            for j in range(1, k):
-                if D[r, j] < best:
-                    best = D[r, j]
-                    bj = j
-            second = np.inf
-            for j in range(k):
-                if j != bj and D[r, j] < second:
-                    second = D[r, j]
-            labels[i] = bj
-            t = 0.0
-            for f in range(d):
-                df = X[i, f] - C[bj, f]
-                t += df * df
-            upper[i] = math.sqrt(t)
-            s2 = second + x_sq[i] - (base[i] + delta_c)
-            lower[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
 
     @njit(cache=True, nogil=True)
     def cluster_sums(X, labels, idx, k):
@@ -79,73 +48,205 @@ if AVAILABLE:
                 S[b, f] += X[i, f]
 
     @njit(cache=True, nogil=True, fastmath=_FM)
-    def hamerly_step(
-        X, x_sq, C, CT, c_sq, shift, pmax, half_sep, labels, upper, lower,
-        base, delta_c, full, amb,
-    ):
-        """One assignment step with Hamerly's bounds, all in one pass.
+    def _store_row(i, acc, x_sq, bj, dl, cand_idx, cand_lb, rest0):
+        """Keep the m nearest other centers (lower bounds) and a bound for the rest."""
+        k = acc.shape[0]
+        m = cand_idx.shape[1]
+        taken = acc[bj]
+        acc[bj] = np.inf
+        for c in range(m):
+            jb = 0
+            vb = np.inf
+            for j in range(k):
+                if acc[j] < vb:
+                    vb = acc[j]
+                    jb = j
+            cand_idx[i, c] = jb
+            s2 = vb + x_sq - dl
+            cand_lb[i, c] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            acc[jb] = np.inf
+        vb = np.inf
+        for j in range(k):
+            if acc[j] < vb:
+                vb = acc[j]
+        if vb == np.inf:
+            rest0[i] = np.inf
+        else:
+            s2 = vb + x_sq - dl
+            rest0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+        acc[bj] = taken
 
-        A point keeps its label when (upper bound on the distance to its
-        center)^2 + margin < (lower bound on the distance to any other
-        center)^2; the upper bound is the previous one plus the center's
-        shift, recomputed exactly when that is not enough.  Otherwise all
-        squared distances are computed as ||x||^2 + ||c||^2 - 2 x.c (error
-        far below the margin); the nearest center is taken when it wins by
-        more than twice the margin, else the row is written to ``amb`` for
-        the caller to decide with scikit-learn's own float64 gemm formula.
-        Returns the number of rows written to ``amb``; ``full`` skips the
-        bound test (first step).
+    @njit(cache=True, nogil=True, fastmath=_FM)
+    def topm_step(
+        X, x_sq, C, CT, c_sq, S, Smax, now, labels, u0, cand_idx, cand_lb,
+        rest0, T0, base, delta_c, full, inline, amb, stats,
+    ):
+        """One assignment step with bounds on the m nearest other centers.
+
+        Per point, as of step ``T0[i]``: ``u0`` bounds the distance to its
+        center from above; ``cand_lb`` bounds from below the distances to
+        the m nearest other centers ``cand_idx``; ``rest0`` bounds from
+        below the distance to every remaining center.  ``S[t, j]`` is center
+        j's cumulative movement up to step t and ``Smax[t]`` the cumulative
+        largest movement, so bounds are brought up to date lazily (a point
+        that passes costs a few reads, no writes).
+
+        A point keeps its label when (upper)^2 + margin < (every lower)^2,
+        the margin being far wider than the rounding error of
+        scikit-learn's ``||c||^2 - 2 x.c``; else the upper bound is made
+        exact and tested again; else all distances are computed with that
+        formula (error far below the margin) and the nearest center taken
+        when it wins by more than twice the margin.  Rows that do not are
+        written to ``amb`` (count returned) for the caller to decide with
+        scikit-learn's own float64 gemm.  With ``inline`` False, every row
+        that needs all its distances is left to the caller that way (a
+        blocked gemm is faster than this loop).  ``full``: every row needs
+        all distances.
         """
         n, d = X.shape
         k = C.shape[0]
+        m = cand_idx.shape[1]
         acc = np.empty(k)
+        val = np.empty(m)
         n_amb = 0
         for i in range(n):
             a = labels[i]
             dl = base[i] + delta_c
             if not full:
-                u = upper[i] + shift[a]
-                lo = lower[i] - pmax[a]
-                lower[i] = lo
-                m = lo
-                if half_sep[a] > m:
-                    m = half_sep[a]
-                if u * u + dl < m * m:
-                    upper[i] = u
+                t0 = T0[i]
+                u = u0[i] + (S[now, a] - S[t0, a])
+                thr = u * u + dl
+                rest = rest0[i] - (Smax[now] - Smax[t0])
+                ok = rest > 0.0 and rest * rest > thr
+                if ok:
+                    for c in range(m):
+                        j = cand_idx[i, c]
+                        lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                        if not (lb > 0.0 and lb * lb > thr):
+                            ok = False
+                            break
+                if ok:
                     continue
-                t = 0.0
+                stats[0] += 1
+                sa = 0.0
                 for f in range(d):
                     df = X[i, f] - C[a, f]
-                    t += df * df
-                upper[i] = math.sqrt(t)
-                if t + dl < m * m:
+                    sa += df * df
+                thr = sa + dl
+                ok = rest > 0.0 and rest * rest > thr
+                if ok:
+                    for c in range(m):
+                        j = cand_idx[i, c]
+                        lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                        if not (lb > 0.0 and lb * lb > thr):
+                            ok = False
+                            break
+                if ok:
+                    # rebase the bounds on this step
+                    for c in range(m):
+                        j = cand_idx[i, c]
+                        cand_lb[i, c] = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                    rest0[i] = rest
+                    u0[i] = math.sqrt(sa)
+                    T0[i] = now
                     continue
-            for j in range(k):
-                acc[j] = c_sq[j]
-            for f in range(d):
-                xf = -2.0 * X[i, f]
+                if rest > 0.0 and rest * rest > thr:
+                    # only some of the m nearest others can be nearer:
+                    # direct distances to those
+                    best = sa
+                    bj = a
+                    cb = -1
+                    second = np.inf
+                    for c in range(m):
+                        j = cand_idx[i, c]
+                        lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                        if lb > 0.0 and lb * lb > thr:
+                            val[c] = lb
+                            continue
+                        t = 0.0
+                        for f in range(d):
+                            df = X[i, f] - C[j, f]
+                            t += df * df
+                        val[c] = math.sqrt(t)
+                        if t < best:
+                            second = best
+                            best = t
+                            bj = j
+                            cb = c
+                        elif t < second:
+                            second = t
+                    if second - best > dl:
+                        for c in range(m):
+                            cand_lb[i, c] = val[c]
+                        if cb >= 0:
+                            # the old center becomes a tracked other center
+                            cand_idx[i, cb] = a
+                            cand_lb[i, cb] = math.sqrt(sa)
+                            labels[i] = bj
+                        u0[i] = math.sqrt(best)
+                        rest0[i] = rest
+                        T0[i] = now
+                        continue
+                    amb[n_amb] = i
+                    n_amb += 1
+                    continue
+                stats[1] += 1
+            if inline:
                 for j in range(k):
-                    acc[j] += xf * CT[f, j]
-            best = acc[0]
+                    acc[j] = c_sq[j]
+                for f in range(d):
+                    xf = -2.0 * X[i, f]
+                    for j in range(k):
+                        acc[j] += xf * CT[f, j]
+                best = acc[0]
+                bj = 0
+                for j in range(1, k):
+                    if acc[j] < best:
+                        best = acc[j]
+                        bj = j
+                second = np.inf
+                for j in range(k):
+                    if j != bj and acc[j] < second:
+                        second = acc[j]
+                if second - best > 2.0 * dl:
+                    labels[i] = bj
+                    t = 0.0
+                    for f in range(d):
+                        df = X[i, f] - C[bj, f]
+                        t += df * df
+                    u0[i] = math.sqrt(t)
+                    _store_row(i, acc, x_sq[i], bj, dl, cand_idx, cand_lb, rest0)
+                    T0[i] = now
+                    continue
+            amb[n_amb] = i
+            n_amb += 1
+        return n_amb
+
+    @njit(cache=True, nogil=True, fastmath=_FM)
+    def finish_rows_topm(
+        X, x_sq, C, D, rows, labels, u0, cand_idx, cand_lb, rest0, T0, now,
+        base, delta_c,
+    ):
+        """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T,
+        exactly scikit-learn's values (argmin, first index on ties)."""
+        d = X.shape[1]
+        k = C.shape[0]
+        acc = np.empty(k)
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            best = D[r, 0]
             bj = 0
             for j in range(1, k):
-                if acc[j] < best:
-                    best = acc[j]
+                if D[r, j] < best:
+                    best = D[r, j]
                     bj = j
-            second = np.inf
-            for j in range(k):
-                if j != bj and acc[j] < second:
-                    second = acc[j]
-            if second - best <= 2.0 * dl:
-                amb[n_amb] = i
-                n_amb += 1
-                continue
             labels[i] = bj
             t = 0.0
             for f in range(d):
                 df = X[i, f] - C[bj, f]
                 t += df * df
-            upper[i] = math.sqrt(t)
-            s2 = second + x_sq[i] - dl
-            lower[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
-        return n_amb
+            u0[i] = math.sqrt(t)
+            for j in range(k):
+                acc[j] = D[r, j]
+            _store_row(i, acc, x_sq[i], bj, base[i] + delta_c, cand_idx, cand_lb, rest0)
+            T0[i] = now

@@ -189,8 +189,69 @@ def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed:
         yield params, estimator, labels, time.perf_counter() - start
 
 
-#: algorithm name -> fn(X, grid, seed) returning [(params, estimator, labels, seconds)] or None
-_FAST_PATHS: dict[str, Callable] = {}
+def _constant(grid: list[dict[str, Any]], allowed: dict[str, tuple]) -> dict[str, Any] | None:
+    """The grid's parameters other than the shared ones, if every setting agrees on them and
+    the grid engine supports their values; else None (fit one by one)."""
+    fixed: dict[str, Any] = {}
+    for params in grid:
+        for key, value in params.items():
+            if key in allowed.get("__grid__", ()):
+                continue
+            if key not in allowed or (allowed[key] and value not in allowed[key]):
+                return None
+            if fixed.setdefault(key, value) != value:
+                return None
+    return fixed
+
+
+def _kmeans_grid_path(X: np.ndarray, grid: list[dict[str, Any]], seed: int):
+    """All (n_clusters, tol) settings of k-means from one Lloyd run per k (see _grid.py)."""
+    from segmint.cluster._grid import kmeans_grid, to_sklearn_kmeans
+
+    fixed = _constant(grid, {"__grid__": ("n_clusters", "tol"), "random_state": (),
+                             "max_iter": (), "init": ("k-means++",), "algorithm": ("lloyd",),
+                             "n_init": ("auto", 1)})
+    if fixed is None or len(grid) < 2:
+        return None
+    random_state = fixed.get("random_state", seed)
+    if not isinstance(random_state, (int, np.integer)):
+        return None
+    tol_of = [p.get("tol", 1e-4) for p in grid]
+    start = time.perf_counter()
+    results = kmeans_grid(X, [p["n_clusters"] for p in grid], sorted(set(tol_of)),
+                          random_state=int(random_state), max_iter=fixed.get("max_iter", 300))
+    share = (time.perf_counter() - start) / len(grid)
+    out = []
+    for params, tol in zip(grid, tol_of):
+        result = results[(int(params["n_clusters"]), float(tol))]
+        estimator = to_sklearn_kmeans(result, X, {"random_state": random_state, **params})
+        out.append((params, estimator, result.labels, share))
+    return out
+
+
+def _dbscan_grid_path(X: np.ndarray, grid: list[dict[str, Any]], seed: int):
+    """All (eps, min_samples) settings of DBSCAN from one neighbour pass (see _grid.py)."""
+    from segmint.cluster._grid import dbscan_grid, to_sklearn_dbscan
+
+    fixed = _constant(grid, {"__grid__": ("eps", "min_samples"), "metric": ("euclidean",)})
+    if fixed is None or len(grid) < 2:
+        return None
+    eps_of = [float(p.get("eps", 0.5)) for p in grid]
+    ms_of = [int(p.get("min_samples", 5)) for p in grid]
+    start = time.perf_counter()
+    results = dbscan_grid(X, sorted(set(eps_of)), sorted(set(ms_of)))
+    share = (time.perf_counter() - start) / len(grid)
+    out = []
+    for params, eps, ms in zip(grid, eps_of, ms_of):
+        result = results[(eps, ms)]
+        out.append((params, to_sklearn_dbscan(result, X, params), result.labels, share))
+    return out
+
+
+#: algorithm name -> fn(X, grid, seed) returning [(params, estimator, labels, seconds)], or None
+#: where the grid needs something the engine does not do (then settings are fitted one by one).
+#: Results equal scikit-learn's fit of each setting alone (tests/cluster/test_sweep.py).
+_FAST_PATHS: dict[str, Callable] = {"kmeans": _kmeans_grid_path, "dbscan": _dbscan_grid_path}
 
 
 def run_sweep(table: pd.DataFrame, spec: SweepSpec, seed: int = 0,

@@ -1,0 +1,163 @@
+"""Grid engine results equal scikit-learn's, setting by setting."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+
+from segmint.cluster import _grid
+from segmint.cluster import _grid_kernels as K
+from segmint.cluster._grid import (
+    dbscan_grid,
+    kmeans_grid,
+    to_sklearn_dbscan,
+    to_sklearn_kmeans,
+)
+
+
+def _blobs(n=3000, d=6, centers=8, seed=0):
+    X, _ = make_blobs(n_samples=n, n_features=d, centers=centers, cluster_std=2.0, random_state=seed)
+    return StandardScaler().fit_transform(X)
+
+
+def _replicated(n_base=200, r=10, d=21, seed=0):
+    """Kit-style replication: rows repeated, then continuous jitter on the
+    first column and integer jitter on the others."""
+    rng = np.random.default_rng(seed)
+    base = np.column_stack([rng.gamma(2.0, 10.0, n_base), rng.poisson(8, (n_base, d - 1))])
+    X = np.repeat(base.astype(float), r, axis=0)
+    X[:, 0] += np.exp(rng.standard_normal(X.shape[0]))
+    X[:, 1:] += rng.integers(0, 5, size=(X.shape[0], d - 1))
+    return StandardScaler().fit_transform(X)
+
+
+def _check_kmeans(X, ks, tols, **kw):
+    grid = kmeans_grid(X, ks, tols, **kw)
+    assert set(grid) == {(k, t) for k in ks for t in tols}
+    for (k, tol), res in grid.items():
+        params = dict(n_clusters=k, tol=tol, random_state=kw.get("random_state", 0),
+                      max_iter=kw.get("max_iter", 300), init=kw.get("init", "k-means++"),
+                      algorithm="lloyd", n_init=1)
+        km = KMeans(**params).fit(X)
+        assert res.labels.dtype == np.int32
+        assert res.cluster_centers.shape == (k, X.shape[1])
+        assert abs(res.inertia - km.inertia_) <= 1e-6 * km.inertia_, (k, tol)
+        assert adjusted_rand_score(km.labels_, res.labels) >= 0.9999, (k, tol)
+        assert res.n_iter == km.n_iter_, (k, tol)
+        np.testing.assert_allclose(res.cluster_centers, km.cluster_centers_, rtol=1e-9, atol=1e-9)
+    return grid
+
+
+@pytest.mark.parametrize("maker", [_blobs, _replicated])
+def test_kmeans_grid_matches_sklearn(maker):
+    X = maker()
+    _check_kmeans(X, [1, 2, 3, 5, 8, 12], [1e-2, 1e-3, 1e-4, 1e-5])
+
+
+def test_kmeans_grid_matches_sklearn_with_few_iterations_and_other_seed():
+    X = _replicated(seed=3)
+    _check_kmeans(X, [4, 9], [1e-4, 1e-6], max_iter=4, random_state=7)
+
+
+def test_kmeans_grid_random_init_and_duplicates():
+    # many duplicate points: random init can pick the same point twice and
+    # leave a cluster empty, which scikit-learn relocates
+    rng = np.random.default_rng(5)
+    X = np.repeat(rng.normal(size=(40, 3)), 25, axis=0)
+    for seed in range(4):
+        _check_kmeans(X, [6, 15], [1e-4], init="random", random_state=seed)
+
+
+def test_kmeans_grid_without_compiled_kernels(monkeypatch):
+    monkeypatch.setattr(K, "AVAILABLE", False)
+    X = _replicated(n_base=150)
+    _check_kmeans(X, [2, 7], [1e-3, 1e-5])
+
+
+def test_kmeans_grid_tol_zero():
+    X = _blobs(n=800, d=3)
+    _check_kmeans(X, [3], [0.0, 1e-4])
+
+
+def test_to_sklearn_kmeans_predicts():
+    X = _blobs(n=1000, d=4)
+    res = kmeans_grid(X, [4], [1e-4])[(4, 1e-4)]
+    km = to_sklearn_kmeans(res, X, {"n_clusters": 4, "tol": 1e-4, "random_state": 0})
+    np.testing.assert_array_equal(km.predict(X), res.labels)
+    assert km.transform(X[:5]).shape == (5, 4)
+    assert km.score(X) == pytest.approx(-res.inertia, rel=1e-9)
+
+
+def _check_dbscan(X, eps_list, ms_list, **kw):
+    grid = dbscan_grid(X, eps_list, ms_list, **kw)
+    for eps in eps_list:
+        for ms in ms_list:
+            db = DBSCAN(eps=eps, min_samples=ms).fit(X)
+            res = grid[(eps, ms)]
+            np.testing.assert_array_equal(res.core_sample_indices, db.core_sample_indices_)
+            np.testing.assert_array_equal(res.labels == -1, db.labels_ == -1)
+            # same numbering too, not just the same partition
+            np.testing.assert_array_equal(res.labels, db.labels_)
+    return grid
+
+
+def test_dbscan_grid_low_dim_tree_path():
+    X = _blobs(n=2500, d=2, centers=6)
+    _check_dbscan(X, [0.05, 0.1, 0.2], [3, 10, 30])
+
+
+def test_dbscan_grid_high_dim_brute_windowed():
+    X = _replicated(n_base=150, r=12)
+    # small blocks so the projection window is exercised on small data
+    _check_dbscan(X, [0.3, 0.5, 0.7, 1.2], [2, 5, 10, 50], block_rows=128)
+
+
+def test_dbscan_grid_high_dim_single_pass():
+    X = _replicated(n_base=60, r=8)
+    _check_dbscan(X, [0.5, 1.0], [3, 8])
+
+
+def test_dbscan_border_point_reachable_from_two_clusters():
+    # two clusters whose ends are both within eps of one point that is not
+    # core itself: scikit-learn gives it the cluster it meets first (the one
+    # with the lowest-index core point); check it for every order of groups
+    rng = np.random.default_rng(0)
+    arm = [[0.3, 0.0], [0.6, 0.0], [0.6, 0.3], [0.6, -0.3]]
+    left = np.vstack([rng.normal(0.0, 0.05, size=(30, 2)), arm])
+    right = np.array([2.0, 0.0]) - np.vstack([rng.normal(0.0, 0.05, size=(30, 2)), arm])
+    middle = np.array([[1.0, 0.0]])
+    for X in (np.vstack([middle, left, right]), np.vstack([right, middle, left]),
+              np.vstack([left, right, middle]), np.vstack([right, left, middle])):
+        grid = _check_dbscan(X, [0.41, 0.45], [4])
+        for eps in (0.41, 0.45):
+            res = grid[(eps, 4)]
+            i_mid = int(np.flatnonzero((X == middle).all(axis=1))[0])
+            assert res.labels[i_mid] != -1
+            assert i_mid not in set(res.core_sample_indices.tolist())
+            assert len(set(res.labels.tolist()) - {-1}) == 2
+
+
+def test_dbscan_all_noise_and_duplicates():
+    X = np.repeat(np.arange(10, dtype=float)[:, None] * 10.0, 3, axis=0)
+    _check_dbscan(X, [0.5, 1.0], [2, 3, 4])
+
+
+def test_to_sklearn_dbscan_attributes():
+    X = _blobs(n=600, d=2, centers=3)
+    res = dbscan_grid(X, [0.2], [5])[(0.2, 5)]
+    db = to_sklearn_dbscan(res, X, {"eps": 0.2, "min_samples": 5})
+    ref = DBSCAN(eps=0.2, min_samples=5).fit(X)
+    np.testing.assert_array_equal(db.labels_, ref.labels_)
+    np.testing.assert_array_equal(db.core_sample_indices_, ref.core_sample_indices_)
+    np.testing.assert_array_equal(db.components_, ref.components_)
+
+
+def test_kmeans_grid_rejects_bad_input():
+    X = _blobs(n=50, d=2)
+    with pytest.raises(ValueError):
+        kmeans_grid(X, [60], [1e-4])
+    with pytest.raises(ValueError):
+        dbscan_grid(X, [0.0], [5])
+    assert _grid._resolve_algorithm("auto", X) == "kd_tree"
