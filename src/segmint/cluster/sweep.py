@@ -7,6 +7,7 @@ its settings at once; elsewhere it fits one setting after another.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -112,6 +113,7 @@ class Sweep:
         self.spec = spec
         self.seed = seed
         self.progress = progress
+        self._metrics_cache: dict[tuple[str, str], dict] = {}
 
     def plan(self) -> list[tuple[str, Algorithm, list[dict[str, Any]], set[str]]]:
         plan = []
@@ -156,8 +158,18 @@ class Sweep:
     def _solution(self, name, algo, scaling, params, scaler, estimator, X, labels, seconds):
         labels = np.asarray(labels, dtype=np.int64)
         inertia = getattr(estimator, "inertia_", None) if algo.name == "kmeans" else None
-        metrics = solution_metrics(X, labels, inertia=inertia,
-                                   silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
+        # Settings that give the same partition (k-means at several tol, often) share the
+        # label-based measures: silhouette is quadratic and the costliest step of a sweep.
+        key = (scaling, hashlib.sha1(labels.tobytes()).hexdigest())
+        if key not in self._metrics_cache:
+            self._metrics_cache[key] = solution_metrics(
+                X, labels, silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
+        metrics = dict(self._metrics_cache[key])
+        metrics["sizes"] = dict(metrics["sizes"])
+        if inertia is not None:
+            metrics["inertia"] = float(inertia)
+            n_assigned = int((labels >= 0).sum())
+            metrics["mean_squared_distance"] = float(inertia) / n_assigned if n_assigned else math.nan
         if algo.name == "gaussian_mixture":
             metrics["bic"] = float(estimator.bic(X))
         ids, centers = label_centers(X, labels)
