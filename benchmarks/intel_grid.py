@@ -244,6 +244,8 @@ def machine_info():
         {k: p.get(k) for k in ("user_api", "internal_api", "version", "architecture", "num_threads")}
         for p in threadpool_info()
     ]
+    if hasattr(os, "getloadavg"):
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     info["env"] = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                                   "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     return info
@@ -357,13 +359,19 @@ def main(argv=None):
                     times[e].append(meta["seconds"])
                     rss[e].append(meta["peak_rss_mib"])
                     last[e] = meta
+                    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
                     print(f"  repeat {rep + 1} {e}: {meta['seconds']:.2f} s, "
                           f"peak RSS {meta['peak_rss_mib']:.0f} MiB "
-                          f"(untimed warm-up {meta['warmup_seconds']:.2f} s)", flush=True)
+                          f"(untimed warm-up {meta['warmup_seconds']:.2f} s; "
+                          f"1-min load average after {load:.2f})", flush=True)
             entry = {"grid": grid, "r": r, "rows": int(X.shape[0]), "fits": n_fits, "engines": {}}
             for e in eng:
                 entry["engines"][e] = {"median_s": statistics.median(times[e]), "times_s": times[e],
                                        "peak_rss_mib": max(rss[e])}
+                if len(times[e]) > 1 and max(times[e]) > 1.5 * min(times[e]):
+                    print(f"  note: {e} repeats vary {min(times[e]):.2f}-{max(times[e]):.2f} s: "
+                          "other load on the machine? (OpenMP/BLAS thread teams slow down "
+                          "badly when a core is taken)")
             if "sklearn" in eng:
                 base = entry["engines"]["sklearn"]["median_s"]
                 for e in eng:

@@ -80,9 +80,6 @@ _MARGIN = 1e-12
 
 # bounds kept per point for this many nearest other centers
 _TOP_M = 2
-# compute rows needing all distances in the compiled loop (else blocked gemm,
-# measured faster)
-_INLINE = False
 
 # rows per gemm block when recomputing distances
 _BLOCK = 2048
@@ -104,10 +101,11 @@ class _Assigner:
       distance to their center and to their m nearest other centers (and
       to all the rest), with a margin far wider than that formula's
       rounding error;
-    * the others get all distances (compiled loop, same formula, error far
-      below the margin); where the best center wins by more than the
-      margin, it is also the center scikit-learn's formula picks;
-    * the rest (near-ties) are decided with scikit-learn's very formula.
+    * a point that only its tracked nearest other centers could take gets
+      direct distances to those (accurate to a few ulps); where the best
+      wins by more than the margin, it is also scikit-learn's pick;
+    * every other point gets all its distances from scikit-learn's very
+      formula (blocked float64 gemm, ``||c||^2 - 2 x.c``, first argmin).
     """
 
     def __init__(self, X, x_sq, k, max_steps):
@@ -164,10 +162,9 @@ class _Assigner:
                 n_amb = 0
             else:
                 n_amb = _K.topm_step(
-                    self.X, self.x_sq, C, np.ascontiguousarray(C.T), c_sq, self.S,
-                    self.Smax, self.step, self.labels, self.u0, self.cand_idx,
-                    self.cand_lb, self.rest0, self.T0, self.base, delta_c, False,
-                    _INLINE, self.amb, self.stats,
+                    self.X, C, self.S, self.Smax, self.step, self.labels, self.u0,
+                    self.cand_idx, self.cand_lb, self.rest0, self.T0, self.base,
+                    delta_c, self.amb, self.stats,
                 )
             if n_amb:
                 self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)

@@ -78,8 +78,8 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True, fastmath=_FM)
     def topm_step(
-        X, x_sq, C, CT, c_sq, S, Smax, now, labels, u0, cand_idx, cand_lb,
-        rest0, T0, base, delta_c, full, inline, amb, stats,
+        X, C, S, Smax, now, labels, u0, cand_idx, cand_lb, rest0, T0, base,
+        delta_c, out, stats,
     ):
         """One assignment step with bounds on the m nearest other centers.
 
@@ -94,131 +94,98 @@ if AVAILABLE:
         A point keeps its label when (upper)^2 + margin < (every lower)^2,
         the margin being far wider than the rounding error of
         scikit-learn's ``||c||^2 - 2 x.c``; else the upper bound is made
-        exact and tested again; else all distances are computed with that
-        formula (error far below the margin) and the nearest center taken
-        when it wins by more than twice the margin.  Rows that do not are
-        written to ``amb`` (count returned) for the caller to decide with
-        scikit-learn's own float64 gemm.  With ``inline`` False, every row
-        that needs all its distances is left to the caller that way (a
-        blocked gemm is faster than this loop).  ``full``: every row needs
-        all distances.
+        exact and tested again; else, if only tracked centers can be nearer,
+        their direct distances decide (when the best wins by more than the
+        margin).  Every other row is written to ``out`` (count returned):
+        the caller computes all its distances with scikit-learn's own
+        float64 gemm formula.
         """
         n, d = X.shape
-        k = C.shape[0]
         m = cand_idx.shape[1]
-        acc = np.empty(k)
         val = np.empty(m)
         n_amb = 0
         for i in range(n):
             a = labels[i]
             dl = base[i] + delta_c
-            if not full:
-                t0 = T0[i]
-                u = u0[i] + (S[now, a] - S[t0, a])
-                thr = u * u + dl
-                rest = rest0[i] - (Smax[now] - Smax[t0])
-                ok = rest > 0.0 and rest * rest > thr
-                if ok:
-                    for c in range(m):
-                        j = cand_idx[i, c]
-                        lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
-                        if not (lb > 0.0 and lb * lb > thr):
-                            ok = False
-                            break
-                if ok:
-                    continue
-                stats[0] += 1
-                sa = 0.0
-                for f in range(d):
-                    df = X[i, f] - C[a, f]
-                    sa += df * df
-                thr = sa + dl
-                ok = rest > 0.0 and rest * rest > thr
-                if ok:
-                    for c in range(m):
-                        j = cand_idx[i, c]
-                        lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
-                        if not (lb > 0.0 and lb * lb > thr):
-                            ok = False
-                            break
-                if ok:
-                    # rebase the bounds on this step
-                    for c in range(m):
-                        j = cand_idx[i, c]
-                        cand_lb[i, c] = cand_lb[i, c] - (S[now, j] - S[t0, j])
-                    rest0[i] = rest
-                    u0[i] = math.sqrt(sa)
-                    T0[i] = now
-                    continue
-                if rest > 0.0 and rest * rest > thr:
-                    # only some of the m nearest others can be nearer:
-                    # direct distances to those
-                    best = sa
-                    bj = a
-                    cb = -1
-                    second = np.inf
-                    for c in range(m):
-                        j = cand_idx[i, c]
-                        lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
-                        if lb > 0.0 and lb * lb > thr:
-                            val[c] = lb
-                            continue
-                        t = 0.0
-                        for f in range(d):
-                            df = X[i, f] - C[j, f]
-                            t += df * df
-                        val[c] = math.sqrt(t)
-                        if t < best:
-                            second = best
-                            best = t
-                            bj = j
-                            cb = c
-                        elif t < second:
-                            second = t
-                    if second - best > dl:
-                        for c in range(m):
-                            cand_lb[i, c] = val[c]
-                        if cb >= 0:
-                            # the old center becomes a tracked other center
-                            cand_idx[i, cb] = a
-                            cand_lb[i, cb] = math.sqrt(sa)
-                            labels[i] = bj
-                        u0[i] = math.sqrt(best)
-                        rest0[i] = rest
-                        T0[i] = now
-                        continue
-                    amb[n_amb] = i
-                    n_amb += 1
-                    continue
-                stats[1] += 1
-            if inline:
-                for j in range(k):
-                    acc[j] = c_sq[j]
-                for f in range(d):
-                    xf = -2.0 * X[i, f]
-                    for j in range(k):
-                        acc[j] += xf * CT[f, j]
-                best = acc[0]
-                bj = 0
-                for j in range(1, k):
-                    if acc[j] < best:
-                        best = acc[j]
-                        bj = j
+            t0 = T0[i]
+            u = u0[i] + (S[now, a] - S[t0, a])
+            thr = u * u + dl
+            rest = rest0[i] - (Smax[now] - Smax[t0])
+            ok = rest > 0.0 and rest * rest > thr
+            if ok:
+                for c in range(m):
+                    j = cand_idx[i, c]
+                    lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                    if not (lb > 0.0 and lb * lb > thr):
+                        ok = False
+                        break
+            if ok:
+                continue
+            stats[0] += 1
+            sa = 0.0
+            for f in range(d):
+                df = X[i, f] - C[a, f]
+                sa += df * df
+            thr = sa + dl
+            ok = rest > 0.0 and rest * rest > thr
+            if ok:
+                for c in range(m):
+                    j = cand_idx[i, c]
+                    lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                    if not (lb > 0.0 and lb * lb > thr):
+                        ok = False
+                        break
+            if ok:
+                # rebase the bounds on this step
+                for c in range(m):
+                    j = cand_idx[i, c]
+                    cand_lb[i, c] = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                rest0[i] = rest
+                u0[i] = math.sqrt(sa)
+                T0[i] = now
+                continue
+            if rest > 0.0 and rest * rest > thr:
+                # only some of the m nearest others can be nearer:
+                # direct distances to those
+                best = sa
+                bj = a
+                cb = -1
                 second = np.inf
-                for j in range(k):
-                    if j != bj and acc[j] < second:
-                        second = acc[j]
-                if second - best > 2.0 * dl:
-                    labels[i] = bj
+                for c in range(m):
+                    j = cand_idx[i, c]
+                    lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                    if lb > 0.0 and lb * lb > thr:
+                        val[c] = lb
+                        continue
                     t = 0.0
                     for f in range(d):
-                        df = X[i, f] - C[bj, f]
+                        df = X[i, f] - C[j, f]
                         t += df * df
-                    u0[i] = math.sqrt(t)
-                    _store_row(i, acc, x_sq[i], bj, dl, cand_idx, cand_lb, rest0)
+                    val[c] = math.sqrt(t)
+                    if t < best:
+                        second = best
+                        best = t
+                        bj = j
+                        cb = c
+                    elif t < second:
+                        second = t
+                if second - best > dl:
+                    for c in range(m):
+                        cand_lb[i, c] = val[c]
+                    if cb >= 0:
+                        # the old center becomes a tracked other center
+                        cand_idx[i, cb] = a
+                        cand_lb[i, cb] = math.sqrt(sa)
+                        labels[i] = bj
+                    u0[i] = math.sqrt(best)
+                    rest0[i] = rest
                     T0[i] = now
                     continue
-            amb[n_amb] = i
+                out[n_amb] = i
+                n_amb += 1
+                continue
+            stats[1] += 1
+            out[n_amb] = i
             n_amb += 1
         return n_amb
 
