@@ -9,6 +9,7 @@ that segmint's results are scikit-learn's.
     python benchmarks/intel_grid.py --quick          # a few minutes
     python benchmarks/intel_grid.py                  # full run
     python benchmarks/intel_grid.py --json out.json
+    python benchmarks/intel_grid.py --only kmeans:100  # one grid
 
 Every engine's grid runs in its own subprocess (so peak RSS is per engine);
 engines alternate between repeats; the reported time is the median wall
@@ -292,6 +293,9 @@ def main(argv=None):
     ap.add_argument("--data-path", default=str(DATA))
     ap.add_argument("--unset-openblas-env", action="store_true",
                     help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for every engine")
+    ap.add_argument("--only", action="append", default=None, metavar="GRID[:R]",
+                    help="run only these grids (kmeans, dbscan, kmeans:100, dbscan:15; "
+                         "repeatable), e.g. --only kmeans:100")
     ap.add_argument("--dbscan-r100-sklearn", action="store_true",
                     help="also time stock scikit-learn on the DBSCAN r=100 grid (slow)")
     # child mode
@@ -335,6 +339,15 @@ def main(argv=None):
     runs = [("kmeans", 10), ("dbscan", 15)]
     if not args.quick:
         runs = [("kmeans", 10), ("kmeans", 100), ("dbscan", 15), ("dbscan", 100)]
+    if args.only:
+        runs = [("kmeans", 10), ("kmeans", 100), ("dbscan", 15), ("dbscan", 100)]
+        keep = set()
+        for spec in args.only:
+            g, _, r = spec.partition(":")
+            keep |= {(gg, rr) for gg, rr in runs if gg == g and (not r or rr == int(r))}
+        if not keep:
+            ap.error(f"--only {args.only}: no such grid")
+        runs = [run for run in runs if run in keep]
     results = {"machine": info, "data_source": source, "command": sys.argv, "runs": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         for grid, r in runs:

@@ -118,3 +118,9 @@ def test_sweep_uses_the_grid_engine_and_matches_sklearn_setting_by_setting(table
             assert ((ref.labels_ == -1) == (s.labels == -1)).all(), s.name
             assert (np.sort(ref.core_sample_indices_) == np.sort(
                 s.model.named_steps["cluster"].core_sample_indices_)).all()
+
+
+def test_more_clusters_than_customers_is_a_spec_error(table):
+    spec = _spec(algorithms=[{"name": "kmeans", "grid": {"n_clusters": [2, 5000]}}])
+    with pytest.raises(SpecError, match="n_clusters"):
+        run_sweep(table, spec)

@@ -184,7 +184,10 @@ def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed:
     """Yield (params, fitted estimator, labels, seconds) for each grid setting."""
     fast = _FAST_PATHS.get(algo.name)
     if fast is not None:
-        result = fast(X, grid, seed)
+        try:
+            result = fast(X, grid, seed)
+        except (ValueError, TypeError) as exc:
+            raise SpecError(f"{algo.name} grid: {exc}") from None
         if result is not None:
             yield from result
             return
