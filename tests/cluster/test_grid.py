@@ -70,6 +70,33 @@ def test_kmeans_grid_random_init_and_duplicates():
         _check_kmeans(X, [6, 15], [1e-4], init="random", random_state=seed)
 
 
+def test_kmeans_grid_exact_ties_on_a_lattice():
+    # integer lattice points: many rows equidistant from two centers, which
+    # the float32 distance pass must leave to scikit-learn's float64 formula
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 3, size=(1500, 4)).astype(float)
+    for seed in range(3):
+        grid = _check_kmeans(X, [3, 6, 11], [1e-4, 0.0], random_state=seed)
+        for (k, tol), res in grid.items():
+            km = KMeans(n_clusters=k, tol=tol, random_state=seed, n_init=1,
+                        algorithm="lloyd").fit(X)
+            np.testing.assert_array_equal(res.labels, km.labels_)
+
+
+def test_kmeans_grid_float32_pass_rechecks_near_ties():
+    if not K.AVAILABLE:
+        pytest.skip("needs numba")
+    X = _replicated(n_base=120, r=5)
+    x_sq = (X * X).sum(axis=1)
+    C = X[:7].copy()
+    C[1] = C[0]  # two equal centers: every row near them is a tie
+    asg = _grid._Assigner(X, x_sq, 7, 3, X.astype(np.float32))
+    asg.assign(C)
+    D = (C * C).sum(axis=1) - 2.0 * X @ C.T
+    np.testing.assert_array_equal(asg.labels, D.argmin(axis=1))
+    assert asg.n_exact > 0
+
+
 def test_kmeans_grid_without_compiled_kernels(monkeypatch):
     monkeypatch.setattr(K, "AVAILABLE", False)
     X = _replicated(n_base=150)

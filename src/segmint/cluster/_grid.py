@@ -82,7 +82,12 @@ _MARGIN = 1e-12
 _TOP_M = 2
 
 # rows per gemm block when recomputing distances
-_BLOCK = 2048
+_BLOCK = 8192
+
+# float32 unit roundoff; (d + 3) * 2 * this bounds, relative to
+# ||x||^2 + ||c||^2, the error of ||c||^2 - 2 x.c from float32 inputs and
+# float32 sums (factor 2 for safety)
+_F32_ERR = 2.0 * 2.0**-24
 
 
 def _n_threads() -> int:
@@ -108,8 +113,11 @@ class _Assigner:
       formula (blocked float64 gemm, ``||c||^2 - 2 x.c``, first argmin).
     """
 
-    def __init__(self, X, x_sq, k, max_steps):
+    def __init__(self, X, x_sq, k, max_steps, X32=None):
         self.X = X
+        self.X32 = X32
+        self.amb32 = np.empty(_BLOCK, dtype=np.int64)
+        self.n_exact = 0  # rows the float32 pass left to the float64 formula
         self.x_sq = x_sq
         n = X.shape[0]
         self.base = _MARGIN * (x_sq + 1.0)
@@ -130,6 +138,32 @@ class _Assigner:
         self.prev_centers = None
 
     def _rows64(self, rows, C, c_sq, delta_c, contiguous=False):
+        """All distances of ``rows``: float32 gemm first; rows whose nearest
+        center does not win by the float32 error bound (plus margin) get
+        scikit-learn's float64 formula."""
+        if self.X32 is None:
+            return self._rows_exact(rows, C, c_sq, delta_c, contiguous)
+        CT32 = np.ascontiguousarray(C.T, dtype=np.float32)
+        c_sq_max = float(c_sq.max())
+        err_rel = _F32_ERR * (self.X.shape[1] + 3)
+        redo = []
+        for s in range(0, rows.shape[0], _BLOCK):
+            r = rows[s : s + _BLOCK]
+            Xb = self.X32[s : s + _BLOCK] if contiguous else np.take(self.X32, r, axis=0)
+            P = Xb @ CT32
+            n_out = _K.finish_rows_f32(
+                self.x_sq, c_sq, P, r, self.labels, self.u0, self.cand_idx,
+                self.cand_lb, self.rest0, self.T0, self.step, self.base, delta_c,
+                err_rel, c_sq_max, self.amb32,
+            )
+            if n_out:
+                redo.append(self.amb32[:n_out].copy())
+        if redo:
+            rr = np.concatenate(redo)
+            self.n_exact += rr.shape[0]
+            self._rows_exact(rr, C, c_sq, delta_c)
+
+    def _rows_exact(self, rows, C, c_sq, delta_c, contiguous=False):
         CT = np.ascontiguousarray(C.T)
         for s in range(0, rows.shape[0], _BLOCK):
             r = rows[s : s + _BLOCK]
@@ -176,7 +210,7 @@ class _Assigner:
         return np.flatnonzero(self.labels != before)
 
 
-def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads):
+def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=None):
     """Lloyd's run to the smallest tolerance; snapshot every larger tolerance.
 
     Mirrors ``sklearn.cluster._kmeans._kmeans_single_lloyd`` step by step:
@@ -199,7 +233,7 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads):
     out = {}
     pending = []  # (tol, centers, n_iter) waiting for their final E-step
 
-    asg = _Assigner(Xc, x_sq, k, max_iter + 1)
+    asg = _Assigner(Xc, x_sq, k, max_iter + 1, X32)
     centers = np.array(centers_init, dtype=np.float64, order="C")
     S = W = None
     labels_old = None
@@ -319,8 +353,8 @@ def _init_centers(Xc, x_sq, k, init, random_state):
     return np.ascontiguousarray(centers, dtype=np.float64)
 
 
-def _fit_k(Xc, x_sq, k, tols_abs, max_iter, centers_init, n_threads):
-    res = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads)
+def _fit_k(Xc, x_sq, k, tols_abs, max_iter, centers_init, X32, n_threads):
+    res = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32)
     return k, res
 
 
@@ -398,7 +432,11 @@ def kmeans_grid(
 
     n_jobs = _resolve_jobs(n_jobs, len(ks))
     inits = _shared_inits(X, x_sq, ks, init, random_state, n_jobs)
-    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, inits[k]) for k in ks]
+    # float32 copy for the distance gemm (near ties re-done in float64)
+    # (only where float32 cannot overflow: |x_f c_f| summed stays < 3e38)
+    amax = float(np.abs(X).max()) if X.size else 0.0
+    X32 = X.astype(np.float32) if _K.AVAILABLE and amax < 1e18 else None
+    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, inits[k], X32) for k in ks]
     # one k per thread (largest first); BLAS single-threaded (small gemms
     # across threads are slower, and much slower when cores are shared)
     fitted = _run_threads(_fit_k, args, n_jobs)

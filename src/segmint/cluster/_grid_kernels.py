@@ -48,35 +48,6 @@ if AVAILABLE:
                 S[b, f] += X[i, f]
 
     @njit(cache=True, nogil=True, fastmath=_FM)
-    def _store_row(i, acc, x_sq, bj, dl, cand_idx, cand_lb, rest0):
-        """Keep the m nearest other centers (lower bounds) and a bound for the rest."""
-        k = acc.shape[0]
-        m = cand_idx.shape[1]
-        taken = acc[bj]
-        acc[bj] = np.inf
-        for c in range(m):
-            jb = 0
-            vb = np.inf
-            for j in range(k):
-                if acc[j] < vb:
-                    vb = acc[j]
-                    jb = j
-            cand_idx[i, c] = jb
-            s2 = vb + x_sq - dl
-            cand_lb[i, c] = math.sqrt(s2) if s2 > 0.0 else 0.0
-            acc[jb] = np.inf
-        vb = np.inf
-        for j in range(k):
-            if acc[j] < vb:
-                vb = acc[j]
-        if vb == np.inf:
-            rest0[i] = np.inf
-        else:
-            s2 = vb + x_sq - dl
-            rest0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
-        acc[bj] = taken
-
-    @njit(cache=True, nogil=True, fastmath=_FM)
     def topm_step(
         X, C, S, Smax, now, labels, u0, cand_idx, cand_lb, rest0, T0, base,
         delta_c, out, stats,
@@ -195,25 +166,139 @@ if AVAILABLE:
         base, delta_c,
     ):
         """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T,
-        exactly scikit-learn's values (argmin, first index on ties)."""
-        d = X.shape[1]
-        k = C.shape[0]
-        acc = np.empty(k)
+        exactly scikit-learn's values (argmin, first index on ties).
+
+        One pass per row keeps the m + 2 smallest values in order (ties keep
+        the lower index first): the label, the m tracked other centers and
+        the bound for all the rest.  Bounds come from D with the margin
+        (upper: + dl, lower: - dl), which exceeds D's rounding error.
+        """
+        k = D.shape[1]
+        m = cand_idx.shape[1]  # 1 or 2
         for r in range(rows.shape[0]):
             i = rows[r]
-            best = D[r, 0]
-            bj = 0
-            for j in range(1, k):
-                if D[r, j] < best:
-                    best = D[r, j]
-                    bj = j
-            labels[i] = bj
-            t = 0.0
-            for f in range(d):
-                df = X[i, f] - C[bj, f]
-                t += df * df
-            u0[i] = math.sqrt(t)
+            # the 4 smallest values (b0 <= b1 <= b2 <= b3), first index on ties
+            b0 = np.inf
+            b1 = np.inf
+            b2 = np.inf
+            b3 = np.inf
+            j0 = 0
+            j1 = -1
+            j2 = -1
             for j in range(k):
-                acc[j] = D[r, j]
-            _store_row(i, acc, x_sq[i], bj, base[i] + delta_c, cand_idx, cand_lb, rest0)
+                v = D[r, j]
+                if v < b3:
+                    if v < b1:
+                        b3 = b2
+                        b2 = b1
+                        j2 = j1
+                        if v < b0:
+                            b1 = b0
+                            j1 = j0
+                            b0 = v
+                            j0 = j
+                        else:
+                            b1 = v
+                            j1 = j
+                    elif v < b2:
+                        b3 = b2
+                        b2 = v
+                        j2 = j
+                    else:
+                        b3 = v
+            labels[i] = j0
+            xs = x_sq[i]
+            dl = base[i] + delta_c
+            s2 = b0 + xs + dl
+            u0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            s2 = b1 + xs - dl
+            cand_idx[i, 0] = j1 if j1 >= 0 else j0
+            cand_lb[i, 0] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            if m == 2:
+                s2 = b2 + xs - dl
+                cand_idx[i, 1] = j2 if j2 >= 0 else j0
+                cand_lb[i, 1] = math.sqrt(s2) if s2 > 0.0 else 0.0
+                v = b3
+            else:
+                v = b2
+            if v == np.inf:
+                rest0[i] = np.inf
+            else:
+                s2 = v + xs - dl
+                rest0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
             T0[i] = now
+
+    @njit(cache=True, nogil=True, fastmath=_FM)
+    def finish_rows_f32(
+        x_sq, c_sq, P, rows, labels, u0, cand_idx, cand_lb, rest0, T0, now,
+        base, delta_c, err_rel, c_sq_max, out,
+    ):
+        """``finish_rows_topm`` from float32 dot products P = X32[rows].C32^T.
+
+        ``||c||^2 - 2 p`` is within ``e = err_rel * (||x||^2 + max ||c||^2)``
+        of the exact value (err_rel bounds float32 rounding of inputs and
+        sums).  A row whose best value beats the second by more than
+        2 e + dl gets the same label as scikit-learn's float64 formula and
+        bounds widened by e; every other row is written to ``out`` (count
+        returned) for the float64 formula.
+        """
+        k = P.shape[1]
+        m = cand_idx.shape[1]
+        n_out = 0
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            b0 = np.inf
+            b1 = np.inf
+            b2 = np.inf
+            b3 = np.inf
+            j0 = 0
+            j1 = -1
+            j2 = -1
+            for j in range(k):
+                v = c_sq[j] - 2.0 * np.float64(P[r, j])
+                if v < b3:
+                    if v < b1:
+                        b3 = b2
+                        b2 = b1
+                        j2 = j1
+                        if v < b0:
+                            b1 = b0
+                            j1 = j0
+                            b0 = v
+                            j0 = j
+                        else:
+                            b1 = v
+                            j1 = j
+                    elif v < b2:
+                        b3 = b2
+                        b2 = v
+                        j2 = j
+                    else:
+                        b3 = v
+            xs = x_sq[i]
+            e = err_rel * (xs + c_sq_max) + 1e-36  # + float32 underflow
+            dl = base[i] + delta_c + e
+            if not (b1 - b0 > 2.0 * dl):
+                out[n_out] = i
+                n_out += 1
+                continue
+            labels[i] = j0
+            s2 = b0 + xs + dl
+            u0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            s2 = b1 + xs - dl
+            cand_idx[i, 0] = j1 if j1 >= 0 else j0
+            cand_lb[i, 0] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            if m == 2:
+                s2 = b2 + xs - dl
+                cand_idx[i, 1] = j2 if j2 >= 0 else j0
+                cand_lb[i, 1] = math.sqrt(s2) if s2 > 0.0 else 0.0
+                v = b3
+            else:
+                v = b2
+            if v == np.inf:
+                rest0[i] = np.inf
+            else:
+                s2 = v + xs - dl
+                rest0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            T0[i] = now
+        return n_out
