@@ -138,3 +138,14 @@ def test_dbscan_predict_keeps_core_customers_in_their_cluster(first_run):
     far = customers.head(1).copy()
     far.loc[:, :] = 1e9
     assert sol.predict(far.reset_index())["segment"].tolist() == [-1]
+
+
+def test_predict_from_a_raw_dataframe_with_the_original_headers(first_run):
+    raw = pd.read_parquet(BUNDLED)
+    some = raw[raw["CustomerID"].isin([12347.0, 12348.0])]
+    scored = first_run.predict(some, solution="kmeans_k3")
+    assert sorted(scored["customer"]) == ["12347", "12348"]
+    bad = some.assign(UnitPrice=some["UnitPrice"].astype(str))
+    bad.iloc[2, bad.columns.get_loc("UnitPrice")] = "n/a"
+    with pytest.raises(segmint.InputError, match=r"column 'UnitPrice', row 3"):
+        first_run.predict(bad, solution="kmeans_k3")

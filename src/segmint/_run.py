@@ -20,7 +20,7 @@ from segmint.cluster import recommend, run_sweep
 from segmint.cluster.sweep import Solution
 from segmint.errors import InputError, ModelError, SegmintError
 from segmint.explain import centroids_long, profile
-from segmint.io import atomic_dir, read_source, write_parquet_atomic, write_text_atomic
+from segmint.io import atomic_dir, read_frame, read_source, write_parquet_atomic, write_text_atomic
 from segmint.recipes import customer_table, required_roles
 from segmint.spec import RunSpec, SourceSpec, load_spec
 
@@ -355,10 +355,13 @@ class Run:
             table = build_customers(self.spec, source)
         else:
             table = data
-            if "customer" in table.columns:
+            if "customer" in table.columns and set(features) <= set(table.columns):
                 table = table.set_index("customer")
-            if not set(features) <= set(table.columns):
-                table = customer_table(table, self.spec.recipe.features, self.spec.recipe.cleaning)
+            elif not set(features) <= set(table.columns):
+                # raw transactions in memory: same role mapping, types and recipe as the run
+                required, optional = required_roles(self.spec.recipe.features, self.spec.recipe.cleaning)
+                tx = read_frame(table, self.spec.source, required=required, optional=optional)
+                table = customer_table(tx, self.spec.recipe.features, self.spec.recipe.cleaning)
         # a weekday or month never seen in new data is a zero count, not a missing feature
         missing = [f for f in features if f not in table.columns]
         if missing and self.spec.recipe.features.startswith("intel"):

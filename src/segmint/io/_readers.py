@@ -25,7 +25,7 @@ import pandas as pd
 from segmint.errors import InputError
 from segmint.spec import DEFAULT_COLUMN_NAMES, ROLES, SourceSpec
 
-__all__ = ["read_source"]
+__all__ = ["read_source", "read_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +114,35 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     >>> df.attrs["source"]["columns"]
     {'customer': 'Customer ID', 'invoice': 'Invoice', 'price': 'Price'}
     """
+    return _read_opened(_open(source), source, required, optional)
+
+
+def read_frame(frame: pd.DataFrame, source: SourceSpec | None = None, *,
+               required: Sequence[str] = (), optional: Sequence[str] = (),
+               name: str = "DataFrame") -> pd.DataFrame:
+    """:func:`read_source` for a table already in memory: the same role mapping (from
+    ``source.columns`` or the usual headers), types and located errors, ``name`` standing for
+    the file in messages.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"InvoiceNo": ["1"], "CustomerID": [17850.0], "UnitPrice": ["2.5"]})
+    >>> read_frame(raw, required=["customer", "invoice", "price"]).values.tolist()
+    [['17850', '1', 2.5]]
+    """
+    from segmint.spec import SourceSpec
+
+    source = source or SourceSpec(path=name)
+    frame = frame.reset_index(drop=True)
+    opened = _Opened(where=name, headers=[str(c) for c in frame.columns],
+                     load=lambda cols: frame if cols is None else frame[cols],
+                     record={"frame": name})
+    return _read_opened(opened, source, required, optional)
+
+
+def _read_opened(opened: _Opened, source: SourceSpec, required: Sequence[str],
+                 optional: Sequence[str]) -> pd.DataFrame:
     roles = _check_roles(required, optional)
-    opened = _open(source)
     try:
         if not opened.headers:
             raise InputError("is empty (no columns)", file=opened.where)
