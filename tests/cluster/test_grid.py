@@ -97,6 +97,38 @@ def test_kmeans_grid_float32_pass_rechecks_near_ties():
     assert asg.n_exact > 0
 
 
+def test_centered_var_is_np_var_bit_for_bit():
+    if not K.AVAILABLE:
+        pytest.skip("needs numba")
+    rng = np.random.default_rng(2)
+    for X in (_replicated(n_base=90, r=7), rng.normal(size=(20001, 5)) * 1e3 + 7.0,
+              rng.exponential(size=(777, 40))):
+        Xc = np.array(X, copy=True)
+        Xc -= Xc.mean(axis=0)
+        np.testing.assert_array_equal(K.centered_var(Xc), np.var(X, axis=0))
+
+
+def test_kmeans_grid_same_result_on_one_or_two_threads():
+    # shared k-means++ starts (k=10/15/20 share one, k=3/4/5 another) and
+    # fits pipelined on threads: the result must not depend on the schedule
+    X = _replicated(n_base=150, r=4, seed=4)
+    ks, tols = [2, 3, 4, 5, 10, 15, 20], [1e-3, 1e-5]
+    one = kmeans_grid(X, ks, tols, n_jobs=1)
+    two = kmeans_grid(X, ks, tols, n_jobs=2)
+    for key, res in one.items():
+        np.testing.assert_array_equal(res.labels, two[key].labels)
+        assert res.inertia == two[key].inertia and res.n_iter == two[key].n_iter
+    _check_kmeans(X, [4, 15], [1e-3, 1e-5])
+
+
+def test_kmeans_grid_scale_invariant_bounds():
+    # drift-coordinate bounds (cumulative center movement added and
+    # subtracted) at very large and very small scales
+    X = _replicated(n_base=120, r=5, seed=6)
+    for scale in (1e9, 1e-9):
+        _check_kmeans(X * scale, [3, 12], [1e-4, 1e-6])
+
+
 def test_kmeans_grid_without_compiled_kernels(monkeypatch):
     monkeypatch.setattr(K, "AVAILABLE", False)
     X = _replicated(n_base=150)

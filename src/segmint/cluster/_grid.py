@@ -124,13 +124,15 @@ class _Assigner:
         self.labels = np.zeros(n, dtype=np.int32)
         self.amb = np.empty(n, dtype=np.int64)
         m = max(1, min(_TOP_M, k - 1))
-        self.u0 = np.zeros(n)
+        self.dl_base = float(self.base.max()) if n else 0.0
+        # bounds in drift coordinates (see _grid_kernels.topm_step)
+        self.U = np.zeros(n)
         self.cand_idx = np.zeros((n, m), dtype=np.int32)
-        self.cand_lb = np.zeros((n, m))
-        self.rest0 = np.zeros(n)
-        self.T0 = np.zeros(n, dtype=np.int64)
-        self.S = np.zeros((max_steps + 2, k))
-        self.Smax = np.zeros(max_steps + 2)
+        self.L = np.zeros((n, m))
+        self.R = np.zeros(n)
+        self.fail = np.empty(n, dtype=np.int64)
+        self.Snow = np.zeros(k)  # cumulative movement of each center
+        self.smax = 0.0  # cumulative largest movement
         self.step = 0
         # rows whose bound was tightened / fully recomputed (diagnostics)
         self.stats = np.zeros(2, dtype=np.int64)
@@ -152,8 +154,8 @@ class _Assigner:
             Xb = self.X32[s : s + _BLOCK] if contiguous else np.take(self.X32, r, axis=0)
             P = Xb @ CT32
             n_out = _K.finish_rows_f32(
-                self.x_sq, c_sq, P, r, self.labels, self.u0, self.cand_idx,
-                self.cand_lb, self.rest0, self.T0, self.step, self.base, delta_c,
+                self.x_sq, c_sq, P, r, self.labels, self.U, self.cand_idx,
+                self.L, self.R, self.Snow, self.smax, self.base, delta_c,
                 err_rel, c_sq_max, self.amb32,
             )
             if n_out:
@@ -172,8 +174,8 @@ class _Assigner:
             D *= -2.0
             D += c_sq
             _K.finish_rows_topm(
-                self.X, self.x_sq, C, D, r, self.labels, self.u0, self.cand_idx,
-                self.cand_lb, self.rest0, self.T0, self.step, self.base, delta_c,
+                self.X, self.x_sq, C, D, r, self.labels, self.U, self.cand_idx,
+                self.L, self.R, self.Snow, self.smax, self.base, delta_c,
             )
 
     def assign(self, C: np.ndarray) -> np.ndarray:
@@ -189,16 +191,16 @@ class _Assigner:
             delta_c = _MARGIN * float(c_sq.max())
             if not first:
                 shift = np.sqrt(((C - self.prev_centers) ** 2).sum(axis=1))
-                self.S[self.step] = self.S[self.step - 1] + shift
-                self.Smax[self.step] = self.Smax[self.step - 1] + shift.max()
+                self.Snow += shift
+                self.smax += float(shift.max())
             if first:
                 self._rows64(np.arange(self.X.shape[0]), C, c_sq, delta_c, True)
                 n_amb = 0
             else:
                 n_amb = _K.topm_step(
-                    self.X, C, self.S, self.Smax, self.step, self.labels, self.u0,
-                    self.cand_idx, self.cand_lb, self.rest0, self.T0, self.base,
-                    delta_c, self.amb, self.stats,
+                    self.X, C, self.Snow, self.smax, self.labels, self.U,
+                    self.cand_idx, self.L, self.R, self.base, delta_c,
+                    self.dl_base + delta_c, self.fail, self.amb, self.stats,
                 )
             if n_amb:
                 self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)
@@ -353,17 +355,8 @@ def _init_centers(Xc, x_sq, k, init, random_state):
     return np.ascontiguousarray(centers, dtype=np.float64)
 
 
-def _fit_k(Xc, x_sq, k, tols_abs, max_iter, centers_init, X32, n_threads):
-    res = _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32)
-    return k, res
-
-
-def _init_task(Xc, x_sq, k, init, random_state, n_threads):
-    return k, _init_centers(Xc, x_sq, k, init, random_state)
-
-
-def _shared_inits(Xc, x_sq, ks, init, random_state, n_jobs):
-    """Initial centers for every k, computed once per shareable group.
+def _init_plan(ks, init, random_state):
+    """{k: k whose k-means++ start it shares} (its centers are a prefix).
 
     scikit-learn's k-means++ draws ``2 + int(log(k))`` candidates per step
     from a fresh ``RandomState(random_state)``; for two values of k with the
@@ -375,18 +368,79 @@ def _shared_inits(Xc, x_sq, ks, init, random_state, n_jobs):
         for k in ks:
             g = 2 + int(np.log(k))
             groups[g] = max(groups.get(g, 0), k)
-        todo = sorted(groups.values(), reverse=True)
-    else:
-        todo = list(ks)
-    done = dict(_run_threads(_init_task, [(Xc, x_sq, k, init, random_state) for k in todo], n_jobs))
-    out = {}
-    for k in ks:
-        if k in done:
-            out[k] = done[k]
+        return {k: groups[2 + int(np.log(k))] for k in ks}
+    return {k: k for k in ks}
+
+
+def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
+    """Starts and fits on n_jobs threads, BLAS single-threaded.
+
+    Shared starts run first (largest first); a thread that finds no start
+    left takes the first fit (largest k first) whose start is ready, so no
+    thread idles while the slowest start is still running.
+    Returns {k: fit result}.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    plan = _init_plan(ks, init, random_state)
+    todo_init = sorted(set(plan.values()), reverse=True)
+    todo_fit = list(ks)  # largest first
+    starts: dict[int, np.ndarray] = {}
+    fits: dict[int, object] = {}
+    cond = threading.Condition()
+    errors: list[BaseException] = []
+
+    def take():
+        with cond:
+            while True:
+                if errors:
+                    return None
+                if todo_init:
+                    return ("init", todo_init.pop(0))
+                for k in todo_fit:
+                    if plan[k] in starts:
+                        todo_fit.remove(k)
+                        return ("fit", k)
+                if not todo_fit:
+                    return None
+                cond.wait()
+
+    def worker():
+        while True:
+            task = take()
+            if task is None:
+                return
+            kind, k = task
+            try:
+                if kind == "init":
+                    c = _init_centers(Xc, x_sq, k, init, random_state)
+                    with cond:
+                        starts[k] = c
+                        cond.notify_all()
+                else:
+                    c0 = starts[plan[k]]
+                    c0 = c0 if plan[k] == k else np.ascontiguousarray(c0[:k])
+                    tols_abs, max_iter, X32 = fit_args
+                    fits[k] = _kmeans_one_k(Xc, x_sq, c0, tols_abs, max_iter, 1, X32)
+            except BaseException as exc:  # pragma: no cover - re-raised below
+                with cond:
+                    errors.append(exc)
+                    cond.notify_all()
+                return
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n_jobs == 1:
+            worker()
         else:
-            kmax = groups[2 + int(np.log(k))]
-            out[k] = np.ascontiguousarray(done[kmax][:k])
-    return out
+            with ThreadPoolExecutor(max_workers=n_jobs) as ex:
+                for f in [ex.submit(worker) for _ in range(n_jobs)]:
+                    f.result()
+    if errors:
+        raise errors[0]
+    return fits
 
 
 def kmeans_grid(
@@ -424,25 +478,32 @@ def kmeans_grid(
     for k in ks:
         if not 1 <= k <= n:
             raise ValueError(f"n_clusters={k} must be in [1, n_samples={n}]")
-    mean_var = np.mean(np.var(X, axis=0))
-    tol_abs = {t: (0 if t == 0 else mean_var * t) for t in tols}
     X_mean = X.mean(axis=0)
-    X -= X_mean
+    if _K.AVAILABLE:
+        X -= X_mean
+        # np.var(X, axis=0) bit for bit (same mean, same sequential sums),
+        # without its n x d temporary
+        mean_var = np.mean(_K.centered_var(X))
+    else:
+        mean_var = np.mean(np.var(X, axis=0))
+        X -= X_mean
+    tol_abs = {t: (0 if t == 0 else mean_var * t) for t in tols}
     x_sq = row_norms(X, squared=True)
 
     n_jobs = _resolve_jobs(n_jobs, len(ks))
-    inits = _shared_inits(X, x_sq, ks, init, random_state, n_jobs)
     # float32 copy for the distance gemm (near ties re-done in float64)
     # (only where float32 cannot overflow: |x_f c_f| summed stays < 3e38)
-    amax = float(np.abs(X).max()) if X.size else 0.0
+    amax = max(float(X.max()), -float(X.min())) if X.size else 0.0
     X32 = X.astype(np.float32) if _K.AVAILABLE and amax < 1e18 else None
-    args = [(X, x_sq, k, list(tol_abs.values()), max_iter, inits[k], X32) for k in ks]
     # one k per thread (largest first); BLAS single-threaded (small gemms
     # across threads are slower, and much slower when cores are shared)
-    fitted = _run_threads(_fit_k, args, n_jobs)
+    fitted = _run_pipeline(
+        X, x_sq, ks, init, random_state,
+        (list(tol_abs.values()), max_iter, X32), n_jobs,
+    )
 
     out = {}
-    for k, res in fitted:
+    for k, res in fitted.items():
         for t in tols:
             labels, C, inertia, n_iter = res[tol_abs[t]]
             out[(k, t)] = KMeansResult(
@@ -458,22 +519,6 @@ def _resolve_jobs(n_jobs, n_tasks):
     if n_jobs is None:
         n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(int(n_jobs), n_tasks))
-
-
-def _run_threads(fn, args, n_jobs):
-    """Run fn(*a, n_threads=1) for each a on n_jobs threads, BLAS single-threaded.
-
-    Tasks are handed out largest first (callers sort them that way)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        if n_jobs == 1:
-            return [fn(*a, n_threads=1) for a in args]
-        with ThreadPoolExecutor(max_workers=n_jobs) as ex:
-            futs = [ex.submit(fn, *a, n_threads=1) for a in args]
-            return [f.result() for f in futs]
 
 
 # --------------------------------------------------------------------------

@@ -22,6 +22,20 @@ if AVAILABLE:
     _FM = {"contract", "reassoc", "nsz", "arcp"}
 
     @njit(cache=True, nogil=True)
+    def centered_var(X):
+        """Column means of X**2 for a column-centered X, summed row after
+        row as numpy's ``add.reduce(axis=0)`` does: ``np.var(X0, axis=0)``
+        bit for bit when X = X0 - X0.mean(axis=0) (no fastmath: no
+        reordering, no fused multiply-add)."""
+        n, d = X.shape
+        acc = np.zeros(d)
+        for i in range(n):
+            for f in range(d):
+                v = X[i, f]
+                acc[f] += v * v
+        return acc / n
+
+    @njit(cache=True, nogil=True)
     def cluster_sums(X, labels, idx, k):
         d = X.shape[1]
         S = np.zeros((k, d))
@@ -49,73 +63,95 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True, fastmath=_FM)
     def topm_step(
-        X, C, S, Smax, now, labels, u0, cand_idx, cand_lb, rest0, T0, base,
-        delta_c, out, stats,
+        X, C, Snow, smax, labels, U, cand_idx, L, R, base, delta_c, dl_max,
+        fail, out, stats,
     ):
         """One assignment step with bounds on the m nearest other centers.
 
-        Per point, as of step ``T0[i]``: ``u0`` bounds the distance to its
-        center from above; ``cand_lb`` bounds from below the distances to
-        the m nearest other centers ``cand_idx``; ``rest0`` bounds from
-        below the distance to every remaining center.  ``S[t, j]`` is center
-        j's cumulative movement up to step t and ``Smax[t]`` the cumulative
-        largest movement, so bounds are brought up to date lazily (a point
-        that passes costs a few reads, no writes).
+        Bounds are kept in drift coordinates: ``Snow[j]`` is center j's
+        cumulative movement so far and ``smax`` the cumulative largest
+        movement, so for point i the distance to its center is at most
+        ``U[i] + Snow[labels[i]]``, the distance to tracked center
+        ``cand_idx[i, c]`` at least ``L[i, c] - Snow[cand_idx[i, c]]`` and
+        the distance to every other center at least ``R[i] - smax``
+        (triangle inequality; nothing to bring up to date, and pass 1 reads
+        only ``Snow``, no per-point step table).  Storing ``bound -+ drift``
+        and adding the drift back costs an absolute rounding error of a few
+        ulps of ``smax`` (every ``Snow[j] <= smax``): ``slack = 1e-13 smax``
+        covers it; relative rounding is covered by the margin.
 
-        A point keeps its label when (upper)^2 + margin < (every lower)^2,
-        the margin being far wider than the rounding error of
-        scikit-learn's ``||c||^2 - 2 x.c``; else the upper bound is made
-        exact and tested again; else, if only tracked centers can be nearer,
-        their direct distances decide (when the best wins by more than the
-        margin).  Every other row is written to ``out`` (count returned):
-        the caller computes all its distances with scikit-learn's own
-        float64 gemm formula.
+        Pass 1 (branch-free, 2 ns per point) only lists the points
+        whose smallest lower bound does not beat the upper bound by the
+        margin ``dl_max`` (the largest per-point margin).  If more than 80 %
+        fail (early steps), they all go to ``out``.  Pass 2, for those:
+        the upper bound is made exact and tested again (per-point margin);
+        else, if only tracked centers can be nearer, their direct distances
+        decide (when the best wins by more than the margin).  Every other
+        row is written to ``out`` (count returned): the caller computes all
+        its distances with scikit-learn's own float64 gemm formula.
         """
         n, d = X.shape
         m = cand_idx.shape[1]
-        val = np.empty(m)
+        slack = 1e-13 * smax
+        nf = 0
+        if m == 2:
+            for i in range(n):
+                u = U[i] + Snow[labels[i]] + slack
+                lb = min(
+                    R[i] - smax,
+                    min(L[i, 0] - Snow[cand_idx[i, 0]], L[i, 1] - Snow[cand_idx[i, 1]]),
+                ) - slack
+                ok = lb > 0.0 and lb * lb > u * u + dl_max
+                fail[nf] = i
+                nf += 0 if ok else 1
+        else:
+            for i in range(n):
+                u = U[i] + Snow[labels[i]] + slack
+                lb = R[i] - smax
+                for c in range(m):
+                    lb = min(lb, L[i, c] - Snow[cand_idx[i, c]])
+                lb -= slack
+                ok = lb > 0.0 and lb * lb > u * u + dl_max
+                fail[nf] = i
+                nf += 0 if ok else 1
+        stats[0] += nf
         n_amb = 0
-        for i in range(n):
+        if nf * 5 > n * 4:
+            # early steps (centers still moving far): nearly every failing
+            # row needs all its distances anyway; skip the per-row tests
+            for r in range(nf):
+                out[r] = fail[r]
+            stats[1] += nf
+            return nf
+        val = np.empty(m)
+        for r in range(nf):
+            i = fail[r]
+            rest = R[i] - smax - slack
+            if not rest > 0.0:
+                # some untracked center may be nearer whatever the distance
+                # to the own center: all distances needed
+                stats[1] += 1
+                out[n_amb] = i
+                n_amb += 1
+                continue
             a = labels[i]
             dl = base[i] + delta_c
-            t0 = T0[i]
-            u = u0[i] + (S[now, a] - S[t0, a])
-            thr = u * u + dl
-            rest = rest0[i] - (Smax[now] - Smax[t0])
-            ok = rest > 0.0 and rest * rest > thr
-            if ok:
-                for c in range(m):
-                    j = cand_idx[i, c]
-                    lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
-                    if not (lb > 0.0 and lb * lb > thr):
-                        ok = False
-                        break
-            if ok:
-                continue
-            stats[0] += 1
             sa = 0.0
             for f in range(d):
                 df = X[i, f] - C[a, f]
                 sa += df * df
             thr = sa + dl
-            ok = rest > 0.0 and rest * rest > thr
+            ok = rest * rest > thr
             if ok:
                 for c in range(m):
-                    j = cand_idx[i, c]
-                    lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                    lb = L[i, c] - Snow[cand_idx[i, c]] - slack
                     if not (lb > 0.0 and lb * lb > thr):
                         ok = False
                         break
             if ok:
-                # rebase the bounds on this step
-                for c in range(m):
-                    j = cand_idx[i, c]
-                    cand_lb[i, c] = cand_lb[i, c] - (S[now, j] - S[t0, j])
-                rest0[i] = rest
-                u0[i] = math.sqrt(sa)
-                T0[i] = now
+                U[i] = math.sqrt(sa) - Snow[a]
                 continue
-            if rest > 0.0 and rest * rest > thr:
+            if rest * rest > thr:
                 # only some of the m nearest others can be nearer:
                 # direct distances to those
                 best = sa
@@ -124,15 +160,15 @@ if AVAILABLE:
                 second = np.inf
                 for c in range(m):
                     j = cand_idx[i, c]
-                    lb = cand_lb[i, c] - (S[now, j] - S[t0, j])
+                    lb = L[i, c] - Snow[j] - slack
                     if lb > 0.0 and lb * lb > thr:
-                        val[c] = lb
+                        val[c] = L[i, c]
                         continue
                     t = 0.0
                     for f in range(d):
                         df = X[i, f] - C[j, f]
                         t += df * df
-                    val[c] = math.sqrt(t)
+                    val[c] = math.sqrt(t) + Snow[j]
                     if t < best:
                         second = best
                         best = t
@@ -142,15 +178,13 @@ if AVAILABLE:
                         second = t
                 if second - best > dl:
                     for c in range(m):
-                        cand_lb[i, c] = val[c]
+                        L[i, c] = val[c]
                     if cb >= 0:
                         # the old center becomes a tracked other center
                         cand_idx[i, cb] = a
-                        cand_lb[i, cb] = math.sqrt(sa)
+                        L[i, cb] = math.sqrt(sa) + Snow[a]
                         labels[i] = bj
-                    u0[i] = math.sqrt(best)
-                    rest0[i] = rest
-                    T0[i] = now
+                    U[i] = math.sqrt(best) - Snow[bj]
                     continue
                 out[n_amb] = i
                 n_amb += 1
@@ -162,7 +196,7 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_topm(
-        X, x_sq, C, D, rows, labels, u0, cand_idx, cand_lb, rest0, T0, now,
+        X, x_sq, C, D, rows, labels, U, cand_idx, L, R, Snow, smax,
         base, delta_c,
     ):
         """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T,
@@ -210,27 +244,28 @@ if AVAILABLE:
             xs = x_sq[i]
             dl = base[i] + delta_c
             s2 = b0 + xs + dl
-            u0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            U[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) - Snow[j0]
             s2 = b1 + xs - dl
-            cand_idx[i, 0] = j1 if j1 >= 0 else j0
-            cand_lb[i, 0] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            c1 = j1 if j1 >= 0 else j0
+            cand_idx[i, 0] = c1
+            L[i, 0] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[c1]
             if m == 2:
                 s2 = b2 + xs - dl
-                cand_idx[i, 1] = j2 if j2 >= 0 else j0
-                cand_lb[i, 1] = math.sqrt(s2) if s2 > 0.0 else 0.0
+                c2 = j2 if j2 >= 0 else j0
+                cand_idx[i, 1] = c2
+                L[i, 1] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[c2]
                 v = b3
             else:
                 v = b2
             if v == np.inf:
-                rest0[i] = np.inf
+                R[i] = np.inf
             else:
                 s2 = v + xs - dl
-                rest0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
-            T0[i] = now
+                R[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + smax
 
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_f32(
-        x_sq, c_sq, P, rows, labels, u0, cand_idx, cand_lb, rest0, T0, now,
+        x_sq, c_sq, P, rows, labels, U, cand_idx, L, R, Snow, smax,
         base, delta_c, err_rel, c_sq_max, out,
     ):
         """``finish_rows_topm`` from float32 dot products P = X32[rows].C32^T.
@@ -284,21 +319,22 @@ if AVAILABLE:
                 continue
             labels[i] = j0
             s2 = b0 + xs + dl
-            u0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            U[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) - Snow[j0]
             s2 = b1 + xs - dl
-            cand_idx[i, 0] = j1 if j1 >= 0 else j0
-            cand_lb[i, 0] = math.sqrt(s2) if s2 > 0.0 else 0.0
+            c1 = j1 if j1 >= 0 else j0
+            cand_idx[i, 0] = c1
+            L[i, 0] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[c1]
             if m == 2:
                 s2 = b2 + xs - dl
-                cand_idx[i, 1] = j2 if j2 >= 0 else j0
-                cand_lb[i, 1] = math.sqrt(s2) if s2 > 0.0 else 0.0
+                c2 = j2 if j2 >= 0 else j0
+                cand_idx[i, 1] = c2
+                L[i, 1] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[c2]
                 v = b3
             else:
                 v = b2
             if v == np.inf:
-                rest0[i] = np.inf
+                R[i] = np.inf
             else:
                 s2 = v + xs - dl
-                rest0[i] = math.sqrt(s2) if s2 > 0.0 else 0.0
-            T0[i] = now
+                R[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + smax
         return n_out
