@@ -8,7 +8,6 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 BUNDLED = Path(str(resources.files("segmint") / "data" / "online_retail.parquet"))

@@ -18,8 +18,9 @@ import yaml
 from segmint.cluster import leaderboard as _leaderboard
 from segmint.cluster import recommend, run_sweep
 from segmint.cluster.sweep import Solution
-from segmint.errors import InputError, ModelError, SegmintError
+from segmint.errors import InputError, ModelError
 from segmint.explain import centroids_long, profile
+from segmint.explain.profile import NOISE_NAME
 from segmint.io import atomic_dir, read_frame, read_source, write_parquet_atomic, write_text_atomic
 from segmint.recipes import customer_table, required_roles
 from segmint.spec import RunSpec, SourceSpec, load_spec
@@ -267,17 +268,16 @@ class SavedSolution:
         else:  # agglomerative, hdbscan: nearest centroid
             segment = ids[dist.argmin(axis=1)] if len(C) else np.full(len(Z), -1)
         segment = np.asarray(segment, dtype=np.int64)
-        names = dict(zip(self.profile()["segment"], self.profile()["name"]))
+        prof = self.profile()
+        names = dict(zip(prof["segment"], prof["name"], strict=True))
         order = np.argsort(dist, axis=1, kind="stable")
         own = np.full(len(Z), np.nan)
-        pos = {int(s): j for j, s in enumerate(ids)}
         for j, s in enumerate(ids):
             own[segment == s] = dist[segment == s, j]
         nearest = [[{"centroid_id": int(ids[j]), "distance": float(dist[i, j])} for j in order[i]]
                    for i in range(len(Z))]
-        del pos
         return pd.DataFrame({"customer": table.index.astype("string"), "segment": segment,
-                             "name": [names.get(int(s), "outliers (noise)") for s in segment],
+                             "name": [names.get(int(s), NOISE_NAME) for s in segment],
                              "distance": own, "nearest_centroids_distance": nearest})
 
 

@@ -131,7 +131,7 @@ def test_ndjson_broken_line(tmp_path):
 
 def test_duckdb_file_table_and_query(tmp_path):
     path = tmp_path / "shop.duckdb"
-    frame = _small_frame()
+    frame = _small_frame()  # noqa: F841 - DuckDB reads the local `frame` by name below
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE sales AS SELECT * FROM frame")
     df = read_source(SourceSpec(duckdb=str(path), table="sales"), required=ROLES)

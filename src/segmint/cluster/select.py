@@ -10,7 +10,6 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
-from segmint.cluster.registry import ALGORITHMS
 from segmint.cluster.sweep import Solution
 from segmint.spec import SelectSpec
 

@@ -1,6 +1,8 @@
 """Per-segment profiles a marketing manager can read, in the features' own units."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
@@ -59,9 +61,7 @@ def name_segments(table: pd.DataFrame, labels: np.ndarray, *, top: int = 3,
             high, low = _WORDS.get(feature, (f"high {feature}", f"low {feature}"))
             words.append(high if value > 0 else low)
         names[seg] = ", ".join(words) if words else "typical"
-    seen: dict[str, int] = {}
-    for seg, name in names.items():
-        seen[name] = seen.get(name, 0) + 1
+    seen = Counter(names.values())
     for seg, name in list(names.items()):
         if seen[name] > 1:
             names[seg] = f"{name} ({seg})"
