@@ -173,7 +173,9 @@ def run(spec: RunSpec | str | Path | dict, *, output: str | Path | None = None,
         from segmint.report import render_report
         prof = None if chosen is None else pd.read_parquet(tmp / "solutions" / chosen.name / "profile.parquet")
         knee_k = rec.chosen_knee
-        html = render_report(title=f"segmint run {run_id}", manifest={**manifest, "knee": {"k": knee_k}},
+        # the reasons have their own box in the report; the header shows the rest of the manifest
+        header = {k: v for k, v in manifest.items() if k != "reasons"}
+        html = render_report(title=f"segmint run {run_id}", manifest={**header, "knee": {"k": knee_k}},
                              leaderboard=board, profile=prof, recommended=rec.solution,
                              reasons=rec.reasons, stability=rec.stability)
         write_text_atomic(html, tmp / "report.html")
