@@ -108,6 +108,30 @@ def test_centered_var_is_np_var_bit_for_bit():
         np.testing.assert_array_equal(K.centered_var(Xc), np.var(X, axis=0))
 
 
+def test_center_copy_is_exact_and_input_untouched():
+    if not K.AVAILABLE:
+        pytest.skip("needs numba")
+    X = _replicated(n_base=60, r=5, seed=3) * 3.0 + 1.5
+    X0 = X.copy()
+    m = X.mean(axis=0)
+    Xc, amax = _grid._center_copy(X, m)
+    ref = X0.copy()
+    ref -= m
+    np.testing.assert_array_equal(Xc, ref)
+    assert amax == np.abs(ref).max()
+    X32 = np.empty(Xc.shape, dtype=np.float32)
+    K.to_float32(Xc, X32)
+    np.testing.assert_array_equal(X32, ref.astype(np.float32))
+    kmeans_grid(X, [3], [1e-4])
+    np.testing.assert_array_equal(X, X0)  # kmeans_grid does not modify X
+
+
+def test_kmeans_grid_huge_values_skip_float32():
+    # |x| >= 1e18: no float32 copy, float64 formula only
+    X = _replicated(n_base=80, r=3, seed=8) * 1e19
+    _check_kmeans(X, [2, 5], [1e-4])
+
+
 def test_kmeans_grid_same_result_on_one_or_two_threads():
     # shared k-means++ starts (k=10/15/20 share one, k=3/4/5 another) and
     # fits pipelined on threads: the result must not depend on the schedule

@@ -377,7 +377,10 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
 
     Shared starts run first (largest first); a thread that finds no start
     left takes the first fit (largest k first) whose start is ready, so no
-    thread idles while the slowest start is still running.
+    thread idles while the slowest start is still running.  The float32
+    copy of the data (``fit_args[2]``: a callable, or None for no copy) is
+    made by the thread that finishes the shorter starts, while the other
+    still runs the longest one; fits wait for it.
     Returns {k: fit result}.
     """
     import threading
@@ -386,7 +389,13 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
     from threadpoolctl import threadpool_limits
 
     plan = _init_plan(ks, init, random_state)
-    todo_init = sorted(set(plan.values()), reverse=True)
+    todo_init = [("init", k) for k in sorted(set(plan.values()), reverse=True)]
+    tols_abs, max_iter, make_x32 = fit_args
+    x32: dict[str, object] = {}
+    if make_x32 is None:
+        x32["X"] = None
+    else:
+        todo_init.append(("x32", 0))
     todo_fit = list(ks)  # largest first
     starts: dict[int, np.ndarray] = {}
     fits: dict[int, object] = {}
@@ -399,9 +408,9 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
                 if errors:
                     return None
                 if todo_init:
-                    return ("init", todo_init.pop(0))
+                    return todo_init.pop(0)
                 for k in todo_fit:
-                    if plan[k] in starts:
+                    if plan[k] in starts and "X" in x32:
                         todo_fit.remove(k)
                         return ("fit", k)
                 if not todo_fit:
@@ -420,11 +429,17 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
                     with cond:
                         starts[k] = c
                         cond.notify_all()
+                elif kind == "x32":
+                    a = make_x32()
+                    with cond:
+                        x32["X"] = a
+                        cond.notify_all()
                 else:
                     c0 = starts[plan[k]]
                     c0 = c0 if plan[k] == k else np.ascontiguousarray(c0[:k])
-                    tols_abs, max_iter, X32 = fit_args
-                    fits[k] = _kmeans_one_k(Xc, x_sq, c0, tols_abs, max_iter, 1, X32)
+                    fits[k] = _kmeans_one_k(
+                        Xc, x_sq, c0, tols_abs, max_iter, 1, x32["X"]
+                    )
             except BaseException as exc:  # pragma: no cover - re-raised below
                 with cond:
                     errors.append(exc)
@@ -469,7 +484,7 @@ def kmeans_grid(
 
     if random_state is not None and not isinstance(random_state, (int, np.integer)):
         raise TypeError("random_state must be an int or None")
-    X = np.array(X, dtype=np.float64, order="C", copy=True)
+    X = np.asarray(X, dtype=np.float64, order="C")  # read only: not copied
     if X.ndim != 2:
         raise ValueError("X must be 2-D")
     n = X.shape[0]
@@ -478,28 +493,37 @@ def kmeans_grid(
     for k in ks:
         if not 1 <= k <= n:
             raise ValueError(f"n_clusters={k} must be in [1, n_samples={n}]")
+    # the mean of the C-ordered float64 data: scikit-learn's X.mean(axis=0)
     X_mean = X.mean(axis=0)
+    n_jobs = _resolve_jobs(n_jobs, len(ks))
+    make_x32 = None
     if _K.AVAILABLE:
-        X -= X_mean
+        # X - X_mean in one pass (no copy-then-subtract, no max/min passes)
+        Xc, amax = _center_copy(X, X_mean)
+        # float32 copy for the distance gemm (near ties re-done in float64),
+        # only where it cannot overflow (|x_f c_f| summed stays < 3e38);
+        # made inside the pipeline, in parallel with the k-means++ starts
+        if amax < 1e18:
+            def make_x32():
+                X32 = np.empty(Xc.shape, dtype=np.float32)
+                _K.to_float32(Xc, X32)
+                return X32
         # np.var(X, axis=0) bit for bit (same mean, same sequential sums),
         # without its n x d temporary
-        mean_var = np.mean(_K.centered_var(X))
+        mean_var = np.mean(_K.centered_var(Xc))
     else:
-        mean_var = np.mean(np.var(X, axis=0))
-        X -= X_mean
+        Xc = np.array(X, copy=True)
+        mean_var = np.mean(np.var(Xc, axis=0))
+        Xc -= X_mean
+    X = Xc
     tol_abs = {t: (0 if t == 0 else mean_var * t) for t in tols}
     x_sq = row_norms(X, squared=True)
 
-    n_jobs = _resolve_jobs(n_jobs, len(ks))
-    # float32 copy for the distance gemm (near ties re-done in float64)
-    # (only where float32 cannot overflow: |x_f c_f| summed stays < 3e38)
-    amax = max(float(X.max()), -float(X.min())) if X.size else 0.0
-    X32 = X.astype(np.float32) if _K.AVAILABLE and amax < 1e18 else None
     # one k per thread (largest first); BLAS single-threaded (small gemms
     # across threads are slower, and much slower when cores are shared)
     fitted = _run_pipeline(
         X, x_sq, ks, init, random_state,
-        (list(tol_abs.values()), max_iter, X32), n_jobs,
+        (list(tol_abs.values()), max_iter, make_x32), n_jobs,
     )
 
     out = {}
@@ -513,6 +537,20 @@ def kmeans_grid(
                 n_iter=int(n_iter),
             )
     return {key: out[key] for key in sorted(out)}
+
+
+def _center_copy(X, X_mean):
+    """(X - X_mean, largest |X - X_mean|) in one pass of a compiled kernel
+    (the differences are exactly those of ``X -= X_mean``), instead of
+    copy, subtract, max and min passes; this serial step's cost is mostly
+    the new array's first-touch page faults.  (Splitting the rows between
+    two threads was slower here: concurrent first touches of fresh memory
+    stalled for ~0.1 s.)"""
+    n, d = X.shape
+    Xc = np.empty((n, d))
+    mean = np.ascontiguousarray(X_mean, dtype=np.float64)
+    amax = _K.center_rows(X, mean, Xc)
+    return Xc, float(amax)
 
 
 def _resolve_jobs(n_jobs, n_tasks):

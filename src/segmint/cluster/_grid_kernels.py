@@ -36,6 +36,30 @@ if AVAILABLE:
         return acc / n
 
     @njit(cache=True, nogil=True)
+    def center_rows(X, mean, Xc):
+        """``Xc = X - mean`` (the exact float64 differences of
+        ``X -= mean``: no fastmath); returns the largest ``|Xc|`` (inf if
+        some value is NaN)."""
+        n, d = X.shape
+        amax = 0.0
+        for i in range(n):
+            for f in range(d):
+                v = X[i, f] - mean[f]
+                Xc[i, f] = v
+                a = abs(v)
+                if not a <= amax:
+                    amax = a if a == a else np.inf
+        return amax
+
+    @njit(cache=True, nogil=True)
+    def to_float32(X, out):
+        """``out[:] = X.astype(np.float32)``, without the GIL."""
+        n, d = X.shape
+        for i in range(n):
+            for f in range(d):
+                out[i, f] = np.float32(X[i, f])
+
+    @njit(cache=True, nogil=True)
     def cluster_sums(X, labels, idx, k):
         d = X.shape[1]
         S = np.zeros((k, d))
