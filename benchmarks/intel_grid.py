@@ -127,31 +127,15 @@ def _child(args):
     X = np.load(args.data)
     engine, grid = args.engine, args.grid
     tiny = np.random.default_rng(1).normal(size=(300, X.shape[1]))
-    if engine == "sklearn":
-        from sklearn.cluster import DBSCAN, KMeans
+    if engine in ("sklearn", "sklearnex"):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        def run(data):
-            out = {}
-            if grid == "kmeans":
-                for k in K_LIST:
-                    for tol in TOL_LIST:
-                        p = make_pipeline(StandardScaler(), KMeans(
-                            n_clusters=min(k, len(data)), tol=tol, random_state=0,
-                            algorithm="lloyd")).fit(data)
-                        km = p[-1]
-                        out[f"{k}|{tol}"] = (km.labels_, km.inertia_, km.n_iter_)
-            else:
-                for ms in MS_LIST:
-                    for eps in EPS_LIST:
-                        p = make_pipeline(StandardScaler(), DBSCAN(eps=eps, min_samples=ms)).fit(data)
-                        out[f"{eps}|{ms}"] = (p[-1].labels_, 0.0, 0)
-            return out
-    elif engine == "sklearnex":
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-        from sklearnex.cluster import DBSCAN, KMeans
+        # the peers fit one pipeline per setting, as Intel's kit does
+        if engine == "sklearn":
+            from sklearn.cluster import DBSCAN, KMeans
+        else:
+            from sklearnex.cluster import DBSCAN, KMeans
 
         def run(data):
             out = {}

@@ -218,6 +218,31 @@ if AVAILABLE:
             n_amb += 1
         return n_amb
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _keep4(v, j, b0, b1, b2, b3, j0, j1, j2):
+        """Fold value v of centre j into the 4 smallest values so far (b0 <= b1 <= b2 <= b3,
+        indices of the first three); ties keep the lower index, as argmin does."""
+        if v < b3:
+            if v < b1:
+                b3 = b2
+                b2 = b1
+                j2 = j1
+                if v < b0:
+                    b1 = b0
+                    j1 = j0
+                    b0 = v
+                    j0 = j
+                else:
+                    b1 = v
+                    j1 = j
+            elif v < b2:
+                b3 = b2
+                b2 = v
+                j2 = j
+            else:
+                b3 = v
+        return b0, b1, b2, b3, j0, j1, j2
+
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_topm(
         X, x_sq, C, D, rows, labels, U, cand_idx, L, R, Snow, smax,
@@ -244,26 +269,7 @@ if AVAILABLE:
             j1 = -1
             j2 = -1
             for j in range(k):
-                v = D[r, j]
-                if v < b3:
-                    if v < b1:
-                        b3 = b2
-                        b2 = b1
-                        j2 = j1
-                        if v < b0:
-                            b1 = b0
-                            j1 = j0
-                            b0 = v
-                            j0 = j
-                        else:
-                            b1 = v
-                            j1 = j
-                    elif v < b2:
-                        b3 = b2
-                        b2 = v
-                        j2 = j
-                    else:
-                        b3 = v
+                b0, b1, b2, b3, j0, j1, j2 = _keep4(D[r, j], j, b0, b1, b2, b3, j0, j1, j2)
             labels[i] = j0
             xs = x_sq[i]
             dl = base[i] + delta_c
@@ -314,26 +320,8 @@ if AVAILABLE:
             j1 = -1
             j2 = -1
             for j in range(k):
-                v = c_sq[j] - 2.0 * np.float64(P[r, j])
-                if v < b3:
-                    if v < b1:
-                        b3 = b2
-                        b2 = b1
-                        j2 = j1
-                        if v < b0:
-                            b1 = b0
-                            j1 = j0
-                            b0 = v
-                            j0 = j
-                        else:
-                            b1 = v
-                            j1 = j
-                    elif v < b2:
-                        b3 = b2
-                        b2 = v
-                        j2 = j
-                    else:
-                        b3 = v
+                b0, b1, b2, b3, j0, j1, j2 = _keep4(c_sq[j] - 2.0 * np.float64(P[r, j]), j,
+                                                    b0, b1, b2, b3, j0, j1, j2)
             xs = x_sq[i]
             e = err_rel * (xs + c_sq_max) + 1e-36  # + float32 underflow
             dl = base[i] + delta_c + e

@@ -120,7 +120,7 @@ class Sweep:
         for scaling in self.spec.scalings:
             for algo_spec in self.spec.algorithms:
                 algo = ALGORITHMS[algo_spec.name]
-                grid = {**algo.default_grid, **algo_spec.grid} if not algo_spec.grid else dict(algo_spec.grid)
+                grid = dict(algo_spec.grid or algo.default_grid)
                 if algo.k_param and algo.k_param not in grid:
                     grid = {algo.k_param: algo.default_grid[algo.k_param], **grid}
                 varied = {k for k, v in grid.items() if len(v) > 1}
