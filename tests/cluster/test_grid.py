@@ -97,6 +97,37 @@ def test_kmeans_grid_float32_pass_rechecks_near_ties():
     assert asg.n_exact > 0
 
 
+@pytest.mark.parametrize("k", [2, 3, 33, 70])
+def test_float32_pass_labels_and_bounds_hold(k):
+    # labels are the float64 formula's argmin; every stored bound holds for
+    # the exact distances (own center: upper; tracked: lower; rest: lower),
+    # also for k > 32, where the center index takes more low key bits
+    if not K.AVAILABLE:
+        pytest.skip("needs numba")
+    X = _replicated(n_base=150, r=4, seed=k)
+    x_sq = (X * X).sum(axis=1)
+    C = X[np.random.default_rng(k).choice(len(X), k, replace=False)] + 0.01
+    asg = _grid._Assigner(X, x_sq, k, 3, X.astype(np.float32))
+    asg.assign(C)
+    D = (C * C).sum(axis=1) - 2.0 * X @ C.T
+    np.testing.assert_array_equal(asg.labels, D.argmin(axis=1))
+    dist = np.sqrt(((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2))
+    rows = np.arange(len(X))
+    assert np.all(asg.U >= dist[rows, asg.labels] * (1 - 1e-12))
+    others = np.ones_like(dist, dtype=bool)
+    others[rows, asg.labels] = False
+    for c in range(asg.cand_idx.shape[1]):
+        assert np.all(asg.L[:, c] <= dist[rows, asg.cand_idx[:, c]] * (1 + 1e-12))
+        others[rows, asg.cand_idx[:, c]] = False
+    if k > 1 + asg.cand_idx.shape[1]:
+        rest = np.where(others, dist, np.inf).min(axis=1)
+        assert np.all(asg.R <= rest * (1 + 1e-12))
+        # and the bounds are tight (the 4 nearest found): within 1e-5
+        assert np.allclose(asg.R, rest, rtol=1e-5)
+    else:
+        assert np.all(np.isinf(asg.R))
+
+
 def test_centered_var_is_np_var_bit_for_bit():
     if not K.AVAILABLE:
         pytest.skip("needs numba")

@@ -147,7 +147,10 @@ class _Assigner:
             return self._rows_exact(rows, C, c_sq, delta_c, contiguous)
         CT32 = np.ascontiguousarray(C.T, dtype=np.float32)
         c_sq_max = float(c_sq.max())
-        err_rel = _F32_ERR * (self.X.shape[1] + 3)
+        # + the key's dropped low bits (< 2**(kbits-51) relative to
+        # ||x||^2 + max ||c||^2) and float64 rounding of w (< 2**-50)
+        kbits = max(1, (C.shape[0] - 1).bit_length())
+        err_rel = _F32_ERR * (self.X.shape[1] + 3) + 2.0 ** (kbits - 50)
         redo = []
         for s in range(0, rows.shape[0], _BLOCK):
             r = rows[s : s + _BLOCK]
@@ -156,7 +159,7 @@ class _Assigner:
             n_out = _K.finish_rows_f32(
                 self.x_sq, c_sq, P, r, self.labels, self.U, self.cand_idx,
                 self.L, self.R, self.Snow, self.smax, self.base, delta_c,
-                err_rel, c_sq_max, self.amb32,
+                err_rel, c_sq_max, self.amb32, kbits,
             )
             if n_out:
                 redo.append(self.amb32[:n_out].copy())

@@ -293,60 +293,98 @@ if AVAILABLE:
                 s2 = v + xs - dl
                 R[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + smax
 
+    # rows per tile of ``finish_rows_f32`` (its key arrays stay in L1)
+    _TILE = 128
+
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_f32(
         x_sq, c_sq, P, rows, labels, U, cand_idx, L, R, Snow, smax,
-        base, delta_c, err_rel, c_sq_max, out,
+        base, delta_c, err_rel, c_sq_max, out, kbits,
     ):
         """``finish_rows_topm`` from float32 dot products P = X32[rows].C32^T.
 
-        ``||c||^2 - 2 p`` is within ``e = err_rel * (||x||^2 + max ||c||^2)``
-        of the exact value (err_rel bounds float32 rounding of inputs and
-        sums).  A row whose best value beats the second by more than
-        2 e + dl gets the same label as scikit-learn's float64 formula and
-        bounds widened by e; every other row is written to ``out`` (count
-        returned) for the float64 formula.
+        ``w = max(||x||^2 + ||c||^2 - 2 p, 0)`` is within
+        ``e = err_rel * (||x||^2 + max ||c||^2)`` of the squared distance
+        (err_rel bounds float32 rounding of inputs and sums, and the
+        ``kbits`` low mantissa bits dropped below).  A row whose best value
+        beats the second by more than 2 e + dl gets the same label as
+        scikit-learn's float64 formula and bounds widened by e; every other
+        row is written to ``out`` (count returned) for the float64 formula.
+
+        The 4 smallest values of a row are found branch-free, many rows at
+        a time (SIMD lanes): each ``w >= 0`` becomes an int64 key whose
+        order is w's order (IEEE bits of a non-negative double), with the
+        center index in its ``kbits`` low bits (``2**kbits >= k``), pushed
+        through a min/max insertion network per tile of rows.
         """
-        k = P.shape[1]
+        nb, k = P.shape
         m = cand_idx.shape[1]
+        TILE = _TILE
+        WT = np.empty((k, TILE))
+        WTi = WT.view(np.int64)
+        KS = np.empty((4, TILE), dtype=np.int64)
+        KF = KS.view(np.float64)
+        xs_t = np.empty(TILE)
+        low = np.int64((1 << kbits) - 1)
+        hi = ~low
+        big = np.int64(0x7FFFFFFFFFFFFFFF)  # "no value" (fewer than 4 centers)
         n_out = 0
-        for r in range(rows.shape[0]):
-            i = rows[r]
-            b0 = np.inf
-            b1 = np.inf
-            b2 = np.inf
-            b3 = np.inf
-            j0 = 0
-            j1 = -1
-            j2 = -1
+        for t0 in range(0, nb, TILE):
+            T = min(TILE, nb - t0)
+            for r in range(T):
+                xr = x_sq[rows[t0 + r]]
+                xs_t[r] = xr
+                for j in range(k):
+                    WT[j, r] = max(c_sq[j] - 2.0 * np.float64(P[t0 + r, j]) + xr, 0.0)
+            for r in range(T):
+                KS[0, r] = big
+                KS[1, r] = big
+                KS[2, r] = big
+                KS[3, r] = big
             for j in range(k):
-                b0, b1, b2, b3, j0, j1, j2 = _keep4(c_sq[j] - 2.0 * np.float64(P[r, j]), j,
-                                                    b0, b1, b2, b3, j0, j1, j2)
-            xs = x_sq[i]
-            e = err_rel * (xs + c_sq_max) + 1e-36  # + float32 underflow
-            dl = base[i] + delta_c + e
-            if not (b1 - b0 > 2.0 * dl):
-                out[n_out] = i
-                n_out += 1
-                continue
-            labels[i] = j0
-            s2 = b0 + xs + dl
-            U[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) - Snow[j0]
-            s2 = b1 + xs - dl
-            c1 = j1 if j1 >= 0 else j0
-            cand_idx[i, 0] = c1
-            L[i, 0] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[c1]
-            if m == 2:
-                s2 = b2 + xs - dl
-                c2 = j2 if j2 >= 0 else j0
-                cand_idx[i, 1] = c2
-                L[i, 1] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[c2]
-                v = b3
-            else:
-                v = b2
-            if v == np.inf:
-                R[i] = np.inf
-            else:
-                s2 = v + xs - dl
-                R[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + smax
+                for r in range(T):
+                    key = (WTi[j, r] & hi) | j
+                    a = KS[0, r]
+                    KS[0, r] = min(a, key)
+                    key = max(a, key)
+                    a = KS[1, r]
+                    KS[1, r] = min(a, key)
+                    key = max(a, key)
+                    a = KS[2, r]
+                    KS[2, r] = min(a, key)
+                    key = max(a, key)
+                    KS[3, r] = min(KS[3, r], key)
+            for r in range(T):
+                i = rows[t0 + r]
+                k2 = KS[2, r]
+                kr = KS[3, r] if m == 2 else k2
+                j0 = KS[0, r] & low
+                j1 = KS[1, r] & low
+                j2 = k2 & low
+                for q in range(4):
+                    KS[q, r] &= hi  # the values, as doubles in KF
+                xs = xs_t[r]
+                e = err_rel * (xs + c_sq_max) + 1e-36  # + float32 underflow
+                dl = base[i] + delta_c + e
+                b0 = KF[0, r]
+                b1 = KF[1, r]
+                if not (b1 - b0 > 2.0 * dl):
+                    out[n_out] = i
+                    n_out += 1
+                    continue
+                labels[i] = j0
+                s2 = b0 + dl
+                U[i] = math.sqrt(s2) - Snow[j0]
+                s2 = b1 - dl
+                cand_idx[i, 0] = j1
+                L[i, 0] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[j1]
+                if m == 2:  # k >= 3
+                    s2 = KF[2, r] - dl
+                    cand_idx[i, 1] = j2
+                    L[i, 1] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + Snow[j2]
+                if kr == big:
+                    R[i] = np.inf
+                else:
+                    s2 = KF[3 if m == 2 else 2, r] - dl
+                    R[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + smax
         return n_out
