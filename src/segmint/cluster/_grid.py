@@ -96,6 +96,23 @@ def _n_threads() -> int:
     return _openmp_effective_n_threads()
 
 
+class _Workspace:
+    """Per-row arrays of one k-means fit, reused by the next fit on the same
+    thread (every value is written before it is read): no fresh pages to
+    fault in for every k."""
+
+    def __init__(self, n):
+        self.labels = np.zeros(n, dtype=np.int32)
+        self.amb = np.empty(n, dtype=np.int64)
+        self.fail = np.empty(n, dtype=np.int64)
+        self.moved = np.empty(n, dtype=np.int64)
+        self.moved_from = np.empty(n, dtype=np.int32)
+        self.U = np.empty(n)
+        self.R = np.empty(n)
+        self.cand = np.empty(n * _TOP_M, dtype=np.int32)
+        self.L = np.empty(n * _TOP_M)
+
+
 class _Assigner:
     """Nearest-center assignment that agrees with scikit-learn's Lloyd E-step.
 
@@ -113,24 +130,28 @@ class _Assigner:
       formula (blocked float64 gemm, ``||c||^2 - 2 x.c``, first argmin).
     """
 
-    def __init__(self, X, x_sq, k, max_steps, X32=None):
+    def __init__(self, X, x_sq, k, max_steps, X32=None, work=None, base=None):
         self.X = X
         self.X32 = X32
         self.amb32 = np.empty(_BLOCK, dtype=np.int64)
         self.n_exact = 0  # rows the float32 pass left to the float64 formula
         self.x_sq = x_sq
         n = X.shape[0]
-        self.base = _MARGIN * (x_sq + 1.0)
-        self.labels = np.zeros(n, dtype=np.int32)
-        self.amb = np.empty(n, dtype=np.int64)
-        m = max(1, min(_TOP_M, k - 1))
+        self.base = _MARGIN * (x_sq + 1.0) if base is None else base
         self.dl_base = float(self.base.max()) if n else 0.0
+        w = work if work is not None else _Workspace(n)
+        m = max(1, min(_TOP_M, k - 1))
+        self.labels = w.labels
+        self.amb = w.amb
+        self.fail = w.fail
+        # rows whose label changed in a step, and their previous labels
+        self.moved, self.moved_from = w.moved, w.moved_from
+        self.n_moved = np.zeros(1, dtype=np.int64)
         # bounds in drift coordinates (see _grid_kernels.topm_step)
-        self.U = np.zeros(n)
-        self.cand_idx = np.zeros((n, m), dtype=np.int32)
-        self.L = np.zeros((n, m))
-        self.R = np.zeros(n)
-        self.fail = np.empty(n, dtype=np.int64)
+        self.U = w.U
+        self.cand_idx = w.cand[: n * m].reshape(n, m)
+        self.L = w.L[: n * m].reshape(n, m)
+        self.R = w.R
         self.Snow = np.zeros(k)  # cumulative movement of each center
         self.smax = 0.0  # cumulative largest movement
         self.step = 0
@@ -160,6 +181,7 @@ class _Assigner:
                 self.x_sq, c_sq, P, r, self.labels, self.U, self.cand_idx,
                 self.L, self.R, self.Snow, self.smax, self.base, delta_c,
                 err_rel, c_sq_max, self.amb32, kbits,
+                self.moved, self.moved_from, self.n_moved,
             )
             if n_out:
                 redo.append(self.amb32[:n_out].copy())
@@ -179,14 +201,20 @@ class _Assigner:
             _K.finish_rows_topm(
                 self.X, self.x_sq, C, D, r, self.labels, self.U, self.cand_idx,
                 self.L, self.R, self.Snow, self.smax, self.base, delta_c,
+                self.moved, self.moved_from, self.n_moved,
             )
 
-    def assign(self, C: np.ndarray) -> np.ndarray:
-        """Assign every point to its nearest center of C; return moved rows."""
+    def assign(self, C: np.ndarray):
+        """Assign every point to its nearest center of C.
+
+        Returns None on the first call (every row is new), else
+        ``(rows, previous labels)`` of the rows whose label changed (views
+        that the next call overwrites).
+        """
         C = np.ascontiguousarray(C, dtype=np.float64)
         k = C.shape[0]
         first = self.prev_centers is None
-        before = None if first else self.labels.copy()
+        self.n_moved[0] = 0
         if k == 1:
             self.labels[:] = 0
         else:
@@ -204,6 +232,7 @@ class _Assigner:
                     self.X, C, self.Snow, self.smax, self.labels, self.U,
                     self.cand_idx, self.L, self.R, self.base, delta_c,
                     self.dl_base + delta_c, self.fail, self.amb, self.stats,
+                    self.moved, self.moved_from, self.n_moved,
                 )
             if n_amb:
                 self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)
@@ -211,11 +240,14 @@ class _Assigner:
         self.prev_centers = C.copy()
         self.step += 1
         if first:
-            return np.arange(self.X.shape[0])
-        return np.flatnonzero(self.labels != before)
+            return None
+        nm = int(self.n_moved[0])
+        return self.moved[:nm], self.moved_from[:nm]
 
 
-def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=None):
+def _kmeans_one_k(
+    Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=None, work=None, base=None
+):
     """Lloyd's run to the smallest tolerance; snapshot every larger tolerance.
 
     Mirrors ``sklearn.cluster._kmeans._kmeans_single_lloyd`` step by step:
@@ -238,10 +270,9 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=Non
     out = {}
     pending = []  # (tol, centers, n_iter) waiting for their final E-step
 
-    asg = _Assigner(Xc, x_sq, k, max_iter + 1, X32)
+    asg = _Assigner(Xc, x_sq, k, max_iter + 1, X32, work, base)
     centers = np.array(centers_init, dtype=np.float64, order="C")
     S = W = None
-    labels_old = None
 
     def finish(tol, C, labels, n_iter):
         lab = np.ascontiguousarray(labels, dtype=np.int32).copy()
@@ -250,7 +281,8 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=Non
 
     relocated = False
     for i in range(max_iter):
-        changed = asg.assign(centers)
+        moved = asg.assign(centers)
+        n_moved = n if moved is None else moved[0].size
         labels = asg.labels
         # this E-step is the final re-assignment of every tolerance that
         # stopped at the previous iteration
@@ -260,10 +292,10 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=Non
         if not remaining:
             return out
         # M-step: per-cluster sums, updated from the points that moved
-        if labels_old is None or relocated or changed.size * 2 > n:
+        if moved is None or relocated or n_moved * 2 > n:
             S, W = _K.cluster_sums(Xc, labels, np.arange(n), k)
-        elif changed.size:
-            _K.move_sums(Xc, labels_old, labels, changed, S, W)
+        elif n_moved:
+            _K.move_sums(Xc, moved[1], labels, moved[0], S, W)
         relocated = False
         S_use, W_use = S, W
         if np.any(W == 0):
@@ -274,7 +306,7 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=Non
         inv = np.ones(k)
         inv[nz] = 1.0 / W_use[nz]
         centers_new = S_use * inv[:, None]  # scikit-learn multiplies by 1/w
-        if labels_old is not None and changed.size == 0:
+        if moved is not None and n_moved == 0:
             # strict convergence: labels unchanged, no re-assignment
             for tol in remaining:
                 finish(tol, centers_new, labels, i + 1)
@@ -284,7 +316,6 @@ def _kmeans_one_k(Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=Non
         for t in [t for t in remaining if shift_tot <= t]:
             pending.append((t, centers_new, i + 1))
             remaining.remove(t)
-        labels_old = labels.copy()
         centers = centers_new
     # max_iter reached: every tolerance still running stops here
     pending += [(t, centers, max_iter) for t in remaining]
@@ -420,7 +451,10 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
                     return None
                 cond.wait()
 
+    base = _MARGIN * (x_sq + 1.0)  # per-row margins, shared by every k
+
     def worker():
+        work = None  # this thread's per-row arrays, reused from k to k
         while True:
             task = take()
             if task is None:
@@ -440,8 +474,10 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
                 else:
                     c0 = starts[plan[k]]
                     c0 = c0 if plan[k] == k else np.ascontiguousarray(c0[:k])
+                    if work is None:
+                        work = _Workspace(Xc.shape[0])
                     fits[k] = _kmeans_one_k(
-                        Xc, x_sq, c0, tols_abs, max_iter, 1, x32["X"]
+                        Xc, x_sq, c0, tols_abs, max_iter, 1, x32["X"], work, base
                     )
             except BaseException as exc:  # pragma: no cover - re-raised below
                 with cond:

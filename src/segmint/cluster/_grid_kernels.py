@@ -73,11 +73,13 @@ if AVAILABLE:
         return S, W
 
     @njit(cache=True, nogil=True)
-    def move_sums(X, old_labels, new_labels, idx, S, W):
+    def move_sums(X, from_labels, new_labels, idx, S, W):
+        """Move rows ``idx`` from clusters ``from_labels`` (aligned with
+        idx) to their ``new_labels`` in the sums S and counts W."""
         d = X.shape[1]
         for t in range(idx.shape[0]):
             i = idx[t]
-            a = old_labels[i]
+            a = from_labels[t]
             b = new_labels[i]
             W[a] -= 1.0
             W[b] += 1.0
@@ -88,7 +90,7 @@ if AVAILABLE:
     @njit(cache=True, nogil=True, fastmath=_FM)
     def topm_step(
         X, C, Snow, smax, labels, U, cand_idx, L, R, base, delta_c, dl_max,
-        fail, out, stats,
+        fail, out, stats, moved, moved_from, n_moved,
     ):
         """One assignment step with bounds on the m nearest other centers.
 
@@ -208,6 +210,9 @@ if AVAILABLE:
                         cand_idx[i, cb] = a
                         L[i, cb] = math.sqrt(sa) + Snow[a]
                         labels[i] = bj
+                        moved[n_moved[0]] = i
+                        moved_from[n_moved[0]] = a
+                        n_moved[0] += 1
                     U[i] = math.sqrt(best) - Snow[bj]
                     continue
                 out[n_amb] = i
@@ -246,7 +251,7 @@ if AVAILABLE:
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_topm(
         X, x_sq, C, D, rows, labels, U, cand_idx, L, R, Snow, smax,
-        base, delta_c,
+        base, delta_c, moved, moved_from, n_moved,
     ):
         """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T,
         exactly scikit-learn's values (argmin, first index on ties).
@@ -270,7 +275,11 @@ if AVAILABLE:
             j2 = -1
             for j in range(k):
                 b0, b1, b2, b3, j0, j1, j2 = _keep4(D[r, j], j, b0, b1, b2, b3, j0, j1, j2)
-            labels[i] = j0
+            if labels[i] != j0:
+                moved[n_moved[0]] = i
+                moved_from[n_moved[0]] = labels[i]
+                n_moved[0] += 1
+                labels[i] = j0
             xs = x_sq[i]
             dl = base[i] + delta_c
             s2 = b0 + xs + dl
@@ -299,7 +308,7 @@ if AVAILABLE:
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_f32(
         x_sq, c_sq, P, rows, labels, U, cand_idx, L, R, Snow, smax,
-        base, delta_c, err_rel, c_sq_max, out, kbits,
+        base, delta_c, err_rel, c_sq_max, out, kbits, moved, moved_from, n_moved,
     ):
         """``finish_rows_topm`` from float32 dot products P = X32[rows].C32^T.
 
@@ -372,7 +381,11 @@ if AVAILABLE:
                     out[n_out] = i
                     n_out += 1
                     continue
-                labels[i] = j0
+                if labels[i] != j0:
+                    moved[n_moved[0]] = i
+                    moved_from[n_moved[0]] = labels[i]
+                    n_moved[0] += 1
+                    labels[i] = j0
                 s2 = b0 + dl
                 U[i] = math.sqrt(s2) - Snow[j0]
                 s2 = b1 - dl
