@@ -128,6 +128,30 @@ def test_float32_pass_labels_and_bounds_hold(k):
         assert np.all(np.isinf(asg.R))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_kmeans_plusplus_is_sklearns_bit_for_bit(seed):
+    if not K.AVAILABLE:
+        pytest.skip("needs numba")
+    from sklearn.cluster._kmeans import _kmeans_plusplus
+    from sklearn.utils.extmath import row_norms
+
+    rng = np.random.default_rng(seed)
+    datasets = [
+        _replicated(n_base=300, r=8, seed=seed),
+        rng.integers(0, 3, size=(2000, 4)).astype(float),  # many duplicates, ties
+        np.repeat(rng.normal(size=(30, 3)), 40, axis=0) * 1e3,
+    ]
+    for X in datasets:
+        X = np.ascontiguousarray(X - X.mean(axis=0))
+        x_sq = row_norms(X, squared=True)
+        sw = np.ones(len(X))
+        for k in (2, 7, 30):
+            ref, _ = _kmeans_plusplus(X, k, x_squared_norms=x_sq, sample_weight=sw,
+                                      random_state=np.random.RandomState(seed))
+            got = _grid._kmeans_plusplus_fused(X, k, x_sq, sw, np.random.RandomState(seed))
+            np.testing.assert_array_equal(got, ref)
+
+
 def test_centered_var_is_np_var_bit_for_bit():
     if not K.AVAILABLE:
         pytest.skip("needs numba")

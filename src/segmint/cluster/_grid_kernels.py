@@ -60,6 +60,32 @@ if AVAILABLE:
                 out[i, f] = np.float32(X[i, f])
 
     @njit(cache=True, nogil=True)
+    def pp_candidates(P, XX, x_sq, closest):
+        """k-means++ step, in place, in one pass: ``P[c, i] <-
+        minimum(closest[i], maximum((-2 P[c, i] + XX[c]) + x_sq[i], 0))``,
+        the very operations (and NaN rules) of scikit-learn's
+        ``_euclidean_distances`` and ``np.minimum`` on P = Y @ X.T (no
+        fastmath: the same roundings in the same order)."""
+        t, n = P.shape
+        for c in range(t):
+            xx = XX[c]
+            for i in range(n):
+                v = (-2.0 * P[c, i] + xx) + x_sq[i]
+                if not (v >= 0.0 or v != v):
+                    v = 0.0
+                a = closest[i]
+                P[c, i] = a if (a <= v or a != a) else v
+
+    @njit(cache=True, nogil=True)
+    def weighted_cumsum(w, v, out):
+        """``out[:] = np.cumsum(w * v)`` (a sequential sum, as numpy's
+        accumulate), without the temporaries."""
+        s = 0.0
+        for i in range(v.shape[0]):
+            s += w[i] * v[i]
+            out[i] = s
+
+    @njit(cache=True, nogil=True)
     def cluster_sums(X, labels, idx, k):
         d = X.shape[1]
         S = np.zeros((k, d))
