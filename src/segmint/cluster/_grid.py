@@ -82,7 +82,7 @@ _MARGIN = 1e-12
 _TOP_M = 2
 
 # rows per gemm block when recomputing distances
-_BLOCK = 8192
+_BLOCK = 16384
 
 # float32 unit roundoff; (d + 3) * 2 * this bounds, relative to
 # ||x||^2 + ||c||^2, the error of ||c||^2 - 2 x.c from float32 inputs and
@@ -104,7 +104,6 @@ class _Workspace:
     def __init__(self, n):
         self.labels = np.zeros(n, dtype=np.int32)
         self.amb = np.empty(n, dtype=np.int64)
-        self.fail = np.empty(n, dtype=np.int64)
         self.moved = np.empty(n, dtype=np.int64)
         self.moved_from = np.empty(n, dtype=np.int32)
         self.U = np.empty(n)
@@ -123,11 +122,11 @@ class _Assigner:
       distance to their center and to their m nearest other centers (and
       to all the rest), with a margin far wider than that formula's
       rounding error;
-    * a point that only its tracked nearest other centers could take gets
-      direct distances to those (accurate to a few ulps); where the best
-      wins by more than the margin, it is also scikit-learn's pick;
-    * every other point gets all its distances from scikit-learn's very
-      formula (blocked float64 gemm, ``||c||^2 - 2 x.c``, first argmin).
+    * every other point gets all its distances: a float32 gemm, where the
+      nearest center wins by more than the float32 error bound (plus the
+      margin), else scikit-learn's very formula (blocked float64 gemm,
+      ``||c||^2 - 2 x.c``, first argmin); either way all its bounds are
+      renewed.
     """
 
     def __init__(self, X, x_sq, k, max_steps, X32=None, work=None, base=None):
@@ -143,11 +142,10 @@ class _Assigner:
         m = max(1, min(_TOP_M, k - 1))
         self.labels = w.labels
         self.amb = w.amb
-        self.fail = w.fail
         # rows whose label changed in a step, and their previous labels
         self.moved, self.moved_from = w.moved, w.moved_from
         self.n_moved = np.zeros(1, dtype=np.int64)
-        # bounds in drift coordinates (see _grid_kernels.topm_step)
+        # bounds in drift coordinates (see _grid_kernels.bound_filter)
         self.U = w.U
         self.cand_idx = w.cand[: n * m].reshape(n, m)
         self.L = w.L[: n * m].reshape(n, m)
@@ -155,9 +153,7 @@ class _Assigner:
         self.Snow = np.zeros(k)  # cumulative movement of each center
         self.smax = 0.0  # cumulative largest movement
         self.step = 0
-        # rows whose bound was tightened / fully recomputed (diagnostics)
-        self.stats = np.zeros(2, dtype=np.int64)
-        self.n_ambiguous = 0  # rows decided with the gemm formula
+        self.n_ambiguous = 0  # rows whose distances were all recomputed
         self.prev_centers = None
 
     def _rows64(self, rows, C, c_sq, delta_c, contiguous=False):
@@ -228,11 +224,9 @@ class _Assigner:
                 self._rows64(np.arange(self.X.shape[0]), C, c_sq, delta_c, True)
                 n_amb = 0
             else:
-                n_amb = _K.topm_step(
-                    self.X, C, self.Snow, self.smax, self.labels, self.U,
-                    self.cand_idx, self.L, self.R, self.base, delta_c,
-                    self.dl_base + delta_c, self.fail, self.amb, self.stats,
-                    self.moved, self.moved_from, self.n_moved,
+                n_amb = _K.bound_filter(
+                    self.Snow, self.smax, self.labels, self.U, self.cand_idx,
+                    self.L, self.R, self.dl_base + delta_c, self.amb,
                 )
             if n_amb:
                 self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)

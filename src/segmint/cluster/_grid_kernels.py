@@ -114,11 +114,9 @@ if AVAILABLE:
                 S[b, f] += X[i, f]
 
     @njit(cache=True, nogil=True, fastmath=_FM)
-    def topm_step(
-        X, C, Snow, smax, labels, U, cand_idx, L, R, base, delta_c, dl_max,
-        fail, out, stats, moved, moved_from, n_moved,
-    ):
-        """One assignment step with bounds on the m nearest other centers.
+    def bound_filter(Snow, smax, labels, U, cand_idx, L, R, dl_max, out):
+        """The rows whose label the bounds cannot keep: written to ``out``,
+        count returned; the caller computes all their distances.
 
         Bounds are kept in drift coordinates: ``Snow[j]`` is center j's
         cumulative movement so far and ``smax`` the cumulative largest
@@ -126,23 +124,21 @@ if AVAILABLE:
         ``U[i] + Snow[labels[i]]``, the distance to tracked center
         ``cand_idx[i, c]`` at least ``L[i, c] - Snow[cand_idx[i, c]]`` and
         the distance to every other center at least ``R[i] - smax``
-        (triangle inequality; nothing to bring up to date, and pass 1 reads
-        only ``Snow``, no per-point step table).  Storing ``bound -+ drift``
-        and adding the drift back costs an absolute rounding error of a few
-        ulps of ``smax`` (every ``Snow[j] <= smax``): ``slack = 1e-13 smax``
-        covers it; relative rounding is covered by the margin.
+        (triangle inequality; nothing to bring up to date).  Storing
+        ``bound -+ drift`` and adding the drift back costs an absolute
+        rounding error of a few ulps of ``smax`` (every ``Snow[j] <=
+        smax``): ``slack = 1e-13 smax`` covers it; relative rounding is
+        covered by the margin ``dl_max`` (the largest per-point margin): a
+        row is kept only when its smallest lower bound, squared, beats the
+        squared upper bound by more than that.
 
-        Pass 1 (branch-free, 2 ns per point) only lists the points
-        whose smallest lower bound does not beat the upper bound by the
-        margin ``dl_max`` (the largest per-point margin).  If more than 80 %
-        fail (early steps), they all go to ``out``.  Pass 2, for those:
-        the upper bound is made exact and tested again (per-point margin);
-        else, if only tracked centers can be nearer, their direct distances
-        decide (when the best wins by more than the margin).  Every other
-        row is written to ``out`` (count returned): the caller computes all
-        its distances with scikit-learn's own float64 gemm formula.
+        Branch-free, about 2 ns per row.  (Tightening the upper bound or
+        computing a few direct distances for the listed rows, as Hamerly's
+        and Elkan's methods do, was slower here than recomputing them all
+        with the float32 gemm and ``finish_rows_f32``, which also renews
+        every bound.)
         """
-        n, d = X.shape
+        n = U.shape[0]
         m = cand_idx.shape[1]
         slack = 1e-13 * smax
         nf = 0
@@ -154,7 +150,7 @@ if AVAILABLE:
                     min(L[i, 0] - Snow[cand_idx[i, 0]], L[i, 1] - Snow[cand_idx[i, 1]]),
                 ) - slack
                 ok = lb > 0.0 and lb * lb > u * u + dl_max
-                fail[nf] = i
+                out[nf] = i
                 nf += 0 if ok else 1
         else:
             for i in range(n):
@@ -164,90 +160,9 @@ if AVAILABLE:
                     lb = min(lb, L[i, c] - Snow[cand_idx[i, c]])
                 lb -= slack
                 ok = lb > 0.0 and lb * lb > u * u + dl_max
-                fail[nf] = i
+                out[nf] = i
                 nf += 0 if ok else 1
-        stats[0] += nf
-        n_amb = 0
-        if nf * 5 > n * 4:
-            # early steps (centers still moving far): nearly every failing
-            # row needs all its distances anyway; skip the per-row tests
-            for r in range(nf):
-                out[r] = fail[r]
-            stats[1] += nf
-            return nf
-        val = np.empty(m)
-        for r in range(nf):
-            i = fail[r]
-            rest = R[i] - smax - slack
-            if not rest > 0.0:
-                # some untracked center may be nearer whatever the distance
-                # to the own center: all distances needed
-                stats[1] += 1
-                out[n_amb] = i
-                n_amb += 1
-                continue
-            a = labels[i]
-            dl = base[i] + delta_c
-            sa = 0.0
-            for f in range(d):
-                df = X[i, f] - C[a, f]
-                sa += df * df
-            thr = sa + dl
-            ok = rest * rest > thr
-            if ok:
-                for c in range(m):
-                    lb = L[i, c] - Snow[cand_idx[i, c]] - slack
-                    if not (lb > 0.0 and lb * lb > thr):
-                        ok = False
-                        break
-            if ok:
-                U[i] = math.sqrt(sa) - Snow[a]
-                continue
-            if rest * rest > thr:
-                # only some of the m nearest others can be nearer:
-                # direct distances to those
-                best = sa
-                bj = a
-                cb = -1
-                second = np.inf
-                for c in range(m):
-                    j = cand_idx[i, c]
-                    lb = L[i, c] - Snow[j] - slack
-                    if lb > 0.0 and lb * lb > thr:
-                        val[c] = L[i, c]
-                        continue
-                    t = 0.0
-                    for f in range(d):
-                        df = X[i, f] - C[j, f]
-                        t += df * df
-                    val[c] = math.sqrt(t) + Snow[j]
-                    if t < best:
-                        second = best
-                        best = t
-                        bj = j
-                        cb = c
-                    elif t < second:
-                        second = t
-                if second - best > dl:
-                    for c in range(m):
-                        L[i, c] = val[c]
-                    if cb >= 0:
-                        # the old center becomes a tracked other center
-                        cand_idx[i, cb] = a
-                        L[i, cb] = math.sqrt(sa) + Snow[a]
-                        labels[i] = bj
-                        moved[n_moved[0]] = i
-                        moved_from[n_moved[0]] = a
-                        n_moved[0] += 1
-                    U[i] = math.sqrt(best) - Snow[bj]
-                    continue
-                out[n_amb] = i
-                n_amb += 1
-                continue
-            stats[1] += 1
-            out[n_amb] = i
-            n_amb += 1
-        return n_amb
+        return nf
 
     @njit(cache=True, nogil=True, inline="always")
     def _keep4(v, j, b0, b1, b2, b3, j0, j1, j2):
