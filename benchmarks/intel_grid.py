@@ -187,7 +187,7 @@ def _child(args):
 # parent
 
 
-def machine_info():
+def machine_info(env):
     info = {"python": platform.python_version(), "platform": platform.platform()}
     try:
         info["cores"] = len(os.sched_getaffinity(0))
@@ -206,8 +206,6 @@ def machine_info():
         info["cpu"] = platform.processor()
     import scipy
     import sklearn
-    from threadpoolctl import threadpool_info
-
     info["numpy"] = np.__version__
     info["scipy"] = scipy.__version__
     info["scikit-learn"] = sklearn.__version__
@@ -223,16 +221,21 @@ def machine_info():
         info["scikit-learn-intelex"] = getattr(sklearnex, "__version__", "installed")
     except ImportError:
         info["scikit-learn-intelex"] = None
-    import sklearn.cluster  # noqa: F401  (loads the OpenMP / BLAS libraries)
-
-    info["threadpools"] = [
-        {k: p.get(k) for k in ("user_api", "internal_api", "version", "architecture", "num_threads")}
-        for p in threadpool_info()
-    ]
+    # the BLAS / OpenMP libraries as a child (with the children's environment) sees them
+    code = ("import json, numpy, scipy.linalg, sklearn.cluster\n"
+            "from threadpoolctl import threadpool_info\n"
+            "keys = ('user_api', 'internal_api', 'version', 'architecture', 'num_threads')\n"
+            "print(json.dumps([{k: p.get(k) for k in keys} for p in threadpool_info()]))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        info["threadpools"] = json.loads(out)
+    except (subprocess.CalledProcessError, ValueError) as exc:
+        info["threadpools"] = f"unavailable ({exc})"
     if hasattr(os, "getloadavg"):
         info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
-    info["env"] = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                  "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    info["env"] = {k: env.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                           "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     return info
 
 
@@ -275,8 +278,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None, help="repeats per engine and grid")
     ap.add_argument("--json", default=None, help="write the figures to this JSON file")
     ap.add_argument("--data-path", default=str(DATA))
-    ap.add_argument("--unset-openblas-env", action="store_true",
-                    help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for every engine")
+    ap.add_argument("--keep-openblas-env", action="store_true",
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the environment sets "
+                         "them (default, as the protocol asks: both unset for every engine)")
     ap.add_argument("--only", action="append", default=None, metavar="GRID[:R]",
                     help="run only these grids (kmeans, dbscan, kmeans:100, dbscan:15; "
                          "repeatable), e.g. --only kmeans:100")
@@ -293,7 +297,7 @@ def main(argv=None):
         return _child(args)
 
     env = dict(os.environ)
-    if args.unset_openblas_env:
+    if not args.keep_openblas_env:
         for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             env.pop(k, None)
             os.environ.pop(k, None)
@@ -309,11 +313,14 @@ def main(argv=None):
     print("# Intel customer-segmentation grid benchmark")
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     print("date:", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    info = machine_info()
+    info = machine_info(env)
     for k, v in info.items():
         print(f"{k}: {v}")
-    if args.unset_openblas_env:
-        print("note: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every engine")
+    if args.keep_openblas_env:
+        print("note: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE kept as the environment sets them")
+    else:
+        print("note: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every engine "
+              "(the protocol; --keep-openblas-env keeps them)")
     if "sklearnex" not in engines:
         print("note: scikit-learn-intelex not importable; skipped")
 
@@ -332,7 +339,8 @@ def main(argv=None):
         if not keep:
             ap.error(f"--only {args.only}: no such grid")
         runs = [run for run in runs if run in keep]
-    results = {"machine": info, "data_source": source, "command": sys.argv, "runs": []}
+    results = {"machine": info, "data_source": source, "command": sys.argv,
+               "openblas_env": "kept" if args.keep_openblas_env else "unset", "runs": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         for grid, r in runs:
             X = replicate(table.to_numpy(), r)

@@ -90,7 +90,7 @@ def test_kmeans_grid_float32_pass_rechecks_near_ties():
     x_sq = (X * X).sum(axis=1)
     C = X[:7].copy()
     C[1] = C[0]  # two equal centers: every row near them is a tie
-    asg = _grid._Assigner(X, x_sq, 7, 3, X.astype(np.float32))
+    asg = _grid._Assigner(X, x_sq, 7, X.astype(np.float32))
     asg.assign(C)
     D = (C * C).sum(axis=1) - 2.0 * X @ C.T
     np.testing.assert_array_equal(asg.labels, D.argmin(axis=1))
@@ -107,7 +107,7 @@ def test_float32_pass_labels_and_bounds_hold(k):
     X = _replicated(n_base=150, r=4, seed=k)
     x_sq = (X * X).sum(axis=1)
     C = X[np.random.default_rng(k).choice(len(X), k, replace=False)] + 0.01
-    asg = _grid._Assigner(X, x_sq, k, 3, X.astype(np.float32))
+    asg = _grid._Assigner(X, x_sq, k, X.astype(np.float32))
     asg.assign(C)
     D = (C * C).sum(axis=1) - 2.0 * X @ C.T
     np.testing.assert_array_equal(asg.labels, D.argmin(axis=1))

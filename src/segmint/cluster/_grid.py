@@ -10,13 +10,16 @@ setting alone:
   yields every larger tolerance's answer at the iteration where it would
   have stopped (scikit-learn's stopping rules, final re-assignment and
   empty-cluster relocation reproduced).  k-means++ starts are shared
-  between values of k that draw as many candidates per step.  Iterations
-  skip points whose label provably cannot change (distance bounds, with a
-  safety margin far wider than the rounding error of scikit-learn's own
-  distance formula; points that are not skipped get scikit-learn's formula
-  itself), so labels, iteration counts and inertia are scikit-learn's.
-  Different ``n_clusters`` run in parallel threads.  Without numba, the
-  iterations use scikit-learn's own Lloyd kernel (still one run per k).
+  between values of k that draw as many candidates per step (and their
+  element-wise steps run fused, same numbers).  Iterations skip points
+  whose label provably cannot change (distance bounds, with a safety
+  margin far wider than the rounding error of scikit-learn's own distance
+  formula); the other points get all their distances from a float32 gemm,
+  and those whose nearest center does not win by more than the float32
+  error bound get scikit-learn's float64 formula itself, so labels,
+  iteration counts and inertia are scikit-learn's.  Different
+  ``n_clusters`` run in parallel threads.  Without numba, the iterations
+  use scikit-learn's own Lloyd kernel (still one run per k).
 * ``dbscan_grid``: one radius-neighbour pass at the largest ``eps`` (with
   distances, computed by scikit-learn itself; for the brute algorithm only
   against points that a projection bound cannot rule out) serves every
@@ -129,7 +132,7 @@ class _Assigner:
       renewed.
     """
 
-    def __init__(self, X, x_sq, k, max_steps, X32=None, work=None, base=None):
+    def __init__(self, X, x_sq, k, X32=None, work=None, base=None):
         self.X = X
         self.X32 = X32
         self.amb32 = np.empty(_BLOCK, dtype=np.int64)
@@ -195,7 +198,7 @@ class _Assigner:
             D *= -2.0
             D += c_sq
             _K.finish_rows_topm(
-                self.X, self.x_sq, C, D, r, self.labels, self.U, self.cand_idx,
+                self.x_sq, D, r, self.labels, self.U, self.cand_idx,
                 self.L, self.R, self.Snow, self.smax, self.base, delta_c,
                 self.moved, self.moved_from, self.n_moved,
             )
@@ -264,7 +267,7 @@ def _kmeans_one_k(
     out = {}
     pending = []  # (tol, centers, n_iter) waiting for their final E-step
 
-    asg = _Assigner(Xc, x_sq, k, max_iter + 1, X32, work, base)
+    asg = _Assigner(Xc, x_sq, k, X32, work, base)
     centers = np.array(centers_init, dtype=np.float64, order="C")
     S = W = None
 

@@ -191,7 +191,7 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True, fastmath=_FM)
     def finish_rows_topm(
-        X, x_sq, C, D, rows, labels, U, cand_idx, L, R, Snow, smax,
+        x_sq, D, rows, labels, U, cand_idx, L, R, Snow, smax,
         base, delta_c, moved, moved_from, n_moved,
     ):
         """Labels and bounds of ``rows`` from D = ||c||^2 - 2 X[rows].C^T,
