@@ -15,6 +15,8 @@ Every engine's grid runs in its own subprocess (so peak RSS is per engine);
 engines alternate between repeats; the reported time is the median wall
 clock of the whole grid.  Each child first runs its engine once on a tiny
 data set (imports, compiled-code loading), untimed, for every engine alike.
+As the protocol asks, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for
+every engine's command (the output says so); --keep-openblas-env keeps them.
 """
 
 from __future__ import annotations
