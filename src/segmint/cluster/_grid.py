@@ -156,7 +156,6 @@ class _Assigner:
         self.Snow = np.zeros(k)  # cumulative movement of each center
         self.smax = 0.0  # cumulative largest movement
         self.step = 0
-        self.n_ambiguous = 0  # rows whose distances were all recomputed
         self.prev_centers = None
 
     def _rows64(self, rows, C, c_sq, delta_c, contiguous=False):
@@ -233,7 +232,6 @@ class _Assigner:
                 )
             if n_amb:
                 self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)
-            self.n_ambiguous += int(n_amb)
         self.prev_centers = C.copy()
         self.step += 1
         if first:
