@@ -231,7 +231,7 @@ class _Assigner:
                     self.L, self.R, self.dl_base + delta_c, self.amb,
                 )
             if n_amb:
-                self._rows64(self.amb[:n_amb].copy(), C, c_sq, delta_c)
+                self._rows64(self.amb[:n_amb], C, c_sq, delta_c)
         self.prev_centers = C.copy()
         self.step += 1
         if first:
