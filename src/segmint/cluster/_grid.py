@@ -17,7 +17,10 @@ setting alone:
   formula); the other points get all their distances from a float32 gemm,
   and those whose nearest center does not win by more than the float32
   error bound get scikit-learn's float64 formula itself, so labels,
-  iteration counts and inertia are scikit-learn's.  Different
+  iteration counts and inertia are scikit-learn's (except where a point is
+  exactly as far from two centres: centres here differ from scikit-learn's
+  by a few ulps, so such a tie can go the other way; see BENCHMARKS.md,
+  "Equality beyond the benchmark data").  Different
   ``n_clusters`` run in parallel threads.  Without numba, the iterations
   use scikit-learn's own Lloyd kernel (still one run per k).
 * ``dbscan_grid``: one radius-neighbour pass at the largest ``eps`` (with
