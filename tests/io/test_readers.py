@@ -34,6 +34,13 @@ def _read(path: Path, roles=ROLES, **spec) -> pd.DataFrame:
     return read_source(SourceSpec(path=str(path), **spec), required=roles)
 
 
+def _read_error(path: Path, required, **spec) -> InputError:
+    """The InputError that reading ``path`` for ``required`` roles raises."""
+    with pytest.raises(InputError) as caught:
+        read_source(SourceSpec(path=str(path), **spec), required=required)
+    return caught.value
+
+
 def _small_frame() -> pd.DataFrame:
     """LINES as a typed frame, as a Parquet file or a database would hold them."""
     return pd.DataFrame({
@@ -253,9 +260,7 @@ def test_explicit_column_mapping(tmp_path):
 
 def test_missing_required_column_names_file_and_headers(tmp_path):
     path = _write(tmp_path / "no_customer.csv", "InvoiceNo,Quantity\n536365,6\n")
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(path)), required=["invoice", "customer"])
-    err = caught.value
+    err = _read_error(path, ["invoice", "customer"])
     assert err.file == str(path) and err.column == "CustomerID" and err.row is None
     assert "role 'customer'" in str(err)
     assert "['CustomerID', 'Customer ID', 'customer_id', 'customer']" in str(err)
@@ -304,10 +309,9 @@ def test_utf8_with_byte_order_mark(tmp_path):
 def test_declared_utf8_but_bytes_are_not(tmp_path):
     text = "InvoiceNo,StockCode\n536365,85123A\n536366,GIFT £10\n"
     path = _write(tmp_path / "latin.csv", text, encoding="windows-1252")
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(path), encoding="utf-8"), required=["invoice"])
-    assert caught.value.file == str(path)
-    assert "is not valid utf-8: byte 0xa3 on line 3" in str(caught.value)
+    err = _read_error(path, ["invoice"], encoding="utf-8")
+    assert err.file == str(path)
+    assert "is not valid utf-8: byte 0xa3 on line 3" in str(err)
 
 
 # --------------------------------------------------------------------------- types
@@ -358,9 +362,7 @@ def test_bad_quantity_names_file_column_row_and_line(tmp_path):
             "536366,HAND WARMER,six\n"                   # line 6, row 3
             "536367,HAND WARMER,x\n")                    # line 7, row 4
     path = _write(tmp_path / "bad_qty.csv", text)
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(path)), required=["invoice", "quantity"])
-    err = caught.value
+    err = _read_error(path, ["invoice", "quantity"])
     assert (err.file, err.column, err.row) == (str(path), "Quantity", 3)
     assert str(err) == (f"file {path}, column 'Quantity', row 3: quantity must be a number, got 'six' "
                         "(line 6 of the file; 1 more bad value in this column)")
@@ -368,9 +370,7 @@ def test_bad_quantity_names_file_column_row_and_line(tmp_path):
 
 def test_bad_price_uses_the_header_as_in_the_file(tmp_path):
     path = _write(tmp_path / "bad_price.csv", "Invoice,Price\n1,2.55\n2,£3.39\n")
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(path)), required=["price"])
-    err = caught.value
+    err = _read_error(path, ["price"])
     assert (err.file, err.column, err.row) == (str(path), "Price", 2)
     assert "got '£3.39' (line 3 of the file)" in str(err)
 
@@ -378,35 +378,30 @@ def test_bad_price_uses_the_header_as_in_the_file(tmp_path):
 def test_unparseable_date(tmp_path):
     path = _write(tmp_path / "bad_date.csv",
                   "InvoiceDate,Quantity\n12/1/2010 8:26,1\n12/1/2010 9:01,1\nyesterday,1\n")
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(path)), required=["date"])
-    err = caught.value
+    err = _read_error(path, ["date"])
     assert (err.file, err.column, err.row) == (str(path), "InvoiceDate", 3)
     assert "date must be a date, got 'yesterday' (line 4 of the file)" in str(err)
 
 
 def test_day_first_date_gets_a_hint(tmp_path):
     path = _write(tmp_path / "uk_dates.csv", "InvoiceDate,Quantity\n1/12/2010 8:26,1\n13/12/2010 8:26,1\n")
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(path)), required=["date"])
-    assert caught.value.row == 2
-    assert "got '13/12/2010 8:26' (line 3 of the file); dates are read month first" in str(caught.value)
+    err = _read_error(path, ["date"])
+    assert err.row == 2
+    assert "got '13/12/2010 8:26' (line 3 of the file); dates are read month first" in str(err)
 
 
 def test_bad_value_in_parquet_and_excel_rows(tmp_path):
     frame = pd.DataFrame({"CustomerID": ["1", "2", "3"], "Quantity": ["6", "6", "lots"]})
     parquet = tmp_path / "q.parquet"
     frame.to_parquet(parquet)
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(parquet)), required=["quantity"])
-    assert (caught.value.file, caught.value.column, caught.value.row) == (str(parquet), "Quantity", 3)
+    err = _read_error(parquet, ["quantity"])
+    assert (err.file, err.column, err.row) == (str(parquet), "Quantity", 3)
     xlsx = tmp_path / "q.xlsx"
     frame.to_excel(xlsx, index=False, sheet_name="Orders")
-    with pytest.raises(InputError) as caught:
-        read_source(SourceSpec(path=str(xlsx)), required=["quantity"])
-    assert (caught.value.column, caught.value.row) == ("Quantity", 3)
-    assert "got 'lots' (sheet row 4 of the file)" in str(caught.value)
-    assert caught.value.file == f"{xlsx} (sheet 'Orders')"
+    err = _read_error(xlsx, ["quantity"])
+    assert (err.column, err.row) == ("Quantity", 3)
+    assert "got 'lots' (sheet row 4 of the file)" in str(err)
+    assert err.file == f"{xlsx} (sheet 'Orders')"
 
 
 @pytest.mark.parametrize("name, content, message", [
