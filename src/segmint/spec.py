@@ -10,12 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from segmint.errors import SpecError
 
 __all__ = [
-    "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "SweepSpec", "AlgorithmSpec",
-    "SelectSpec", "load_spec", "ROLES",
+    "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "PrepareSpec", "SweepSpec",
+    "AlgorithmSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
 ]
 
-#: The roles a transactions source maps its columns to.
-ROLES = ("customer", "invoice", "date", "quantity", "price", "product", "country")
+#: The roles a transactions source maps its columns to. ``amount`` is a line total (what the
+#: line cost); when a source has no amount, the line total is quantity x price.
+ROLES = ("customer", "invoice", "date", "quantity", "price", "amount", "product", "country")
+
+#: What a column of a customer table can be (``recipe.kind: attributes``).
+COLUMN_TYPES = ("id", "numeric", "categorical", "binary", "ordinal", "date", "text", "ignore")
 
 #: Header names seen in the wild for each role, tried when the spec maps none.
 DEFAULT_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
@@ -24,13 +28,12 @@ DEFAULT_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "date": ("InvoiceDate", "invoice_date", "date"),
     "quantity": ("Quantity", "quantity"),
     "price": ("UnitPrice", "Price", "unit_price", "price"),
+    "amount": ("amount", "line_total", "LineTotal", "line_amount", "sales_amount", "Sales"),
     "product": ("StockCode", "stock_code", "product"),
     "country": ("Country", "country"),
 }
 
 SCALINGS = ("standard", "minmax", "robust", "log", "none")
-ALGORITHMS = ("kmeans", "minibatch_kmeans", "dbscan", "hdbscan", "gaussian_mixture",
-              "agglomerative", "birch")
 
 
 class _Model(BaseModel):
@@ -41,9 +44,11 @@ class SourceSpec(_Model):
     """Where the raw table comes from. Exactly one of path / url / duckdb."""
 
     path: str | None = None
-    format: Literal["auto", "csv", "tsv", "parquet", "excel", "ndjson"] = "auto"
+    format: Literal["auto", "csv", "tsv", "whitespace", "parquet", "excel", "ndjson"] = "auto"
     encoding: str | None = None  # None: sniffed (utf-8, else windows-1252)
-    delimiter: str | None = None  # None: sniffed
+    delimiter: str | None = None  # None: sniffed; "whitespace" for runs of spaces/tabs
+    header: bool = True  # False: the first line is data; name the columns in `names`
+    names: list[str] | None = None  # column names, in file order, for a file without a header
     sheet: str | int | None = None
     dayfirst: bool = False  # read 01/02/2011 as 1 February (dates are month-first by default)
     url: str | None = None  # SQLAlchemy URL
@@ -64,6 +69,10 @@ class SourceSpec(_Model):
         bad = sorted(set(self.columns) - set(ROLES))
         if bad:
             raise ValueError(f"unknown column roles {bad}; roles are {list(ROLES)}")
+        if not self.header and not self.names:
+            raise ValueError("a source with 'header: false' needs 'names' (one per column)")
+        if self.names is not None and len(set(self.names)) != len(self.names):
+            raise ValueError(f"'names' repeats a name: {self.names}")
         return self
 
 
@@ -83,16 +92,68 @@ class CleaningSpec(_Model):
 
 
 class RecipeSpec(_Model):
-    kind: Literal["transactions", "table"] = "transactions"
+    """Raw table -> one row per customer.
+
+    ``kind: transactions`` (one row per line item) computes a registered feature set;
+    ``kind: attributes`` (``table`` is an alias) takes a table that is already one row per
+    customer, with its column types inferred and overridable in ``columns``.
+    """
+
+    kind: Literal["transactions", "attributes"] = "transactions"
+    # transactions
     features: str = "insiders"  # a name from segmint.recipes.FEATURE_SETS
     cleaning: CleaningSpec = Field(default_factory=CleaningSpec)
-    id_column: str | None = None  # for kind=table: the customer id column
-    feature_columns: list[str] | None = None  # for kind=table: None = every numeric column
+    # cluster on the feature set's revenue column too (it is always kept for the profile)
+    cluster_revenue: bool = False
+    # attributes
+    id_column: str | None = None  # None: found by name (id, customer_id, ID, CUST_ID, ...)
+    columns: dict[str, Literal[COLUMN_TYPES]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    ordinal: dict[str, list[Any]] = Field(default_factory=dict)  # column -> levels, low to high
+    feature_columns: list[str] | None = None  # only these columns (besides the id); None: all
+    missing: Literal["impute", "drop", "error"] = "impute"
+    code_levels: int = Field(10, ge=2)  # integer columns with at most this many values: codes
+    revenue: str | None = None  # the column holding each customer's total spend, if any
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _alias(cls, v: Any) -> Any:
+        return "attributes" if v == "table" else v
+
+    @model_validator(mode="after")
+    def _ordinal_levels(self) -> "RecipeSpec":
+        for column in self.ordinal:
+            if self.columns.setdefault(column, "ordinal") != "ordinal":
+                raise ValueError(f"column {column!r} has ordinal levels but type "
+                                 f"{self.columns[column]!r}")
+        ids = [c for c, t in self.columns.items() if t == "id"]
+        if len(ids) > 1 or (ids and self.id_column and ids[0] != self.id_column):
+            raise ValueError(f"more than one id column: {sorted({*ids, self.id_column} - {None})}")
+        if ids:
+            self.id_column = ids[0]
+        return self
+
+
+class PrepareSpec(_Model):
+    """Customer table -> the matrix that is clustered (besides the scalings the sweep tries)."""
+
+    # one-hot levels held by fewer than this share of customers are folded into "other"
+    rare_share: float = Field(0.01, ge=0, lt=1)
+    # categorical columns are one-hot encoded for the numeric clusterers; "drop" leaves them out
+    categorical: Literal["onehot", "drop"] = "onehot"
 
 
 class AlgorithmSpec(_Model):
-    name: Literal[ALGORITHMS]  # type: ignore[valid-type]
+    name: str  # a name from segmint.cluster.ALGORITHMS
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from segmint.cluster.registry import ALGORITHMS
+
+        if v not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {v!r}; known: {sorted(ALGORITHMS)}")
+        return v
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -118,14 +179,16 @@ class SelectSpec(_Model):
 
 
 class ProfileSpec(_Model):
-    revenue: str | None = None  # None: gross_revenue or Amount when present
+    # a customer-table column to use as revenue in the profile; None: what the recipe declares
+    revenue: str | None = None
 
 
 class RunSpec(_Model):
     name: str = "run"
     seed: int = 0
-    source: SourceSpec
+    source: SourceSpec | None = None  # None: the source is given to segmint.run() directly
     recipe: RecipeSpec = Field(default_factory=RecipeSpec)
+    prepare: PrepareSpec = Field(default_factory=PrepareSpec)
     sweep: SweepSpec = Field(default_factory=SweepSpec)
     select: SelectSpec = Field(default_factory=SelectSpec)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
@@ -164,9 +227,10 @@ def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> R
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise SpecError(f"{loc}: {first['msg']}", file=None if file is None else str(file)) from None
-    if base is not None and spec.source.path and not Path(spec.source.path).is_absolute():
-        spec.source.path = str((base / spec.source.path).resolve())
-    if base is not None and spec.source.duckdb and spec.source.duckdb != ":memory:" \
-            and not Path(spec.source.duckdb).is_absolute():
-        spec.source.duckdb = str((base / spec.source.duckdb).resolve())
+    source = spec.source
+    if base is not None and source is not None:
+        if source.path and not Path(source.path).is_absolute():
+            source.path = str((base / source.path).resolve())
+        if source.duckdb and source.duckdb != ":memory:" and not Path(source.duckdb).is_absolute():
+            source.duckdb = str((base / source.duckdb).resolve())
     return spec
