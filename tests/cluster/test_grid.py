@@ -15,6 +15,7 @@ from segmint.cluster._grid import (
     to_sklearn_dbscan,
     to_sklearn_kmeans,
 )
+from segmint.cluster._sklearn_compat import _kmeans_plusplus, row_norms
 
 
 def _blobs(n=3000, d=6, centers=8, seed=0):
@@ -132,9 +133,6 @@ def test_float32_pass_labels_and_bounds_hold(k):
 def test_fused_kmeans_plusplus_is_sklearns_bit_for_bit(seed):
     if not K.AVAILABLE:
         pytest.skip("needs numba")
-    from sklearn.cluster._kmeans import _kmeans_plusplus
-    from sklearn.utils.extmath import row_norms
-
     rng = np.random.default_rng(seed)
     datasets = [
         _replicated(n_base=300, r=8, seed=seed),
@@ -299,3 +297,86 @@ def test_kmeans_grid_rejects_bad_input():
     with pytest.raises(ValueError):
         dbscan_grid(X, [0.0], [5])
     assert _grid._resolve_algorithm("auto", X) == "kd_tree"
+
+
+def test_to_sklearn_estimators_carry_every_attribute_a_fit_sets():
+    # the private fitted attributes too (KMeans._tol, _n_threads, ...): a
+    # scikit-learn release that adds or renames one fails here
+    X = _blobs(n=400, d=3, centers=4)
+    params = {"n_clusters": 4, "tol": 1e-4, "random_state": 0, "n_init": 1}
+    km = to_sklearn_kmeans(kmeans_grid(X, [4], [1e-4])[(4, 1e-4)], X, params)
+    ref = KMeans(**params).fit(X)
+    assert set(vars(km)) == set(vars(ref))
+    for name in [a for a in vars(ref) if a.startswith("_")]:
+        assert getattr(km, name) == getattr(ref, name), name
+    db = to_sklearn_dbscan(dbscan_grid(X, [0.3], [5])[(0.3, 5)], X, {"eps": 0.3, "min_samples": 5})
+    assert set(vars(db)) == set(vars(DBSCAN(eps=0.3, min_samples=5).fit(X)))
+
+
+# --------------------------------------------------------------------------
+# input checks: scikit-learn's rules, and NaN/inf named before any work
+
+
+def _with(value, cells, n=120, d=4):
+    X = _blobs(n=n, d=d, centers=3)
+    for row, column in cells:
+        X[row, column] = value
+    return X
+
+
+def test_kmeans_grid_nan_names_its_column_and_row():
+    X = _with(np.nan, [(17, 2)])
+    with pytest.raises(ValueError) as err:
+        kmeans_grid(X, [2, 3, 5], [1e-4, 1e-3])
+    assert str(err.value) == "X holds 1 non-finite value (NaN or inf): column 2, rows [17]"
+
+
+def test_kmeans_grid_inf_names_its_column_and_rows():
+    X = _with(np.inf, [(4, 1), (17, 1)])
+    X[90, 1] = -np.inf
+    with pytest.raises(ValueError) as err:
+        kmeans_grid(X, [2, 4], [1e-4])
+    assert str(err.value) == "X holds 3 non-finite values (NaN or inf): column 1, rows [4, 17, 90]"
+
+
+def test_nonfinite_message_shows_five_rows_and_the_other_columns():
+    X = _with(np.nan, [(r, 0) for r in (3, 5, 8, 13, 21, 34)] + [(1, 3), (2, 2)])
+    with pytest.raises(ValueError) as err:
+        kmeans_grid(X, [2], [1e-4])
+    assert str(err.value) == (
+        "X holds 8 non-finite values (NaN or inf): column 0, rows [3, 5, 8, 13, 21, ...]; "
+        "also columns [2, 3]"
+    )
+
+
+def test_dbscan_grid_nan_and_inf_name_their_column_and_rows():
+    one = r"^X holds 1 non-finite value \(NaN or inf\): column 3, rows \[0\]$"
+    with pytest.raises(ValueError, match=one):
+        dbscan_grid(_with(np.nan, [(0, 3)]), [0.3, 0.5], [3, 5])
+    with pytest.raises(ValueError, match=r"^X holds 2 non-finite values .*: column 0, rows \[7, 119\]$"):
+        dbscan_grid(_with(-np.inf, [(7, 0), (119, 0)]), [0.3], [5])
+
+
+@pytest.mark.parametrize("grid", [lambda X: kmeans_grid(X, [1], [1e-4]),
+                                  lambda X: dbscan_grid(X, [0.5], [2])])
+@pytest.mark.parametrize("bad", [
+    np.zeros(5),  # 1-D
+    np.zeros((0, 2)),  # no rows
+    np.zeros((3, 0)),  # no features
+    np.array([["1.0", "x"], ["2.0", "y"]]),  # not numbers
+    np.ones((3, 2)) * 1j,  # complex
+])
+def test_grids_reject_what_scikit_learn_rejects(grid, bad):
+    with pytest.raises(ValueError):
+        KMeans(n_clusters=1).fit(bad)
+    with pytest.raises(ValueError):
+        grid(bad)
+
+
+def test_grids_take_what_scikit_learn_takes():
+    # lists, ints and an F-ordered array are converted, not refused
+    X = np.asfortranarray(np.arange(40).reshape(20, 2) % 7)
+    res = kmeans_grid(X, [3], [1e-4])[(3, 1e-4)]
+    km = KMeans(n_clusters=3, random_state=0, n_init=1).fit(X)
+    np.testing.assert_array_equal(res.labels, km.labels_)
+    assert dbscan_grid(X.tolist(), [1.5], [2])[(1.5, 2)].labels.shape == (20,)

@@ -38,13 +38,30 @@ scikit-learn estimator.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils import check_array, check_random_state
 
 from . import _grid_kernels as _K
+from ._checks import locate_nonfinite
+from ._sklearn_compat import (
+    ALLOW_NONFINITE,
+    _euclidean_distances,
+    _inertia_dense,
+    _kmeans_plusplus,
+    _openmp_effective_n_threads,
+    _relocate_empty_clusters_dense,
+    lloyd_iter_chunked_dense,
+    row_norms,
+)
 
 __all__ = [
     "KMeansResult",
@@ -97,8 +114,6 @@ _F32_ERR = 2.0 * 2.0**-24
 
 
 def _n_threads() -> int:
-    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
     return _openmp_effective_n_threads()
 
 
@@ -256,11 +271,6 @@ def _kmeans_one_k(
     """
     if not _K.AVAILABLE:
         return _lloyd_sklearn_kernel(Xc, centers_init, tols_abs, max_iter, n_threads)
-    from sklearn.cluster._k_means_common import (
-        _inertia_dense,
-        _relocate_empty_clusters_dense,
-    )
-
     n, d = Xc.shape
     k = centers_init.shape[0]
     sw = np.ones(n, dtype=np.float64)
@@ -325,9 +335,6 @@ def _kmeans_one_k(
 
 def _lloyd_sklearn_kernel(Xc, centers_init, tols_abs, max_iter, n_threads):
     """Fallback without numba: scikit-learn's own Lloyd kernel, one run for all tols."""
-    from sklearn.cluster._k_means_common import _inertia_dense
-    from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
-
     n = Xc.shape[0]
     k = centers_init.shape[0]
     sw = np.ones(n, dtype=np.float64)
@@ -370,9 +377,6 @@ def _lloyd_sklearn_kernel(Xc, centers_init, tols_abs, max_iter, n_threads):
 
 
 def _init_centers(Xc, x_sq, k, init, random_state):
-    from sklearn.cluster._kmeans import _kmeans_plusplus
-    from sklearn.utils import check_random_state
-
     rs = check_random_state(random_state)
     sw = np.ones(Xc.shape[0], dtype=np.float64)
     if isinstance(init, str) and init == "k-means++":
@@ -398,9 +402,6 @@ def _kmeans_plusplus_fused(X, k, x_sq, sw, rs):
     (scale, add both norms, clip at 0, minimum with the closest distance,
     weighted cumulative sum) run in one compiled pass instead of six
     numpy passes over a (candidates x rows) array."""
-    from sklearn.metrics.pairwise import _euclidean_distances
-    from sklearn.utils.extmath import row_norms
-
     n, d = X.shape
     centers = np.empty((k, d), dtype=X.dtype)
     n_local_trials = 2 + int(np.log(k))
@@ -428,7 +429,7 @@ def _kmeans_plusplus_fused(X, k, x_sq, sw, rs):
     return centers
 
 
-def _init_plan(ks, init, random_state):
+def _init_plan(ks: Iterable[int], init: str, random_state: int | None) -> dict[int, int]:
     """{k: k whose k-means++ start it shares} (its centers are a prefix).
 
     scikit-learn's k-means++ draws ``2 + int(log(k))`` candidates per step
@@ -445,7 +446,15 @@ def _init_plan(ks, init, random_state):
     return {k: k for k in ks}
 
 
-def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
+def _run_pipeline(
+    Xc: np.ndarray,
+    x_sq: np.ndarray,
+    ks: list[int],
+    init: str,
+    random_state: int | None,
+    fit_args: tuple[list[float], int, Callable[[], np.ndarray] | None],
+    n_jobs: int,
+) -> dict[int, dict]:
     """Starts and fits on n_jobs threads, BLAS single-threaded.
 
     Shared starts run first (largest first); a thread that finds no start
@@ -471,7 +480,7 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
         todo_init.append(("x32", 0))
     todo_fit = list(ks)  # largest first
     starts: dict[int, np.ndarray] = {}
-    fits: dict[int, object] = {}
+    fits: dict[int, dict] = {}
     cond = threading.Condition()
     errors: list[BaseException] = []
 
@@ -537,15 +546,15 @@ def _run_pipeline(Xc, x_sq, ks, init, random_state, fit_args, n_jobs):
 
 
 def kmeans_grid(
-    X,
-    n_clusters_list,
-    tol_list,
+    X: ArrayLike,
+    n_clusters_list: Iterable[int],
+    tol_list: Iterable[float],
     *,
-    random_state=0,
-    max_iter=300,
-    init="k-means++",
-    n_jobs=None,
-):
+    random_state: int | None = 0,
+    max_iter: int = 300,
+    init: str = "k-means++",
+    n_jobs: int | None = None,
+) -> dict[tuple[int, float], KMeansResult]:
     """Fit k-means for every (n_clusters, tol) pair.
 
     Equivalent to ``KMeans(n_clusters=k, tol=tol, init=init, n_init=1,
@@ -556,15 +565,15 @@ def kmeans_grid(
     a fresh ``RandomState(random_state)``, as separate estimators would) or
     None.  ``n_jobs`` threads (default: available cores) fit different k.
 
+    ``X`` is checked by scikit-learn's rules (2-D, numeric, at least one
+    row and one feature) and must be finite: a NaN or inf raises a
+    ``ValueError`` naming its column and rows, before any fit.
+
     Returns ``{(k, tol): KMeansResult}``.
     """
-    from sklearn.utils.extmath import row_norms
-
     if random_state is not None and not isinstance(random_state, (int, np.integer)):
         raise TypeError("random_state must be an int or None")
-    X = np.asarray(X, dtype=np.float64, order="C")  # read only: not copied
-    if X.ndim != 2:
-        raise ValueError("X must be 2-D")
+    X = _checked(X)  # read only: not copied when already float64, C-ordered
     n = X.shape[0]
     ks = sorted({int(k) for k in n_clusters_list}, reverse=True)
     tols = sorted({float(t) for t in tol_list})
@@ -593,14 +602,14 @@ def kmeans_grid(
         Xc = np.array(X, copy=True)
         mean_var = np.mean(np.var(Xc, axis=0))
         Xc -= X_mean
-    X = Xc
+    del X  # the fits need only the centred copy (a converted input is freed)
     tol_abs = {t: (0 if t == 0 else mean_var * t) for t in tols}
-    x_sq = row_norms(X, squared=True)
+    x_sq = row_norms(Xc, squared=True)
 
     # one k per thread (largest first); BLAS single-threaded (small gemms
     # across threads are slower, and much slower when cores are shared)
     fitted = _run_pipeline(
-        X, x_sq, ks, init, random_state,
+        Xc, x_sq, ks, init, random_state,
         (list(tol_abs.values()), max_iter, make_x32), n_jobs,
     )
 
@@ -615,6 +624,17 @@ def kmeans_grid(
                 n_iter=int(n_iter),
             )
     return {key: out[key] for key in sorted(out)}
+
+
+def _checked(X: ArrayLike) -> np.ndarray:
+    """X as KMeans and DBSCAN accept it (scikit-learn's ``check_array``), as a
+    float64 C-ordered array; NaN or inf raise a ValueError saying where: one
+    NaN would otherwise give every k-means solution a single cluster."""
+    arr: np.ndarray = check_array(X, dtype=np.float64, order="C", input_name="X", **ALLOW_NONFINITE)
+    found = locate_nonfinite(arr)
+    if found is not None:
+        raise ValueError(found.message("X"))
+    return arr
 
 
 def _center_copy(X, X_mean):
@@ -667,7 +687,9 @@ def _projections(X, n_dirs=3):
     return X @ V.T
 
 
-def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
+def _neighbour_graph(
+    X: np.ndarray, eps_sorted: list[float], algorithm: str, leaf_size: int, block_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """One radius-neighbour pass at the largest eps, kept compact.
 
     Returns (indptr int64, indices int32, level uint8, n_rechecked): row i's
@@ -686,8 +708,6 @@ def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
     filter); distances are computed by scikit-learn itself, so each pair's
     value is the one a full pass gives.
     """
-    from sklearn.neighbors import NearestNeighbors
-
     n = X.shape[0]
     eps_arr = np.asarray(eps_sorted, dtype=np.float64)
     eps_max = float(eps_arr[-1])
@@ -699,12 +719,12 @@ def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
             radius=radius, algorithm=method, leaf_size=leaf_size, metric="euclidean"
         ).fit(data)
 
+    blocks: list[tuple[np.ndarray, np.ndarray | None]] = []  # (rows, candidates or all)
     if method == "brute" and n > 2 * block_rows:
         P = _projections(X)
         order = np.argsort(P[:, 0], kind="stable")
         p0 = P[order, 0]
         reach = eps_max * (1.0 + 1e-6) + 1e-9
-        blocks = []
         for start in range(0, n, block_rows):
             rows = order[start : start + block_rows]
             lo = np.searchsorted(p0, p0[start] - reach, side="left")
@@ -723,17 +743,17 @@ def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
     counts = np.zeros(n, dtype=np.int64)
     parts = []  # per block: rows, lengths, neighbour ids, levels
     ambiguous = []  # (level, row, neighbour)
-    for rows, cand in blocks:
-        if cand is None:
+    for rows, among in blocks:
+        if among is None:
             dist, ind = nn_all.radius_neighbors(X[rows], return_distance=True)
         else:
-            nn = model(eps_max, X[cand])
+            nn = model(eps_max, X[among])
             dist, ind = nn.radius_neighbors(X[rows], return_distance=True)
         lens = np.fromiter((a.shape[0] for a in ind), dtype=np.int64, count=len(rows))
         flat_d = np.concatenate(dist)
         flat_i = np.concatenate(ind)
         del dist, ind
-        g = (flat_i if cand is None else cand[flat_i]).astype(np.int32)
+        g = (flat_i if among is None else among[flat_i]).astype(np.int32)
         lev = np.searchsorted(T, flat_d, side="left").astype(np.uint8)
         eq = np.flatnonzero(T[np.minimum(lev, len(T) - 1)] == flat_d)
         if eq.size:
@@ -759,9 +779,9 @@ def _neighbour_graph(X, eps_sorted, algorithm, leaf_size, block_rows):
         by_level.setdefault(lv, []).append((r, j))
     for lv, items in by_level.items():
         nn_e = model(float(eps_arr[lv]), X)
-        rows = sorted({r for r, _ in items})
-        got = nn_e.radius_neighbors(X[rows], return_distance=False)
-        members = {r: set(g.tolist()) for r, g in zip(rows, got)}
+        asked = sorted({r for r, _ in items})
+        got = nn_e.radius_neighbors(X[asked], return_distance=False)
+        members = {r: set(g.tolist()) for r, g in zip(asked, got, strict=True)}
         for r, j in items:
             if j not in members[r]:
                 seg = slice(indptr[r], indptr[r + 1])
@@ -814,22 +834,24 @@ def _dbscan_from_graph(indptr, indices, level, rows, lv, min_samples, counts):
 
 
 def dbscan_grid(
-    X,
-    eps_list,
-    min_samples_list,
+    X: ArrayLike,
+    eps_list: Iterable[float],
+    min_samples_list: Iterable[int],
     *,
-    algorithm="auto",
-    leaf_size=30,
-    block_rows=1024,
-):
+    algorithm: str = "auto",
+    leaf_size: int = 30,
+    block_rows: int = 1024,
+) -> dict[tuple[float, int], DBSCANResult]:
     """Fit DBSCAN for every (eps, min_samples) pair from one neighbour pass.
 
     Equivalent to ``DBSCAN(eps=eps, min_samples=m, algorithm=algorithm,
     leaf_size=leaf_size).fit(X)`` (euclidean metric, no sample weights) for
-    each pair: same core samples, same labels.
+    each pair: same core samples, same labels.  ``X`` is checked as in
+    ``kmeans_grid`` (a NaN or inf raises a ``ValueError`` naming its column
+    and rows) and used as float64.
     Returns ``{(eps, min_samples): DBSCANResult}``.
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    X = _checked(X)
     n = X.shape[0]
     eps_sorted = sorted({float(e) for e in eps_list})
     if not eps_sorted or eps_sorted[0] <= 0:
@@ -862,15 +884,13 @@ def dbscan_grid(
 # scikit-learn estimators
 
 
-def to_sklearn_kmeans(result: KMeansResult, X, params: dict):
+def to_sklearn_kmeans(result: KMeansResult, X: ArrayLike, params: dict[str, Any]) -> KMeans:
     """A fitted ``sklearn.cluster.KMeans`` holding ``result``.
 
     ``params`` are the estimator's constructor parameters (n_clusters, tol,
     random_state, ...); ``X`` is the (scaled) data the grid was fitted on.
     ``predict``, ``transform``, ``score`` work as on a fitted estimator.
     """
-    from sklearn.cluster import KMeans
-
     X = np.asarray(X)
     params = dict(params)
     params.setdefault("n_clusters", result.cluster_centers.shape[0])
@@ -888,10 +908,8 @@ def to_sklearn_kmeans(result: KMeansResult, X, params: dict):
     return km
 
 
-def to_sklearn_dbscan(result: DBSCANResult, X, params: dict):
+def to_sklearn_dbscan(result: DBSCANResult, X: ArrayLike, params: dict[str, Any]) -> DBSCAN:
     """A fitted ``sklearn.cluster.DBSCAN`` holding ``result``."""
-    from sklearn.cluster import DBSCAN
-
     X = np.asarray(X)
     db = DBSCAN(**dict(params))
     db.labels_ = np.asarray(result.labels, dtype=np.int64)
