@@ -26,12 +26,12 @@ def blobs():
 
 def test_recommends_the_true_k_with_reasons(blobs):
     table, sols, board = blobs
-    rec = recommend(sols, board, table.to_numpy(), SelectSpec(stability_resamples=5), seed=0)
+    rec = recommend(sols, board, table, SelectSpec(stability_resamples=5), seed=0)
     assert rec.solution == "kmeans_k5"
     assert any("elbow" in r for r in rec.reasons)
     assert any(r.startswith("Davies-Bouldin") for r in rec.reasons)
     assert set(rec.stability["solution"]) >= {"kmeans_k5"}
-    assert rec.knee["kmeans|standard|nan"] == 5
+    assert rec.knee["kmeans|standard"] == 5
     board = rec.board.set_index("solution")
     assert board.loc["kmeans_k5", "rank"] == 1 and board.loc["kmeans_k5", "at_knee"]
     assert board["recommended"].sum() == 1 and board.loc["kmeans_k5", "recommended"]
@@ -40,8 +40,8 @@ def test_recommends_the_true_k_with_reasons(blobs):
 def test_stability_high_for_true_k_lower_for_wrong_k(blobs):
     table, sols, _ = blobs
     by = {s.name: s for s in sols}
-    good = stability(by["kmeans_k5"], table.to_numpy(), resamples=5, seed=0)
-    bad = stability(by["kmeans_k8"], table.to_numpy(), resamples=5, seed=0)
+    good = stability(by["kmeans_k5"], table, resamples=5, seed=0)
+    bad = stability(by["kmeans_k8"], table, resamples=5, seed=0)
     assert good["stability_ari_mean"] > 0.99
     assert bad["stability_ari_mean"] < good["stability_ari_mean"]
 
@@ -54,7 +54,7 @@ def test_tiny_clusters_are_not_eligible():
     board = leaderboard(sols)
     # k=2 puts the single far point alone: 1 of 301 customers (0.3%) is below 1%
     assert board.loc[board["k"] == 2, "min_cluster_share"].item() == pytest.approx(1 / 301)
-    rec = recommend(sols, board, X, SelectSpec(stability_resamples=3))
+    rec = recommend(sols, board, table, SelectSpec(stability_resamples=3))
     assert not rec.board.set_index("solution").loc["kmeans_k2", "eligible"]
     assert pd.isna(rec.board.set_index("solution").loc["kmeans_k2", "rank"])
     assert rec.solution != "kmeans_k2"
@@ -66,7 +66,7 @@ def test_candidates_are_distinct_partitions(blobs):
     spec = SweepSpec.model_validate({"algorithms": [{"name": "kmeans", "grid": {
         "n_clusters": [4, 5, 6], "tol": [1e-3, 1e-4]}}]})
     sols = run_sweep(table, spec, seed=0)
-    rec = recommend(sols, leaderboard(sols), table.to_numpy(), SelectSpec(stability_resamples=2))
+    rec = recommend(sols, leaderboard(sols), table, SelectSpec(stability_resamples=2))
     labels = {s.name: s.labels for s in sols}
     picked = rec.stability["solution"].tolist()
     assert len(picked) == 3

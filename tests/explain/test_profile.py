@@ -18,7 +18,7 @@ def table():
 
 def test_profile_numbers_by_hand(table):
     labels = np.array([0, 0, 0, 1, 1, -1])
-    p = profile(table, labels).set_index("segment")
+    p = profile(table, labels, revenue="gross_revenue").set_index("segment")
     total = table["gross_revenue"].sum()  # 12310
     assert p.loc[1, "size"] == 2 and p.loc[1, "share"] == pytest.approx(2 / 6)
     assert p.loc[1, "revenue_share"] == pytest.approx(12000 / total)
@@ -36,6 +36,26 @@ def test_names_are_unique(table):
 
 def test_centroids_long_is_ml_centroids_shaped(table):
     c = centroids_long(table, np.array([0, 0, 0, 1, 1, -1]))
-    assert list(c.columns) == ["segment", "feature", "value"]
+    assert list(c.columns) == ["segment", "feature", "category", "value"]
     assert len(c) == 2 * 3
     assert c[(c.segment == 0) & (c.feature == "recency_days")]["value"].item() == 200.0
+
+
+def test_no_revenue_declared_no_revenue_share(table):
+    p = profile(table, np.array([0, 0, 0, 1, 1, 1]))
+    assert "revenue_share" not in p.columns and "insiders" not in p.columns
+
+
+def test_categorical_columns_get_top_level_share_and_lift():
+    t = pd.DataFrame({"spend": [1.0, 2.0, 3.0, 10.0, 11.0, 12.0],
+                      "job": ["admin.", "admin.", "student", "retired", "retired", "retired"]})
+    p = profile(t, np.array([0, 0, 0, 1, 1, 1]), types={"spend": "numeric", "job": "categorical"})
+    p = p.set_index("segment")
+    assert p.loc[0, "top_job"] == "admin." and p.loc[0, "topshare_job"] == pytest.approx(2 / 3)
+    # admin. is 2 of 6 overall (1/3) and 2 of 3 in segment 0: lift 2
+    assert p.loc[0, "lift_job"] == pytest.approx(2.0)
+    assert p.loc[1, "top_job"] == "retired" and p.loc[1, "lift_job"] == pytest.approx(2.0)
+    assert "job: retired" in p.loc[1, "name"]
+    c = centroids_long(t, np.array([0, 0, 0, 1, 1, 1]), types={"spend": "numeric", "job": "categorical"})
+    shares = c[(c.segment == 0) & (c.feature == "job")].set_index("category")["value"]
+    assert shares.to_dict() == pytest.approx({"admin.": 2 / 3, "student": 1 / 3})

@@ -10,6 +10,8 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
+from segmint.cluster.leaderboard import column_names, parse_params
+from segmint.cluster.registry import ALGORITHMS
 from segmint.cluster.sweep import Solution
 from segmint.spec import SelectSpec
 
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 def leaderboard(solutions: list[Solution]) -> pd.DataFrame:
     """One row per solution, in sweep order. :func:`recommend` adds ``eligible``, ``at_knee``
     and ``rank`` (1 = the first candidate, among eligible solutions only)."""
-    return pd.DataFrame([s.row() for s in solutions])
+    return pd.DataFrame([s.row() for s in solutions], columns=column_names(selection=False))
 
 
 def find_knee(k: list[int] | np.ndarray, inertia: list[float] | np.ndarray) -> int | None:
@@ -43,34 +45,47 @@ def find_knee(k: list[int] | np.ndarray, inertia: list[float] | np.ndarray) -> i
     return None if knee is None else int(knee)
 
 
+def _curve_key(row: pd.Series) -> str:
+    """The elbow curve a leaderboard row is on: algorithm, representation and every parameter
+    but the number of clusters."""
+    algo = ALGORITHMS.get(str(row["algorithm"]))
+    k_param = algo.k_param if algo else None
+    rest = {k: v for k, v in parse_params(row["params"]).items() if k != k_param}
+    return "|".join([str(row["algorithm"]), str(row["representation"]),
+                     *(f"{k}={v}" for k, v in sorted(rest.items()))])
+
+
 def knee_by_group(board: pd.DataFrame) -> dict[str, int | None]:
-    """Knee of inertia over k for each (algorithm, scaling, other params) curve of k-means."""
+    """Knee of inertia over k for each elbow curve (algorithms whose registry entry has
+    ``elbow``), keyed by :func:`_curve_key`."""
     knees: dict[str, int | None] = {}
-    kcurves = board[board["algorithm"].isin(["kmeans", "minibatch_kmeans"])]
-    for key, group in kcurves.groupby(["algorithm", "scaling", "tol"], dropna=False, sort=False):
-        knees["|".join(str(x) for x in key)] = find_knee(group["k"], group["inertia"])
+    elbow = [name for name, algo in ALGORITHMS.items() if algo.elbow]
+    rows = board[board["algorithm"].isin(elbow)]
+    if rows.empty:
+        return knees
+    keys = rows.apply(_curve_key, axis=1)
+    for key, group in rows.groupby(keys, sort=False):
+        knees[str(key)] = find_knee(group["k"], group["inertia"])
     return knees
 
 
-def _curve_key(row: pd.Series) -> str:
-    return f"{row['algorithm']}|{row['scaling']}|{row['tol']}"
-
-
-def stability(solution: Solution, X_raw: np.ndarray, *, resamples: int = 10,
+def stability(solution: Solution, data: pd.DataFrame | np.ndarray, *, resamples: int = 10,
               fraction: float = 0.8, seed: int = 0) -> dict[str, float]:
-    """Bootstrap stability: refit the same pipeline on seeded subsamples and compare its labels
-    with the solution's on the same customers (adjusted Rand index, mean and std).
+    """Bootstrap stability: refit the same pipeline (representation and clusterer) on seeded
+    subsamples of ``data`` (what the pipeline takes: the customer table's features) and compare
+    its labels with the solution's on the same customers (adjusted Rand index, mean and std).
 
     1.0 means the segments come back identical whatever subset of customers is used.
     """
-    n = len(X_raw)
+    n = len(data)
     size = max(2, int(round(fraction * n)))
     aris = []
     for b in range(resamples):
         idx = np.sort(np.random.default_rng([seed, b]).choice(n, size, replace=False))
         model = clone(solution.model)
-        labels = model.fit_predict(X_raw[idx]) if hasattr(model, "fit_predict") \
-            else model.fit(X_raw[idx]).predict(X_raw[idx])
+        part = data.iloc[idx] if isinstance(data, pd.DataFrame) else data[idx]
+        labels = model.fit_predict(part) if hasattr(model, "fit_predict") \
+            else model.fit(part).predict(part)
         aris.append(adjusted_rand_score(solution.labels[idx], labels))
     return {"stability_ari_mean": float(np.mean(aris)), "stability_ari_std": float(np.std(aris)),
             "resamples": resamples}
@@ -80,7 +95,7 @@ def stability(solution: Solution, X_raw: np.ndarray, *, resamples: int = 10,
 class Recommendation:
     solution: str | None
     reasons: list[str]
-    knee: dict[str, int | None]  # per inertia curve "algorithm|scaling|tol"
+    knee: dict[str, int | None]  # per elbow curve (see _curve_key)
     stability: pd.DataFrame
     board: pd.DataFrame  # the leaderboard with eligible, at_knee, rank and recommended
 
@@ -97,17 +112,20 @@ def _ordinal(i: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(i, f"{i}th")
 
 
-def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
+def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame | np.ndarray,
               spec: SelectSpec, seed: int = 0, progress=None) -> Recommendation:
     """Pick one solution: eligible (>= 2 clusters, no tiny cluster, little noise), then best by
     Davies-Bouldin and silhouette with a preference for k at the elbow, then stable under
-    resampling. Returns the choice and the reasons in words."""
+    resampling (refits on ``data``, what the solutions' pipelines take). Rule-based solutions
+    (no model) are shown for comparison and never recommended. Returns the choice and the
+    reasons in words."""
     knees = knee_by_group(board)
     board = board.copy()
     board["eligible"] = ((board["n_clusters"] >= 2)
                          & (board["min_cluster_share"] >= spec.min_cluster_share)
                          & (board["noise_share"] <= spec.max_noise_share)
-                         & board["davies_bouldin"].notna())
+                         & board["davies_bouldin"].notna()
+                         & board["solution"].isin([s.name for s in solutions if s.model is not None]))
     board["at_knee"] = [knees.get(_curve_key(r)) is not None and r["k"] == knees[_curve_key(r)]
                         for _, r in board.iterrows()]
     board["rank"] = pd.Series(pd.NA, index=board.index, dtype="Int64")
@@ -137,7 +155,7 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, X_raw: np.ndarray,
     candidates = eligible.set_index("solution").loc[picked].reset_index()
     rows = []
     for i, name in enumerate(candidates["solution"]):
-        rows.append({"solution": name, **stability(by_name[name], X_raw,
+        rows.append({"solution": name, **stability(by_name[name], data,
                                                    resamples=spec.stability_resamples,
                                                    fraction=spec.stability_fraction, seed=seed)})
         if progress:

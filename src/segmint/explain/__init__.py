@@ -1,4 +1,4 @@
 """Profiles, centroid tables and segment names."""
-from segmint.explain.profile import centroids_long, name_segments, profile
+from segmint.explain.profile import NOISE_NAME, centroids_long, name_segments, profile
 
-__all__ = ["centroids_long", "name_segments", "profile"]
+__all__ = ["NOISE_NAME", "centroids_long", "name_segments", "profile"]

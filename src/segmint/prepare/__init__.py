@@ -1,4 +1,13 @@
 """Customer table -> the matrix that is clustered."""
+from segmint.prepare.representation import (
+    Representation,
+    make_representation,
+    model_input,
+    prepare,
+    prepared_names,
+    what_columns_became,
+)
 from segmint.prepare.scaling import SCALERS, make_scaler
 
-__all__ = ["SCALERS", "make_scaler"]
+__all__ = ["SCALERS", "Representation", "make_representation", "make_scaler", "model_input",
+           "prepare", "prepared_names", "what_columns_became"]

@@ -29,7 +29,7 @@ def signed_expm1(X: np.ndarray) -> np.ndarray:
 
 def _log_standard() -> Pipeline:
     return Pipeline([("log", FunctionTransformer(signed_log1p, inverse_func=signed_expm1,
-                                                 validate=True)),
+                                                 validate=True, feature_names_out="one-to-one")),
                      ("standard", StandardScaler())])
 
 SCALERS = {
@@ -39,7 +39,7 @@ SCALERS = {
     # identity; FunctionTransformer(func=None) keeps the estimator contract and saves safely
     # long-tailed customer features (revenue, counts): signed log, then standardised
     "log": _log_standard,
-    "none": lambda: FunctionTransformer(None, validate=True),
+    "none": lambda: FunctionTransformer(None, validate=True, feature_names_out="one-to-one"),
 }
 
 

@@ -1,4 +1,7 @@
-"""Raw table -> one row per customer."""
+"""Raw table -> one row per customer: transaction lines (feature sets) or customer tables as
+they are (attributes)."""
+from segmint.recipes._table import CustomerTable
+from segmint.recipes.attributes import attributes_table
 from segmint.recipes.transactions import (
     FEATURE_SETS,
     clean_transactions,
@@ -7,5 +10,5 @@ from segmint.recipes.transactions import (
     required_roles,
 )
 
-__all__ = ["FEATURE_SETS", "clean_transactions", "customer_table", "register_feature_set",
-           "required_roles"]
+__all__ = ["FEATURE_SETS", "CustomerTable", "attributes_table", "clean_transactions",
+           "customer_table", "register_feature_set", "required_roles"]

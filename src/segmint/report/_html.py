@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from segmint.cluster.leaderboard import LEADERBOARD_COLUMNS as _BOARD
+from segmint.cluster.leaderboard import SELECTION_COLUMNS as _SELECTION
+from segmint.cluster.leaderboard import parse_params
+from segmint.cluster.registry import ALGORITHMS
 from segmint.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,18 +31,14 @@ logger = logging.getLogger(__name__)
 
 MISSING = "—"
 
-# Leaderboard columns in the order shown; those absent from a leaderboard are left out.
-LEADERBOARD_COLUMNS = (
-    "solution", "algorithm", "scaling", "params", "n_clusters", "noise_share",
-    "min_cluster_share", "mean_squared_distance", "davies_bouldin", "calinski_harabasz",
-    "silhouette", "silhouette_sample", "bic", "fit_seconds", "rank",
-)
+# Leaderboard columns in the order shown (the leaderboard schema's shown columns); those
+# absent from a leaderboard are left out.
+LEADERBOARD_COLUMNS = tuple(c.name for c in (*_BOARD, *_SELECTION) if c.shown)
 STABILITY_COLUMNS = ("solution", "stability_ari_mean", "stability_ari_std", "resamples")
 # Counts read better as whole numbers even when NaN elsewhere in the column made them floats.
 _INTEGER_COLUMNS = frozenset({"n_clusters", "rank", "resamples"})
-ELBOW_ALGORITHMS = ("kmeans", "minibatch_kmeans")
-# One elbow line per combination of these (those present in the leaderboard).
-_LINE_KEYS = ("algorithm", "scaling", "tol")
+FEATURE_INFO_SHOWN = ("column", "type", "reason", "nulls", "imputed", "distinct", "min", "max",
+                      "mean", "stddev", "top_levels", "became")
 # Manifest keys shown first, in this order; any others follow in the manifest's order.
 _MANIFEST_ORDER = ("run_id", "created", "input", "versions", "recommended", "knee")
 
@@ -56,6 +56,8 @@ def render_report(
     recommended: str | None,
     reasons: Sequence[str],
     stability: pd.DataFrame | None = None,
+    feature_info: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """Render a run as one self-contained HTML document.
 
@@ -77,14 +79,15 @@ def render_report(
         ``min_cluster_share``, ``mean_squared_distance``, ``davies_bouldin``,
         ``calinski_harabasz``, ``silhouette``, ``silhouette_sample``, ``bic``, ``fit_seconds``
         and ``rank`` those present are shown.
-        Rows whose ``algorithm`` is ``kmeans`` or ``minibatch_kmeans`` make the elbow plots
+        Rows of algorithms whose registry entry has ``elbow`` make the elbow plots
         (``mean_squared_distance`` and ``davies_bouldin`` against ``n_clusters``), one line per
-        ``(algorithm, scaling, tol)``.
+        algorithm, representation and the other parameters.
     profile : pandas.DataFrame or None
         The recommended solution's profile: one row per segment with ``segment`` and ``name``,
         and optionally ``size``, ``share`` and ``revenue_share`` (fractions of 1),
-        ``insiders`` (bool), and ``mean_<feature>``, ``median_<feature>``,
-        ``lift_<feature>`` for each feature.
+        ``insiders`` (bool), ``mean_<feature>``, ``median_<feature>``, ``lift_<feature>``
+        for each numeric feature and ``top_<feature>``, ``topshare_<feature>``,
+        ``lift_<feature>`` for each categorical one.
     recommended : str or None
         The recommended solution's name; its leaderboard and stability rows are highlighted.
     reasons : sequence of str
@@ -92,6 +95,11 @@ def render_report(
     stability : pandas.DataFrame or None, default None
         One row per solution with ``stability_ari_mean``, ``stability_ari_std`` and
         ``resamples``.
+    feature_info : pandas.DataFrame or None, default None
+        The feature report of a customer-table run: one row per source column with its
+        type, why, missing values, statistics and what it became.
+    notes : sequence of str
+        What the recipe inferred or did, in words.
 
     Returns
     -------
@@ -133,6 +141,7 @@ def render_report(
         _plots_html(plots),
         _leaderboard_html(leaderboard, recommended),
         _stability_html(stability, recommended),
+        _feature_info_html(feature_info, notes),
     ]
     plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) else ""
     return _PAGE.format(
@@ -317,8 +326,8 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
     if profile is None:
         return ""
     columns = set(profile.columns)
-    features = [column[len("mean_"):] for column in profile.columns
-                if isinstance(column, str) and column.startswith("mean_")]
+    features = [column.split("_", 1)[1] for column in profile.columns
+                if isinstance(column, str) and column.startswith(("mean_", "top_"))]
     head = ["<th>Segment</th>"]
     if "size" in columns:
         head.append('<th class="num">Customers</th>')
@@ -348,7 +357,9 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
     heading = "Segments" if recommended is None else f"Segments of {_esc(recommended)}"
     note = ('<p class="note">Each feature shows the segment&#x27;s average and, in brackets, '
             "its lift: the average divided by the average over all customers "
-            "(×1.0 is typical, ×2.0 twice as high).</p>") if features else ""
+            "(×1.0 is typical, ×2.0 twice as high). A categorical feature shows the segment&#x27;s "
+            "most common value, its share in the segment and its lift over its share among all "
+            "customers.</p>") if features else ""
     return (f'<section id="profile"><h2>{heading}</h2>{note}<div class="table-wrap">'
             f'<table class="profile"><thead><tr>{"".join(head)}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div></section>')
@@ -363,6 +374,16 @@ def _share_cell(fraction: object) -> str:
 
 
 def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
+    if f"top_{feature}" in row:  # a categorical feature: its most common level and share
+        top, share, lift = row.get(f"top_{feature}"), row.get(f"topshare_{feature}"), \
+            row.get(f"lift_{feature}")
+        if _is_missing(top):
+            return f'<td class="num">{MISSING}</td>'
+        text = f'<span class="mean">{_esc(top)} {_esc(_format_percent(share))}</span>'
+        if not _is_missing(lift):
+            tone = " hi" if float(lift) >= 1.25 else " lo" if float(lift) <= 0.8 else ""
+            text += f' <span class="lift{tone}">({_esc(_format_lift(float(lift)))})</span>'
+        return f'<td class="num">{text}</td>'
     mean = row.get(f"mean_{feature}")
     lift = row.get(f"lift_{feature}")
     median = row.get(f"median_{feature}")
@@ -417,6 +438,20 @@ def _stability_html(stability: pd.DataFrame | None, recommended: str | None) -> 
             f"{_table_html(stability, columns, recommended, 'stability')}</section>")
 
 
+def _feature_info_html(info: pd.DataFrame | None, notes: Sequence[str]) -> str:
+    if info is None and not notes:
+        return ""
+    items = "".join(f"<li>{_esc(note)}</li>" for note in notes)
+    note_list = f'<ul class="notes">{items}</ul>' if items else ""
+    table = ""
+    if info is not None:
+        columns = [c for c in FEATURE_INFO_SHOWN if c in info.columns]
+        table = _table_html(info, columns, None, "feature-info")
+    return ('<section><h2>Columns of the customer table</h2><p class="note">How each column was '
+            "read, what was missing and what it became in the clustered matrix.</p>"
+            f"{note_list}{table}</section>")
+
+
 # ---------------------------------------------------------------- plots
 
 
@@ -424,19 +459,24 @@ def _elbow_lines(leaderboard: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """One (label, rows sorted by k) per (algorithm, scaling, tol) of the k-means rows."""
     if not {"algorithm", "n_clusters"} <= set(leaderboard.columns):
         return []
-    rows = leaderboard[leaderboard["algorithm"].isin(ELBOW_ALGORITHMS)]
+    elbow = [name for name, algo in ALGORITHMS.items() if algo.elbow]
+    rows = leaderboard[leaderboard["algorithm"].isin(elbow)]
     if rows.empty:
         return []
-    keys = [key for key in _LINE_KEYS if key in rows.columns]
-    lines = []
-    for values, group in rows.groupby(keys, dropna=False, sort=True):
-        parts = []
-        for key, value in zip(keys, values, strict=True):
-            if _is_missing(value):
-                continue
-            parts.append(f"tol={_format_param(value)}" if key == "tol" else str(value))
-        lines.append((" · ".join(parts), group.sort_values("n_clusters")))
-    return lines
+
+    def line(row: pd.Series) -> str:
+        algo = ALGORITHMS[str(row["algorithm"])]
+        parts = [algo.label or algo.name]
+        for key in ("representation", "scaling"):
+            if key in row and not _is_missing(row[key]):
+                parts.append(str(row[key]))
+        params = parse_params(row["params"]) if "params" in row else {}
+        parts += [f"{k}={_format_param(v)}" for k, v in params.items() if k != algo.k_param]
+        return " · ".join(parts)
+
+    keys = rows.apply(line, axis=1)
+    return [(str(key), group.sort_values("n_clusters"))
+            for key, group in rows.groupby(keys, sort=True)]
 
 
 def _elbow_plots(leaderboard: pd.DataFrame,

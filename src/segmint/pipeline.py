@@ -1,0 +1,212 @@
+"""One spec -> one run: the stages in flow order.
+
+source --read--> raw table --recipe--> customer table --prepare + sweep--> solutions
+--select--> recommendation --profile, report--> run folder
+
+:func:`build_customers` is the one entry point to the recipes: fitting calls it, and scoring
+calls it again with the fitted schema, so new customers go through the same reading, recipe
+and preparation as the ones the model was fitted on.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import pandas as pd
+import yaml
+
+from segmint.errors import SpecError
+from segmint.spec import RunSpec, SourceSpec, load_spec
+
+if TYPE_CHECKING:
+    from segmint.recipes import CustomerTable
+    from segmint.runs import Run
+
+__all__ = ["run", "build_customers", "demo_spec", "Progress"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int, str], None]  # (stage, done, total, what)
+
+#: What segmint.run accepts as a source besides a SourceSpec: a path, or a table in memory.
+Source = Any
+
+
+def demo_spec(output: str | Path = "runs") -> RunSpec:
+    """The bundled demo: Insiders features and Intel's grid on UCI Online Retail."""
+    data = resources.files("segmint") / "data"
+    spec = load_spec(yaml.safe_load((data / "demo.yaml").read_text(encoding="utf-8")))
+    spec.source = SourceSpec(path=str(Path(str(data / "online_retail.parquet"))))
+    spec.output = str(output)
+    return spec
+
+
+def _as_source(spec: RunSpec, source: Source | None) -> SourceSpec | Any:
+    """A SourceSpec for a path (keeping the spec's reading options), the table itself for a
+    table in memory, the spec's own source when none is given."""
+    from segmint.io import is_table
+
+    if source is None:
+        if spec.source is None:
+            raise SpecError("the spec has no 'source'; give one in the spec or pass the data "
+                            "to segmint.run(data, spec)")
+        return spec.source
+    if isinstance(source, SourceSpec) or is_table(source):
+        return source
+    if isinstance(source, (str, Path)):
+        base = spec.source or SourceSpec(path=str(source))
+        return base.model_copy(update={"path": str(source), "url": None, "duckdb": None})
+    raise SpecError(f"a source is a path, a SourceSpec or a table (pandas/Arrow/DuckDB); got "
+                    f"{type(source).__name__}")
+
+
+def _frame_with_id(frame: Any, spec: RunSpec) -> tuple[Any, RunSpec]:
+    """A pandas frame whose ids sit in a named index (``df.set_index("client_ref")``) keeps
+    them: the index becomes the id column. An unnamed index (0..n-1, or what filtering left)
+    is not an id."""
+    if isinstance(frame, pd.DataFrame) and frame.index.name is not None \
+            and frame.index.nlevels == 1:
+        name = str(frame.index.name)
+        if name not in frame.columns:
+            frame = frame.reset_index(names=name)
+            if spec.recipe.kind == "attributes" and spec.recipe.id_column is None:
+                spec = spec.model_copy(deep=True)
+                spec.recipe.id_column = name
+            elif spec.recipe.kind == "transactions" and \
+                    "customer" not in (spec.source.columns if spec.source else {}):
+                spec = spec.model_copy(deep=True)
+                if spec.source is None:
+                    spec.source = SourceSpec(path="DataFrame")
+                spec.source.columns.setdefault("customer", name)
+    return frame, spec
+
+
+def build_customers(spec: RunSpec, source: Source | None = None, *,
+                    schema: dict[str, Any] | None = None) -> CustomerTable:
+    """Read ``source`` (default: the spec's) and apply the spec's recipe.
+
+    Parameters
+    ----------
+    spec : RunSpec
+    source : path, SourceSpec, or a table in memory (pandas / Arrow / DuckDB relation)
+    schema : dict, optional
+        The schema a fitted run recorded (column types, ordinal levels, date references):
+        scoring passes it so new data is read exactly as the data the model was fitted on.
+
+    Returns
+    -------
+    CustomerTable
+    """
+    from segmint.io import is_table, read_frame, read_source
+    from segmint.recipes import attributes_table, customer_table, required_roles
+
+    source = _as_source(spec, source)
+    recipe = spec.recipe
+    where = "DataFrame"
+    if is_table(source):
+        source, spec = _frame_with_id(source, spec)
+
+        def read(**roles: Any) -> pd.DataFrame:
+            return read_frame(source, spec.source, name=where, **roles)
+    else:
+        where = str(source.path or source.url or source.duckdb)
+
+        def read(**roles: Any) -> pd.DataFrame:
+            return read_source(source, **roles)
+    recipe = spec.recipe
+    if recipe.kind == "attributes":
+        raw = read()
+        table = attributes_table(raw, recipe, where=where, schema=schema)
+    else:
+        required, optional = required_roles(recipe.features, recipe.cleaning)
+        raw = read(required=required, optional=optional)
+        table = customer_table(raw, recipe.features, recipe.cleaning,
+                               cluster_revenue=recipe.cluster_revenue)
+    table.source = dict(raw.attrs.get("source", {}))
+    table.lines = len(raw)
+    if spec.profile.revenue is not None:
+        if spec.profile.revenue not in table.frame.columns:
+            raise SpecError(f"profile.revenue names {spec.profile.revenue!r}, which is not a "
+                            f"column of the customer table {list(table.frame.columns)}")
+        table.revenue = spec.profile.revenue
+    return table
+
+
+def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | str | Path | dict | None = None,
+        *, output: str | Path | None = None, progress: Progress | None = None) -> Run:
+    """Run a spec end to end and write its run folder; return the :class:`~segmint.runs.Run`.
+
+    ``segmint.run(spec)`` reads the spec's source; ``segmint.run(data, spec)`` runs the spec
+    on ``data``: a path, or a table in memory (pandas DataFrame, Arrow table, DuckDB relation).
+    A DataFrame whose index holds the customer ids (``df.set_index("client_ref")``) keeps them.
+
+    Parameters
+    ----------
+    source_or_spec : the spec (RunSpec, YAML path or dict), or the data when ``spec`` is given
+    spec : RunSpec, YAML path or dict, optional
+    output : folder that receives ``<run-id>/``; default the spec's ``output``
+    progress : optional ``progress(stage, done, total, what)`` callback
+
+    Examples
+    --------
+    >>> run = segmint.run("spec.yaml")                       # doctest: +SKIP
+    >>> run = segmint.run(clients_df, {"recipe": {"kind": "attributes"}})  # doctest: +SKIP
+    >>> run.leaderboard().head()                              # doctest: +SKIP
+    """
+    from segmint.cluster import leaderboard, recommend
+    from segmint.cluster.sweep import Sweep
+    from segmint.prepare import model_input, what_columns_became
+    from segmint.cluster.rules import rule_solutions
+    from segmint.runs._write import write_run
+
+    if spec is None:
+        spec, source = source_or_spec, None
+    else:
+        source = source_or_spec
+    if not isinstance(spec, RunSpec):
+        spec = load_spec(spec)
+    if output is not None:
+        spec = spec.model_copy(update={"output": str(output)})
+
+    def stage(name: str):
+        return None if progress is None else (lambda d, t, w: progress(name, d, t, w))
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    table = build_customers(spec, source)
+    timings["load_and_recipe"] = time.perf_counter() - t0
+    log.info("customer table: %d customers x %d features", len(table), len(table.features))
+
+    t0 = time.perf_counter()
+    sweep = Sweep(spec.sweep, seed=spec.seed, progress=stage("sweep"), prepare_spec=spec.prepare)
+    solutions = sweep.run(table)
+    solutions += rule_solutions(table, sweep.representations[spec.sweep.scalings[0]], spec)
+    timings["sweep"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    board = leaderboard(solutions)
+    data = model_input(table.frame, table.types, table.features)
+    rec = recommend(solutions, board, data, spec.select, seed=spec.seed, progress=stage("stability"))
+    timings["select"] = time.perf_counter() - t0
+
+    if table.info is not None:
+        first = sweep.representations[spec.sweep.scalings[0]]
+        became = what_columns_became(first.transformer, table.features)
+        info = table.info.copy()
+        info["became"] = [_became(str(c), b, became) for c, b in
+                          zip(info["column"], info["became"], strict=True)]
+        table.info = info
+    return write_run(spec, table, solutions, rec, sweep.representations, timings=timings,
+                     progress=progress)
+
+
+def _became(column: str, said: Any, became: dict[str, str]) -> str:
+    """What a source column became: its prepared columns, through the feature it turned into
+    (a date ``Dt`` becomes the feature ``Dt_days``); else what the recipe said, else nothing."""
+    parts = [v for f, v in became.items() if f in (column, f"{column}_days")]
+    if parts:
+        return "; ".join(parts)
+    return said if isinstance(said, str) and said else "not clustered"

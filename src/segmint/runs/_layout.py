@@ -1,0 +1,47 @@
+"""The run folder's layout: every file name, and the format version a run was written in.
+
+Format 1 (segmint 0.1, before customer tables): the model is ``scale`` + ``cluster`` on the
+feature matrix as a NumPy array; the leaderboard has ``scaling`` and ``k=v`` params; no
+``format_version`` in the manifest. Format 2: the model is ``prepare`` (a ColumnTransformer
+over the customer table's named columns) + ``cluster``; the manifest records the recipe's
+schema, the column types and the revenue column; ``feature_info.csv`` is the feature report.
+Both open with :class:`segmint.runs.Run`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMAT_VERSION", "SPEC", "MANIFEST", "CUSTOMERS", "PREPARED", "LEADERBOARD",
+           "STABILITY", "FEATURE_INFO", "REPORT", "SOLUTIONS", "MODEL", "LABELS", "PROFILE",
+           "CENTROIDS", "CENTERS", "METRICS", "RULES", "format_version", "solution_dir"]
+
+FORMAT_VERSION = 2
+
+SPEC = "spec.yaml"
+MANIFEST = "manifest.json"
+CUSTOMERS = "customers.parquet"
+PREPARED = "prepared.parquet"
+LEADERBOARD = "leaderboard.csv"
+STABILITY = "stability.csv"
+FEATURE_INFO = "feature_info.csv"
+REPORT = "report.html"
+SOLUTIONS = "solutions"
+
+# inside solutions/<name>/
+MODEL = "model.skops"
+LABELS = "labels.parquet"
+PROFILE = "profile.parquet"
+CENTROIDS = "centroids.parquet"
+CENTERS = "centers.parquet"
+METRICS = "metrics.json"
+RULES = "rules.json"  # a rule-based solution's rules (no model)
+
+
+def format_version(manifest: dict[str, Any]) -> int:
+    """The format a run folder was written in (1 when the manifest does not say)."""
+    return int(manifest.get("format_version", 1))
+
+
+def solution_dir(run: Path, name: str) -> Path:
+    return run / SOLUTIONS / name

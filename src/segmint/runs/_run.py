@@ -1,0 +1,223 @@
+"""The objects a user holds: a :class:`Run` (one run folder) and its :class:`SavedSolution` s."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from segmint.errors import InputError, ModelError
+from segmint.explain import NOISE_NAME
+from segmint.runs import _layout as L
+from segmint.spec import load_spec
+
+__all__ = ["Run", "SavedSolution", "open_run"]
+
+
+def _load_model(path: Path) -> Any:
+    import skops.io as sio
+
+    if not path.is_file():
+        raise ModelError("model file not found", file=str(path))
+    untrusted = sio.get_untrusted_types(file=path)
+    foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "segmint.", "scipy."))]
+    if foreign:
+        raise ModelError(f"model holds types segmint does not load: {foreign}", file=str(path))
+    return sio.load(path, trusted=untrusted)
+
+
+class SavedSolution:
+    """One solution of a run, as saved in ``solutions/<name>/``."""
+
+    def __init__(self, folder: Path, run: Run) -> None:
+        self.folder = folder
+        self.run = run
+        self.metrics: dict[str, Any] = json.loads((folder / L.METRICS).read_text(encoding="utf-8"))
+        self.name: str = self.metrics["name"]
+        self._model: Any = None
+
+    def __repr__(self) -> str:
+        return f"SavedSolution({self.name!r}, n_clusters={self.metrics['n_clusters']})"
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.metrics["algorithm"])
+
+    @property
+    def model(self) -> Any:
+        """The fitted scikit-learn pipeline (preparation + clusterer), loaded safely with skops."""
+        if self._model is None:
+            self._model = _load_model(self.folder / L.MODEL)
+        return self._model
+
+    def labels(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / L.LABELS)
+
+    def profile(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / L.PROFILE)
+
+    def centroids(self) -> pd.DataFrame:
+        """ML.CENTROIDS-like long table: segment, feature, (category,) value in feature units."""
+        return pd.read_parquet(self.folder / L.CENTROIDS)
+
+    def predict(self, data: Any) -> pd.DataFrame:
+        """Assign customers to this solution's segments, with distances to every centroid.
+
+        ``data`` is a customer table (the run's feature columns, ids in a ``customer`` column
+        or the index) or raw input of the run's kind (transactions, or a customer table as
+        exported) as a file or a table in memory, which goes through the run's reading and
+        recipe first. Returns customer, segment, name, distance (to its own centroid) and
+        nearest_centroids_distance (every centroid, nearest first), as BigQuery ML's
+        ML.PREDICT does.
+        """
+        from segmint.cluster.registry import ALGORITHMS, nearest_center
+
+        if (self.folder / L.RULES).is_file():
+            raise ModelError(f"{self.name} is a rule-based solution with no model; score "
+                             f"customers with a clustered solution", file=str(self.folder))
+        version = L.format_version(self.run.manifest)
+        features = list(self.metrics["features"])
+        pipe = self.model
+        if version == 1:
+            frame = self.run._customer_rows(data, features)
+            Z = pipe.named_steps["scale"].transform(frame.to_numpy(dtype="float64"))
+            columns = features
+        else:
+            from segmint.prepare import model_input
+
+            frame = self.run._customer_rows(data, features)
+            Z = pipe.named_steps["prepare"].transform(model_input(frame, self.run.types, features))
+            columns = list(self.metrics["prepared_columns"])
+        Z = np.asarray(Z, dtype="float64")
+        centers = pd.read_parquet(self.folder / L.CENTERS)
+        ids = centers["segment"].to_numpy()
+        C = centers[columns].to_numpy(dtype="float64")
+        dist = np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)) if len(C) else \
+            np.empty((len(Z), 0))
+        algo = ALGORITHMS.get(self.algorithm)
+        assign = algo.assign if algo is not None else nearest_center
+        segment = np.asarray(assign(pipe.named_steps["cluster"], Z, ids, C), dtype=np.int64)
+        prof = self.profile()
+        names = dict(zip(prof["segment"], prof["name"], strict=True))
+        order = np.argsort(dist, axis=1, kind="stable")
+        own = np.full(len(Z), np.nan)
+        for j, s in enumerate(ids):
+            own[segment == s] = dist[segment == s, j]
+        nearest = [[{"centroid_id": int(ids[j]), "distance": float(dist[i, j])} for j in order[i]]
+                   for i in range(len(Z))]
+        return pd.DataFrame({"customer": frame.index.astype("string"), "segment": segment,
+                             "name": [names.get(int(s), NOISE_NAME) for s in segment],
+                             "distance": own, "nearest_centroids_distance": nearest})
+
+
+class Run:
+    """What a spec produced: the run folder, and answers about it.
+
+    Opens run folders of every format segmint has written (see :mod:`segmint.runs._layout`).
+
+    Examples
+    --------
+    >>> run = segmint.open_run("runs/online-retail-insiders-20261123-120000")  # doctest: +SKIP
+    >>> run.solution().profile()  # the recommended solution's profile         # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        manifest = self.path / L.MANIFEST
+        if not manifest.is_file():
+            raise ModelError("not a segmint run folder (no manifest.json)", file=str(self.path))
+        self.manifest: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+        version = L.format_version(self.manifest)
+        if version > L.FORMAT_VERSION:
+            raise ModelError(f"written in run-folder format {version}; this segmint reads up to "
+                             f"{L.FORMAT_VERSION} (upgrade segmint)", file=str(self.path))
+        self.spec = load_spec(yaml.safe_load((self.path / L.SPEC).read_text(encoding="utf-8")))
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, recommended={self.recommended!r})"
+
+    @property
+    def format_version(self) -> int:
+        return L.format_version(self.manifest)
+
+    @property
+    def recommended(self) -> str | None:
+        return self.manifest.get("recommended")
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.manifest["features"])
+
+    @property
+    def types(self) -> dict[str, str]:
+        """Feature -> numeric / binary / categorical (format 1: all numeric)."""
+        return dict(self.manifest.get("types") or {f: "numeric" for f in self.features})
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / L.REPORT
+
+    def leaderboard(self) -> pd.DataFrame:
+        from segmint.cluster.leaderboard import read_leaderboard
+
+        return read_leaderboard(self.path / L.LEADERBOARD)
+
+    def stability(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / L.STABILITY)
+
+    def feature_info(self) -> pd.DataFrame | None:
+        """The feature report of a customer-table run (None when the run has none)."""
+        path = self.path / L.FEATURE_INFO
+        return pd.read_csv(path) if path.is_file() else None
+
+    def customers(self) -> pd.DataFrame:
+        frame = pd.read_parquet(self.path / L.CUSTOMERS)
+        return frame.set_index("customer")
+
+    def solutions(self) -> list[str]:
+        return sorted(p.name for p in (self.path / L.SOLUTIONS).iterdir() if p.is_dir())
+
+    def solution(self, name: str | None = None) -> SavedSolution:
+        """A saved solution by name; the recommended one by default."""
+        name = name or self.recommended
+        if name is None:
+            raise ModelError("this run recommended no solution; name one", file=str(self.path))
+        folder = L.solution_dir(self.path, name)
+        if not folder.is_dir():
+            raise ModelError(f"no solution {name!r}; this run has {len(self.solutions())}, e.g. "
+                             f"{self.solutions()[:5]}", file=str(self.path))
+        return SavedSolution(folder, self)
+
+    def predict(self, data: Any, solution: str | None = None) -> pd.DataFrame:
+        """Score customers with a solution (the recommended one by default)."""
+        return self.solution(solution).predict(data)
+
+    def _customer_rows(self, data: Any, features: list[str]) -> pd.DataFrame:
+        """The customers in ``data`` as rows of the run's features, indexed by customer id."""
+        from segmint.pipeline import build_customers
+
+        if isinstance(data, pd.DataFrame) and set(features) <= set(data.columns) \
+                and self.manifest.get("recipe", "transactions") == "transactions":
+            # a customer table already: ids from a ``customer`` column, else its index
+            table = data.set_index("customer") if "customer" in data.columns else data
+        else:
+            schema = self.manifest.get("schema") or None
+            if self.format_version == 1:
+                schema = None
+            table = build_customers(self.spec, data, schema=schema).frame
+        # a weekday or month never seen in new data is a zero count, not a missing feature
+        missing = [f for f in features if f not in table.columns]
+        if missing and self.spec.recipe.features.startswith("intel") \
+                and self.spec.recipe.kind == "transactions":
+            table = table.reindex(columns=[*table.columns, *missing], fill_value=0.0)
+        elif missing:
+            raise InputError(f"customer table lacks features {missing}", column=missing[0])
+        return table[features]
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run folder written earlier."""
+    return Run(path)
