@@ -11,8 +11,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run": "segmint._run", "open_run": "segmint._run", "demo_spec": "segmint._run",
-    "Run": "segmint._run", "SavedSolution": "segmint._run",
+    "run": "segmint.pipeline", "demo_spec": "segmint.pipeline",
+    "build_customers": "segmint.pipeline",
+    "open_run": "segmint.runs", "Run": "segmint.runs", "SavedSolution": "segmint.runs",
     "RunSpec": "segmint.spec", "load_spec": "segmint.spec",
     "SegmintError": "segmint.errors", "InputError": "segmint.errors",
     "SpecError": "segmint.errors", "ModelError": "segmint.errors",
