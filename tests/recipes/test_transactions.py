@@ -1,25 +1,25 @@
 """The customer tables against independent pandas computations written here."""
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from segmint.recipes import clean_transactions, customer_table
+from segmint.recipes._table import CustomerTable
 from segmint.spec import CleaningSpec
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online_retail.parquet"
 CANON = {"InvoiceNo": "invoice", "StockCode": "product", "Quantity": "quantity",
          "InvoiceDate": "date", "UnitPrice": "price", "CustomerID": "customer", "Country": "country"}
 
 
 @pytest.fixture(scope="module")
 def retail() -> pd.DataFrame:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} is absent (../shared/data is not beside the checkout)")
-    return pd.read_parquet(DATA)
+    # Bundled in the package, so nothing here skips on a fresh clone.
+    with resources.as_file(resources.files("segmint") / "data" / "online_retail.parquet") as path:
+        return pd.read_parquet(path)
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +48,49 @@ def _kit_intel21(retail: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_intel21_equals_the_kit(retail, tx):
-    ours = customer_table(tx, "intel21")
+    table = customer_table(tx, "intel21")
     kit = _kit_intel21(retail)
-    assert ours.shape == (4256, 21)
-    assert list(ours.columns) == list(kit.columns)
+    assert isinstance(table, CustomerTable)
+    assert len(table.features) == 21
+    assert table.features == list(kit.columns)
+    # the revenue column is kept beside the 21 features, not clustered
+    assert table.revenue == "revenue"
+    assert list(table.frame.columns) == [*kit.columns, "revenue"]
     kit.index = kit.index.astype("string")
     kit.index.name = "customer"
+    ours = table.frame[table.features]
+    assert ours.shape == (4256, 21)
     pd.testing.assert_frame_equal(ours.sort_index(), kit.sort_index(), check_exact=False, rtol=1e-12)
 
 
 def test_intel3_is_the_first_three_columns(tx):
     small = customer_table(tx, "intel3")
-    assert list(small.columns) == ["Amount", "NumberOfOrders", "Recency"]
+    assert small.features == ["Amount", "NumberOfOrders", "Recency"]
+    assert list(small.frame.columns) == ["Amount", "NumberOfOrders", "Recency", "revenue"]
     assert len(small) == 4256
+
+
+def test_cluster_revenue_adds_the_revenue_column_to_the_features(tx):
+    table = customer_table(tx, "intel3", cluster_revenue=True)
+    assert table.features == ["Amount", "NumberOfOrders", "Recency", "revenue"]
+    # a feature set whose revenue is already a feature is unchanged
+    assert customer_table(tx.head(500), "rfm", cluster_revenue=True).features == \
+        ["recency_days", "frequency", "monetary"]
+
+
+def test_the_table_describes_itself(tx):
+    table = customer_table(tx, "insiders")
+    assert table.types == {c: "numeric" for c in table.frame.columns}
+    assert table.lines == len(tx)
+    assert table.schema == {"recipe": "transactions", "features": "insiders"}
+    no_customer = int(tx["customer"].isna().sum())
+    assert table.notes == ["line total = quantity x price (columns 'quantity' x 'price')",
+                           f"{no_customer} of {len(tx)} lines have no customer and are left out"]
+    assert table.frame.index.dtype == "string" and table.frame.index.name == "customer"
+    assert (table.frame.dtypes == "float64").all()
+    info = table.info.set_index("column")
+    assert info.loc["returns", "max"] == table.frame["returns"].max()
+    assert info.loc["gross_revenue", "count"] == len(table)
 
 
 def test_insiders_on_a_hand_made_table():
@@ -72,7 +102,7 @@ def test_insiders_on_a_hand_made_table():
         "quantity": [2, 1, 4, -1, 10, 5],
         "price": [1.5, 10.0, 0.5, 10.0, 1.0, 2.0],
     })
-    t = customer_table(tx, "insiders")
+    t = customer_table(tx, "insiders").frame
     assert t.loc["1"].to_dict() == {"gross_revenue": 2 * 1.5 + 10.0 + 4 * 0.5, "recency_days": 10.0,
                                     "quantity_of_products": 3.0, "returns": 1.0,
                                     "frequency": 2 / 10}
@@ -84,7 +114,8 @@ def test_insiders_on_a_hand_made_table():
 def test_insiders_matches_pandas_on_online_retail(tx):
     cleaning = CleaningSpec(impute_customer=True, drop_non_product_codes=True, min_unit_price=0.04,
                             drop_customers=["16446"], drop_countries=["European Community", "Unspecified"])
-    ours = customer_table(tx, "insiders", cleaning)
+    table = customer_table(tx, "insiders", cleaning)
+    ours = table.frame
     # the same steps in pandas
     df = tx.copy()
     missing = df.loc[df["customer"].isna(), "invoice"].drop_duplicates().sort_values()
@@ -94,6 +125,7 @@ def test_insiders_matches_pandas_on_online_retail(tx):
     df = df[~df["product"].str.fullmatch(r"[A-Za-z]+")]
     df = df[df["price"] >= 0.04]
     df = df[~df["customer"].isin(["16446"]) & ~df["country"].isin(["European Community", "Unspecified"])]
+    assert f"cleaning kept {len(df)} of {len(tx)} lines" in table.notes
     day = df["date"].dt.normalize()
     last = day.max()
     buy, ret = df[df["quantity"] >= 0], df[df["quantity"] < 0]
@@ -103,7 +135,8 @@ def test_insiders_matches_pandas_on_online_retail(tx):
         "gross_revenue": g["rev"].sum(),
         "recency_days": (last - g["day"].max()).dt.days.astype(float),
         "quantity_of_products": g.size().astype(float),
-        "returns": ret.groupby("customer")["invoice"].nunique().reindex(g.size().index).fillna(0).astype(float),
+        "returns": (ret.groupby("customer")["invoice"].nunique().reindex(g.size().index)
+                    .fillna(0).astype(float)),
         "frequency": (g["invoice"].nunique() / span.where(span > 0)).fillna(0.0),
     })
     expect.index = expect.index.astype("string")
@@ -121,7 +154,10 @@ def test_cleaning_steps_one_by_one():
     imputed = clean_transactions(tx, CleaningSpec(impute_customer=True))
     # invoices Y then Z (invoice order) get new ids just above the largest id, 16446
     assert imputed.set_index("invoice").loc[["Y", "Z"], "customer"].tolist() == ["16447", "16448"]
-    assert clean_transactions(tx, CleaningSpec(drop_non_product_codes=True))["invoice"].tolist() == ["X", "Y", "W"]
-    assert clean_transactions(tx, CleaningSpec(min_unit_price=0.04))["invoice"].tolist() == ["X", "Z", "W", "V"]
-    assert clean_transactions(tx, CleaningSpec(drop_customers=[16446]))["invoice"].tolist() == ["X", "Z", "Y", "V"]
-    assert clean_transactions(tx, CleaningSpec(drop_countries=["Unspecified"]))["invoice"].tolist() == ["X", "Z", "W", "V"]
+    def kept(**options):
+        return clean_transactions(tx, CleaningSpec(**options))["invoice"].tolist()
+
+    assert kept(drop_non_product_codes=True) == ["X", "Y", "W"]
+    assert kept(min_unit_price=0.04) == ["X", "Z", "W", "V"]
+    assert kept(drop_customers=[16446]) == ["X", "Z", "Y", "V"]
+    assert kept(drop_countries=["Unspecified"]) == ["X", "Z", "W", "V"]
