@@ -5,14 +5,16 @@ import gzip
 import hashlib
 import re
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from segmint.errors import InputError
-from segmint.io import read_source
+from segmint.io import is_table, read_frame, read_source
 from segmint.spec import ROLES, SourceSpec
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -23,6 +25,8 @@ LINES = (
     "C536379,D,Discount,-1,12/1/2010 9:41,27.5,14527.0,United Kingdom\n"
     "536414,22139,,56,12/1/2010 11:52,0.0,,United Kingdom\n"
 )
+#: The roles LINES hold: every role but amount (they give quantity and price, not a line total).
+LINE_ROLES = tuple(role for role in ROLES if role != "amount")
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -30,7 +34,7 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-def _read(path: Path, roles=ROLES, **spec) -> pd.DataFrame:
+def _read(path: Path, roles=LINE_ROLES, **spec) -> pd.DataFrame:
     return read_source(SourceSpec(path=str(path), **spec), required=roles)
 
 
@@ -58,7 +62,7 @@ def _small_frame() -> pd.DataFrame:
 
 def _assert_small(df: pd.DataFrame) -> None:
     """The four LINES, whatever kind of source they came from."""
-    assert list(df.columns) == list(ROLES)
+    assert list(df.columns) == list(LINE_ROLES)
     assert df["customer"].dtype == "string"
     assert df["customer"].tolist()[:3] == ["17850", "17850", "14527"]
     assert df["customer"].isna().tolist() == [False, False, False, True]
@@ -141,7 +145,7 @@ def test_duckdb_file_table_and_query(tmp_path):
     frame = _small_frame()  # noqa: F841 - DuckDB reads the local `frame` by name below
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE sales AS SELECT * FROM frame")
-    df = read_source(SourceSpec(duckdb=str(path), table="sales"), required=ROLES)
+    df = read_source(SourceSpec(duckdb=str(path), table="sales"), required=LINE_ROLES)
     _assert_small(df)
     assert df.attrs["source"]["duckdb"] == str(path) and df.attrs["source"]["table"] == "sales"
     assert df.attrs["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -170,7 +174,7 @@ def test_sqlalchemy_sqlite_table_and_query(tmp_path):
     with sqlite3.connect(path) as con:
         _small_frame().to_sql("sales", con, index=False)
     url = f"sqlite:///{path}"
-    df = read_source(SourceSpec(url=url, table="sales"), required=ROLES)
+    df = read_source(SourceSpec(url=url, table="sales"), required=LINE_ROLES)
     _assert_small(df)  # SQLite stores the dates as text: parsed as ISO 8601
     assert df.attrs["source"]["url"] == url and df.attrs["source"]["table"] == "sales"
     assert df.attrs["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -433,7 +437,7 @@ def test_missing_file_and_unknown_extension(tmp_path):
     odd = _write(tmp_path / "sales.dat", HEADER + LINES)
     with pytest.raises(InputError, match="set source.format"):
         read_source(SourceSpec(path=str(odd)), required=["customer"])
-    _assert_small(read_source(SourceSpec(path=str(odd), format="csv"), required=ROLES))
+    _assert_small(read_source(SourceSpec(path=str(odd), format="csv"), required=LINE_ROLES))
 
 
 def test_unknown_role_is_a_programming_error(tmp_path):
@@ -483,3 +487,300 @@ def test_postgresql_url_and_query(postgres_url):
     assert df["price"].tolist() == [2.55, 1.10]
     assert df["date"].iloc[1] == pd.Timestamp("2010-12-02 09:00")
     assert "postgres@" in df.attrs["source"]["url"] and df.attrs["source"]["rows"] == 2
+
+
+# --------------------------------------------------------------------------- whitespace, no header
+
+# CDNOW's layout: customer, date as yyyymmdd, number of CDs, dollar value; runs of spaces, and
+# the second line starts with spaces. Read by hand: customers 00001, 00002, 00002, 00003.
+CDNOW = ("00001 19970101  1  11.77\n"
+         "   00002 19970112  1  12.00\n"
+         "00002 19970112  5  77.00\n"
+         "00003 19970102  2  20.76\n")
+CDNOW_NAMES = ["customer_id", "date", "cds", "amount"]
+CDNOW_ROLES = ["customer", "date", "quantity", "amount"]
+
+
+def _assert_cdnow(df: pd.DataFrame) -> None:
+    assert list(df.columns) == CDNOW_ROLES
+    assert df["customer"].dtype == "string"
+    assert df["customer"].tolist() == ["00001", "00002", "00002", "00003"]  # leading zeros kept
+    assert df["date"].dtype == "datetime64[us]"
+    assert df["date"].tolist() == [pd.Timestamp("1997-01-01"), pd.Timestamp("1997-01-12"),
+                                   pd.Timestamp("1997-01-12"), pd.Timestamp("1997-01-02")]
+    assert df["quantity"].dtype == "int64" and df["quantity"].tolist() == [1, 1, 5, 2]
+    assert df["amount"].dtype == "float64" and df["amount"].tolist() == [11.77, 12.0, 77.0, 20.76]
+
+
+def test_cdnow_whitespace_without_header(tmp_path):
+    path = _write(tmp_path / "CDNOW_master.txt", CDNOW)
+    df = _read(path, CDNOW_ROLES, header=False, names=CDNOW_NAMES, columns={"quantity": "cds"})
+    _assert_cdnow(df)
+    record = df.attrs["source"]
+    assert record["format"] == "whitespace" and record["delimiter"] == "whitespace"  # sniffed
+    assert record["columns"] == {"customer": "customer_id", "date": "date", "quantity": "cds",
+                                 "amount": "amount"}
+
+
+def test_cdnow_whitespace_with_header_and_amount_mapped(tmp_path):
+    path = _write(tmp_path / "cdnow.txt", "customer_id date cds amount\n" + CDNOW)
+    _assert_cdnow(_read(path, CDNOW_ROLES, columns={"quantity": "cds"}))  # amount by its name
+    dollars = _write(tmp_path / "dollars.txt", "customer_id\tdate cds dollars\n" + CDNOW)
+    df = _read(dollars, CDNOW_ROLES, columns={"quantity": "cds", "amount": "dollars"})
+    _assert_cdnow(df)
+    assert df.attrs["source"]["columns"]["amount"] == "dollars"
+
+
+def test_whitespace_forced_by_format_or_delimiter(tmp_path):
+    # .dat says nothing of the format: the spec does.
+    path = _write(tmp_path / "cdnow.dat", CDNOW)
+    _assert_cdnow(_read(path, CDNOW_ROLES, format="whitespace", header=False, names=CDNOW_NAMES,
+                        columns={"quantity": "cds"}))
+    # One comma on every line (in the genre) makes the sniffer take ","; the spec overrides it.
+    genres = ["rock,pop", "jazz,blues", "pop,soul", "folk,rock"]
+    text = "".join(f"{line} {genre}\n" for line, genre in zip(CDNOW.splitlines(), genres, strict=True))
+    txt = _write(tmp_path / "cdnow.txt", text)
+    names = [*CDNOW_NAMES, "genre"]
+    sniffed = read_source(SourceSpec(path=str(txt), header=False, names=["left", "right"]))
+    assert sniffed.attrs["source"]["delimiter"] == ","
+    df = _read(txt, CDNOW_ROLES, delimiter="whitespace", header=False, names=names,
+               columns={"quantity": "cds"})
+    _assert_cdnow(df)
+    assert df.attrs["source"]["format"] == "whitespace"
+
+
+def test_whole_table_of_a_headerless_whitespace_file(tmp_path):
+    path = _write(tmp_path / "cdnow.txt", CDNOW)
+    df = read_source(SourceSpec(path=str(path), header=False, names=CDNOW_NAMES))
+    assert list(df.columns) == CDNOW_NAMES
+    # Types as pandas infers them: without the customer role an id like 00001 is the number 1.
+    assert df["customer_id"].tolist() == [1, 2, 2, 3]
+    assert df["cds"].tolist() == [1, 1, 5, 2] and df["amount"].tolist() == [11.77, 12.0, 77.0, 20.76]
+    assert df.attrs["source"]["rows"] == 4
+
+
+def test_customer_ids_keep_leading_zeros(tmp_path):
+    path = _write(tmp_path / "ids.csv", "CustomerID,Quantity\n00001,1\n00002,2\n")
+    df = read_source(SourceSpec(path=str(path)), required=["customer", "quantity"])
+    assert df["customer"].tolist() == ["00001", "00002"]
+    assert df["quantity"].tolist() == [1, 2]
+
+
+def test_bad_value_in_headerless_whitespace_file_names_the_line(tmp_path):
+    path = _write(tmp_path / "cdnow.txt", CDNOW.replace("  5  ", "  x  "))
+    err = _read_error(path, ["quantity"], header=False, names=CDNOW_NAMES, columns={"quantity": "cds"})
+    # Without a header, row 3 is line 3.
+    assert (err.file, err.column, err.row) == (str(path), "cds", 3)
+    assert "got 'x' (line 3 of the file)" in str(err)
+
+
+def test_headerless_csv_with_names(tmp_path):
+    path = _write(tmp_path / "sales.csv", "17850,536365,6,2.55\n\n00123,536366,-1,3.39\n")
+    df = _read(path, ["customer", "invoice", "quantity", "price"], header=False,
+               names=["CustomerID", "InvoiceNo", "Quantity", "UnitPrice"])
+    assert df.values.tolist() == [["17850", "536365", 6, 2.55], ["00123", "536366", -1, 3.39]]
+    assert df.attrs["source"]["delimiter"] == ","
+
+
+def test_names_replace_the_header_line(tmp_path):
+    path = _write(tmp_path / "sales.csv", "a;b;c\n17850;6;2.55\n")
+    df = _read(path, ["customer", "quantity", "price"], names=["CustomerID", "Quantity", "UnitPrice"])
+    assert df.values.tolist() == [["17850", 6, 2.55]]
+    err = _read_error(path, ["customer"], names=["CustomerID", "Quantity"])
+    assert err.file == str(path)
+    assert "has 3 columns in its header line ['a', 'b', 'c'] but source.names gives 2" in str(err)
+
+
+@pytest.mark.parametrize("text, line, fields", [
+    ("17850,536365,6\n17851,536366\n17852,536367,1\n", 2, 2),        # a short line
+    ("17850,536365,6\n17851,536366,2\n17852,536367,1,9\n", 3, 4),    # a long line
+    ("17850,536365\n17851,536366\n", 1, 2),                          # every line short
+])
+def test_headerless_line_with_other_field_count(tmp_path, text, line, fields):
+    path = _write(tmp_path / "sales.csv", text)
+    err = _read_error(path, ["customer"], header=False, names=["CustomerID", "InvoiceNo", "Quantity"])
+    assert (err.file, err.row) == (str(path), line)
+    assert f"line {line} has {fields} fields separated by ',', but source.names gives 3" in str(err)
+
+
+def test_short_line_in_headerless_whitespace_file(tmp_path):
+    path = _write(tmp_path / "cdnow.txt", CDNOW.replace("1  12.00", "1"))
+    err = _read_error(path, ["customer"], delimiter="whitespace", header=False, names=CDNOW_NAMES)
+    assert err.row == 2
+    assert "line 2 has 3 fields separated by runs of whitespace, but source.names gives 4" in str(err)
+
+
+def test_header_false_is_for_text_files(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"d": [19970101], "c": ["00001"]}).to_parquet(path)
+    err = _read_error(path, ["date"], header=False, names=["date", "customer"])
+    assert err.file == str(path) and "'header: false' is for delimited text files" in str(err)
+    # names alone rename the columns of a Parquet file, in order
+    df = _read(path, ["customer", "date"], names=["date", "customer"])
+    assert df.values.tolist() == [["00001", pd.Timestamp("1997-01-01")]]
+    assert df.attrs["source"]["columns"] == {"customer": "customer", "date": "date"}
+    database = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("CREATE TABLE sales AS SELECT 19970101 AS d, '00001' AS c")
+    with pytest.raises(InputError, match="a database table names its columns"):
+        read_source(SourceSpec(duckdb=str(database), table="sales", header=False, names=["date", "customer"]))
+    renamed = read_source(SourceSpec(duckdb=str(database), table="sales", names=["date", "customer"]),
+                          required=["customer", "date"])
+    assert renamed.values.tolist() == [["00001", pd.Timestamp("1997-01-01")]]
+
+
+# --------------------------------------------------------------------------- archives
+
+def test_zip_holding_one_csv(tmp_path):
+    path = tmp_path / "retail.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("export/retail.csv", HEADER + LINES)
+        archive.writestr("__MACOSX/export/._retail.csv", b"\x00\x05\x16\x07")  # macOS junk
+        archive.writestr("export/.DS_Store", b"\x00\x00\x00\x01Bud1")
+    df = _read(path)
+    _assert_small(df)
+    record = df.attrs["source"]
+    assert record["file"] == str(path) and record["member"] == "export/retail.csv"
+    assert record["format"] == "csv"
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def test_zip_found_by_its_bytes_and_located_errors(tmp_path):
+    path = tmp_path / "retail.csv"  # a zip with a .csv name: found by its first bytes
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("retail.csv", HEADER + LINES.replace(",6,", ",six,", 1))
+    err = _read_error(path, ["quantity"])
+    assert (err.file, err.column, err.row) == (f"{path} (member 'retail.csv')", "Quantity", 1)
+    assert "got 'six' (line 2 of the file)" in str(err)
+
+
+def test_zip_with_two_or_no_data_files_lists_members(tmp_path):
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("2010.csv", HEADER + LINES)
+        archive.writestr("2011.csv", HEADER + LINES)
+        archive.writestr("README.md", "two years")
+    err = _read_error(two, ["customer"])
+    assert err.file == str(two)
+    assert "holding 2 data files; it needs exactly one" in str(err)
+    assert "its members are ['2010.csv', '2011.csv', 'README.md']" in str(err)
+    none = tmp_path / "none.zip"
+    with zipfile.ZipFile(none, "w") as archive:
+        archive.writestr("README.md", "nothing")
+    assert "holding 0 data files" in str(_read_error(none, ["customer"]))
+
+
+def test_gzipped_whitespace_txt_and_parquet(tmp_path):
+    path = tmp_path / "CDNOW_master.txt.gz"
+    path.write_bytes(gzip.compress(CDNOW.encode()))
+    df = _read(path, CDNOW_ROLES, header=False, names=CDNOW_NAMES, columns={"quantity": "cds"})
+    _assert_cdnow(df)
+    assert df.attrs["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    parquet = tmp_path / "retail.parquet"
+    _small_frame().to_parquet(parquet)
+    packed = tmp_path / "retail.parquet.gz"
+    packed.write_bytes(gzip.compress(parquet.read_bytes()))
+    _assert_small(_read(packed))
+
+
+# --------------------------------------------------------------------------- integer dates
+
+def test_text_yyyymmdd_dates(tmp_path):
+    path = _write(tmp_path / "d.csv", "date,Quantity\n19970101,1\n19971231,1\n")
+    dates = _read(path, ["date"])["date"]
+    assert dates.tolist() == [pd.Timestamp("1997-01-01"), pd.Timestamp("1997-12-31")]
+
+
+def test_integer_yyyymmdd_dates_in_a_frame_and_parquet(tmp_path):
+    frame = pd.DataFrame({"date": [19970101, 19970112]})
+    assert frame["date"].dtype == "int64"
+    dates = read_frame(frame, required=["date"])["date"]
+    assert dates.dtype == "datetime64[us]"
+    assert dates.tolist() == [pd.Timestamp("1997-01-01"), pd.Timestamp("1997-01-12")]
+    # A missing value makes the column float; it is still yyyymmdd.
+    gap = read_frame(pd.DataFrame({"date": [19970101, None]}), required=["date"])["date"]
+    assert gap.iloc[0] == pd.Timestamp("1997-01-01") and pd.isna(gap.iloc[1])
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path)
+    assert _read(path, ["date"])["date"].tolist() == dates.tolist()
+
+
+def test_bad_integer_dates(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"InvoiceDate": [19970101, 20131345]}).to_parquet(path)  # month 13
+    err = _read_error(path, ["date"])
+    assert (err.file, err.column, err.row) == (str(path), "InvoiceDate", 2)
+    assert "read as yyyymmdd from 8-digit numbers, got 20131345" in str(err)
+    text = _write(tmp_path / "d.csv", "InvoiceDate\n19970101\n20131345\n")
+    err = _read_error(text, ["date"])
+    assert (err.column, err.row) == ("InvoiceDate", 2) and "(line 3 of the file)" in str(err)
+    # Numbers that are not all 8 digits (Excel serials here) keep the old error.
+    with pytest.raises(InputError, match="a date or a date text, not a number, got 35065"):
+        read_frame(pd.DataFrame({"InvoiceDate": [35065, 19970101]}), required=["date"])
+
+
+# --------------------------------------------------------------------------- tables in memory
+
+def _fingerprint(frame: pd.DataFrame) -> str:
+    """read_frame's documented content fingerprint."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).values.tobytes()
+    return hashlib.sha256(hashed + "\n".join(frame.columns).encode()).hexdigest()[:16]
+
+
+def test_read_frame_pandas_arrow_and_duckdb_alike():
+    frame = _small_frame()
+    expected = _fingerprint(frame)
+    from_pandas = read_frame(frame, required=LINE_ROLES)
+    _assert_small(from_pandas)
+    assert from_pandas.attrs["source"]["frame"] == "pandas DataFrame"
+    assert from_pandas.attrs["source"]["sha256"] == expected
+    from_arrow = read_frame(pa.Table.from_pandas(frame), required=LINE_ROLES, name="sales")
+    _assert_small(from_arrow)
+    assert from_arrow.attrs["source"]["frame"] == "sales"
+    with duckdb.connect() as con:
+        relation = con.from_df(frame)
+        from_duckdb = read_frame(relation, required=LINE_ROLES)
+    _assert_small(from_duckdb)
+    assert from_duckdb.attrs["source"]["frame"] == "DuckDB relation"
+    # The same content, the same fingerprint, whatever held it; another value, another one.
+    assert from_arrow.attrs["source"]["sha256"] == from_duckdb.attrs["source"]["sha256"] == expected
+    changed = frame.assign(Quantity=[6, 6, -1, 57])
+    assert read_frame(changed, required=["quantity"]).attrs["source"]["sha256"] != expected
+
+
+def test_read_frame_polars():
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame({"CustomerID": ["00001", None], "date": [19970101, 19970112],
+                          "amount": [11.77, 12.0]})
+    df = read_frame(frame, required=["customer", "date", "amount"])
+    assert df["customer"].tolist()[0] == "00001" and pd.isna(df["customer"].iloc[1])
+    assert df["date"].tolist() == [pd.Timestamp("1997-01-01"), pd.Timestamp("1997-01-12")]
+    assert df.attrs["source"]["frame"] == "polars DataFrame"
+
+
+def test_read_frame_bad_value_and_bad_type():
+    with pytest.raises(InputError) as caught:
+        read_frame(pa.table({"Quantity": ["1", "lots"]}), required=["quantity"], name="orders")
+    err = caught.value
+    assert (err.file, err.column, err.row) == ("orders", "Quantity", 2)
+    with pytest.raises(InputError, match=r"cannot read a builtins.list as a table; read_frame "
+                                         r"takes a pandas DataFrame, a pyarrow Table, a DuckDB "
+                                         r"relation or a polars DataFrame"):
+        read_frame([[17850, 6]], required=["customer"])
+
+
+def test_is_table(tmp_path):
+    assert is_table(_small_frame()) and is_table(pa.table({"a": [1]}))
+    with duckdb.connect() as con:
+        assert is_table(con.sql("SELECT 1 AS a"))
+    assert not any(is_table(x) for x in (str(tmp_path), tmp_path, SourceSpec(path="x.csv"), [[1]], None))
+
+
+def test_amount_role_by_default_header(tmp_path):
+    path = _write(tmp_path / "lines.csv", "CustomerID,Sales\n17850,15.30\n17850,20\n")
+    df = _read(path, ["customer", "amount"])
+    assert df["amount"].dtype == "float64" and df["amount"].tolist() == [15.3, 20.0]
+    assert df.attrs["source"]["columns"]["amount"] == "Sales"
+    bad = _write(tmp_path / "bad.csv", "CustomerID,Sales\n17850,£15\n")
+    err = _read_error(bad, ["amount"])
+    assert (err.column, err.row) == ("Sales", 1) and "amount must be a number" in str(err)

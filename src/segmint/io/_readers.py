@@ -4,6 +4,10 @@ A source is opened in two steps: first its headers (cheap for every kind), so th
 be mapped and a missing column reported before any data is read; then only the mapped
 columns are loaded. Types are then fixed column by column, vectorised, and the first bad value
 of a column is reported with its file, column and row.
+
+Files may be gzipped or sit alone in a zip archive; delimited text may be separated by commas,
+semicolons, tabs, pipes or runs of whitespace, with or without a header line. Tables already in
+memory (pandas, pyarrow, DuckDB, polars) go through the same mapping and typing.
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+import sys
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,16 +31,29 @@ import pandas as pd
 from segmint.errors import InputError
 from segmint.spec import DEFAULT_COLUMN_NAMES, ROLES, SourceSpec
 
-__all__ = ["read_source", "read_frame"]
+__all__ = ["read_source", "read_frame", "is_table"]
 
 logger = logging.getLogger(__name__)
 
 _TEXT_ROLES = ("customer", "invoice", "product", "country")
-_NUMERIC_ROLES = ("quantity", "price")
+_NUMERIC_ROLES = ("quantity", "price", "amount")
+_FLOAT_ROLES = ("price", "amount")  # always float64; quantity is int64 when it can be
 # Cell texts that mean "no value" in a numeric or date column (text columns keep them as text).
 _MISSING_TOKENS = ["", "nan", "NaN", "NA", "N/A", "NULL", "null", "None", "NaT"]
 _SNIFF_BYTES = 32_768
 _DELIMITERS = ",;\t|"
+_WHITESPACE = "whitespace"  # the delimiter value that stands for runs of spaces and tabs
+_DELIMITED = ("csv", "tsv", "whitespace")
+_ZIP_MAGIC = b"PK\x03\x04"
+_GZIP_MAGIC = b"\x1f\x8b"
+_FORMAT_BY_SUFFIX = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv",
+                     ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xlsm": "excel",
+                     ".ndjson": "ndjson", ".jsonl": "ndjson"}
+# What read_frame takes: (module, class, how messages name it). Looked up in sys.modules, so
+# an optional library is never imported just to learn that an object is not one of its tables.
+_TABLE_TYPES = (("pandas", "DataFrame", "pandas DataFrame"), ("pyarrow", "Table", "pyarrow Table"),
+                ("duckdb", "DuckDBPyRelation", "DuckDB relation"),
+                ("polars", "DataFrame", "polars DataFrame"))
 
 
 @dataclass
@@ -50,7 +69,25 @@ class _Opened:
     close: Callable[[], None] = lambda: None  # database connections end here
 
 
-# --------------------------------------------------------------------------- entry point
+@dataclass
+class _Content:
+    """What a file holds: the file itself, or the bytes inside its gzip or zip wrapper."""
+
+    where: str  # how errors name it: the path, or "archive.zip (member 'sales.csv')"
+    path: Path  # the file on disk
+    data: bytes | None = None  # None: read the file on disk as it is
+
+    def take_bytes(self) -> bytes:
+        # Handed over, not kept: the text decoded from them is the copy that lives on.
+        data = self.path.read_bytes() if self.data is None else self.data
+        self.data = None
+        return data
+
+    def handle(self) -> Path | io.BytesIO:
+        return self.path if self.data is None else io.BytesIO(self.data)
+
+
+# --------------------------------------------------------------------------- entry points
 
 def read_source(source: SourceSpec, *, required: Sequence[str] = (),
                 optional: Sequence[str] = ()) -> pd.DataFrame:
@@ -64,23 +101,33 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
 
     - ``customer``, ``invoice``, ``product``, ``country``: pandas ``string`` with ``<NA>`` for
       missing; integral floats lose their ``.0`` (``17850.0`` -> ``"17850"``); text is stripped.
+      Delimited files are read as text for these roles, so ``00001`` stays ``"00001"``.
     - ``quantity``: ``int64`` when every value is present and integral, else ``float64``.
-    - ``price``: ``float64``.
-    - ``date``: ``datetime64[us]``, from ISO 8601, ``12/1/2010 8:26`` (month first) and a few
-      other common layouts, one layout per column.
+    - ``price`` and ``amount`` (a line total): ``float64``.
+    - ``date``: ``datetime64[us]``, from ISO 8601, ``12/1/2010 8:26`` (month first), ``19970101``
+      and a few other common layouts, one layout per column. A column of 8-digit integers
+      (``19970101`` in a Parquet int64 column) is read as yyyymmdd.
 
-    With no roles asked for at all, the whole table is returned as read (types inferred).
+    With no roles asked for at all, the whole table is returned as read, its types inferred by
+    the reader (pandas for text files): a customer table. There an id column such as ``00001``
+    becomes the number 1; ask for the ``customer`` role to keep it as text.
 
-    ``df.attrs["source"]`` records what was read: ``file`` (or ``url`` / ``duckdb``), ``rows``,
-    ``sha256`` (first 16 hex digits of the file's SHA-256, for files) and ``columns``
-    (role -> header).
+    Files: CSV/TSV/TXT (delimiter sniffed among ``, ; tab |``, else runs of whitespace when
+    every line splits into the same number of fields; ``source.delimiter`` or
+    ``source.format: whitespace`` force it), Parquet, Excel .xlsx, NDJSON; each may be gzipped
+    or be the one data file of a ``.zip`` (``__MACOSX/`` and dot-files are ignored). A text file
+    without a header line needs ``header: false`` and ``names``, which name the columns in
+    file order; ``names`` with a header line replace its names (as many are needed).
+
+    ``df.attrs["source"]`` records what was read: ``file`` (or ``url`` / ``duckdb``), ``format``,
+    ``rows``, ``sha256`` (first 16 hex digits of the SHA-256 of the file's bytes on disk, for
+    files; of the archive for a zip member, named in ``member``) and ``columns`` (role -> header).
 
     Parameters
     ----------
     source : SourceSpec
-        A file (CSV/TSV/TXT, optionally gzipped; Parquet; Excel .xlsx; NDJSON), a DuckDB
-        database file with ``table`` or ``query``, or a SQLAlchemy ``url`` with ``table`` or
-        ``query``.
+        A file as above, a DuckDB database file with ``table`` or ``query``, or a SQLAlchemy
+        ``url`` with ``table`` or ``query``.
     required : sequence of str
         Roles that must be found.
     optional : sequence of str
@@ -94,15 +141,17 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     ------
     InputError
         The source is missing, empty or unreadable; a required or explicitly mapped column is
-        absent; a quantity or price is not a number; a date cannot be parsed. The error names
-        the file, the column (as spelled in the file) and the 1-based data row.
+        absent; a line has more or fewer fields than the header (or ``names``); a quantity,
+        price or amount is not a number; a date cannot be parsed. The error names the file,
+        the column (as spelled in the file) and the 1-based data row.
 
     Examples
     --------
     >>> import tempfile
     >>> from pathlib import Path
     >>> from segmint.spec import SourceSpec
-    >>> csv_path = Path(tempfile.mkdtemp()) / "sales.csv"
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> csv_path = folder / "sales.csv"
     >>> _ = csv_path.write_text("Invoice;Customer ID;Price\\n536365;17850.0;2.55\\n"
     ...                         "536366;;3.39\\n")
     >>> df = read_source(SourceSpec(path=str(csv_path)), required=["customer", "invoice"],
@@ -113,31 +162,140 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     1     <NA>  536366   3.39
     >>> df.attrs["source"]["columns"]
     {'customer': 'Customer ID', 'invoice': 'Invoice', 'price': 'Price'}
+
+    A whitespace-separated file without a header (CDNOW's layout):
+
+    >>> cdnow = folder / "cdnow.txt"
+    >>> _ = cdnow.write_text("00001 19970101  1  11.77\\n00002 19970112  2  20.76\\n")
+    >>> source = SourceSpec(path=str(cdnow), header=False, names=["customer", "date", "cds", "amount"],
+    ...                     columns={"quantity": "cds"})
+    >>> read_source(source, required=["customer", "date", "quantity", "amount"])
+      customer       date  quantity  amount
+    0    00001 1997-01-01         1   11.77
+    1    00002 1997-01-12         2   20.76
     """
     return _read_opened(_open(source), source, required, optional)
 
 
-def read_frame(frame: pd.DataFrame, source: SourceSpec | None = None, *,
+def is_table(obj: object) -> bool:
+    """Whether ``obj`` is a table in memory that :func:`read_frame` reads.
+
+    A pandas DataFrame, a pyarrow Table, a DuckDB relation or a polars DataFrame; not a path,
+    a spec or anything else. No library is imported to answer.
+
+    Parameters
+    ----------
+    obj : object
+        Anything.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_table(pd.DataFrame({"a": [1]})), is_table("sales.csv"), is_table([[1, 2]])
+    (True, False, False)
+    """
+    return _table_kind(obj) is not None
+
+
+def read_frame(frame: Any, source: SourceSpec | None = None, *,
                required: Sequence[str] = (), optional: Sequence[str] = (),
-               name: str = "DataFrame") -> pd.DataFrame:
-    """:func:`read_source` for a table already in memory: the same role mapping (from
-    ``source.columns`` or the usual headers), types and located errors, ``name`` standing for
-    the file in messages.
+               name: str | None = None) -> pd.DataFrame:
+    """:func:`read_source` for a table already in memory.
+
+    The same role mapping (from ``source.columns`` or the usual headers), types and located
+    errors. Of ``source`` only ``columns`` and ``dayfirst`` are used; the table's own column
+    names are its headers.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame, pyarrow.Table, duckdb.DuckDBPyRelation or polars.DataFrame
+        The table (see :func:`is_table`). Others are converted through Arrow at the edge.
+    source : SourceSpec, optional
+        Column mapping and date order.
+    required, optional : sequence of str
+        Roles, as for :func:`read_source`.
+    name : str, optional
+        What messages call the table in place of a file; by default its kind, e.g.
+        ``"pyarrow Table"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``attrs["source"]`` holds ``frame`` (the name), ``rows``, ``columns`` and ``sha256``:
+        the first 16 hex digits of the SHA-256 of
+        ``pd.util.hash_pandas_object(table, index=False).values.tobytes()`` followed by the
+        column names joined by newlines (UTF-8), a fingerprint of the content read.
+
+    Raises
+    ------
+    InputError
+        ``frame`` is not a table of a kind listed above, or its data is bad as for
+        :func:`read_source`.
 
     Examples
     --------
     >>> raw = pd.DataFrame({"InvoiceNo": ["1"], "CustomerID": [17850.0], "UnitPrice": ["2.5"]})
-    >>> read_frame(raw, required=["customer", "invoice", "price"]).values.tolist()
+    >>> df = read_frame(raw, required=["customer", "invoice", "price"])
+    >>> df.values.tolist()
     [['17850', '1', 2.5]]
+    >>> df.attrs["source"]["frame"], df.attrs["source"]["rows"]
+    ('pandas DataFrame', 1)
     """
     from segmint.spec import SourceSpec
 
-    source = source or SourceSpec(path=name)
-    frame = frame.reset_index(drop=True)
-    opened = _Opened(where=name, headers=[str(c) for c in frame.columns],
-                     load=lambda cols: frame if cols is None else frame[cols],
-                     record={"frame": name})
+    kind = _table_kind(frame)
+    label = name or kind
+    if kind is None:
+        kinds = [f"a {shown}" for _, _, shown in _TABLE_TYPES]
+        raise InputError(f"cannot read a {type(frame).__module__}.{type(frame).__qualname__} as a "
+                         f"table; read_frame takes {', '.join(kinds[:-1])} or {kinds[-1]}",
+                         file=name)
+    table = _to_pandas(frame, kind, str(label)).reset_index(drop=True)
+    source = source or SourceSpec(path=str(label))
+    opened = _Opened(where=str(label), headers=[str(c) for c in table.columns],
+                     load=lambda cols: table if cols is None else table[cols],
+                     record={"frame": label, "sha256": _frame_fingerprint(table)})
     return _read_opened(opened, source, required, optional)
+
+
+def _table_kind(obj: object) -> str | None:
+    for module, attr, shown in _TABLE_TYPES:
+        cls = getattr(sys.modules.get(module), attr, None)
+        if isinstance(cls, type) and isinstance(obj, cls):
+            return shown
+    return None
+
+
+def _to_pandas(frame: Any, kind: str, where: str) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    import pyarrow as pa
+
+    try:
+        if kind == "DuckDB relation":
+            arrow = frame.arrow()  # a RecordBatchReader in DuckDB >= 1.4, a Table before
+            table = arrow.read_all() if isinstance(arrow, pa.RecordBatchReader) else arrow
+        elif kind == "polars DataFrame":
+            table = frame.to_arrow()
+        else:
+            table = frame
+        return table.to_pandas(date_as_object=False)
+    except (pa.ArrowException, RuntimeError, ValueError) as exc:
+        # DuckDB's errors derive from RuntimeError / ValueError: a relation runs its query here.
+        raise InputError(f"cannot be read as a table ({type(exc).__name__}: {exc})",
+                         file=where) from None
+
+
+def _frame_fingerprint(frame: pd.DataFrame) -> str:
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # cells pandas cannot hash (lists, dicts): their text stands in
+        hashed = pd.util.hash_pandas_object(frame.astype(str), index=False)
+    names = "\n".join(str(c) for c in frame.columns).encode("utf-8")
+    return _sha256_16(hashed.to_numpy().tobytes() + names)
 
 
 def _read_opened(opened: _Opened, source: SourceSpec, required: Sequence[str],
@@ -224,10 +382,13 @@ def _map_roles(opened: _Opened, source: SourceSpec, roles: list[str],
 # --------------------------------------------------------------------------- opening sources
 
 def _open(source: SourceSpec) -> _Opened:
-    if source.url:
-        return _open_sqlalchemy(source)
-    if source.duckdb:
-        return _open_duckdb(source)
+    if source.url or source.duckdb:
+        if not source.header:
+            raise InputError("'header: false' is for text files without a header line; a database "
+                             "table names its columns ('names' can still rename them)",
+                             file=source.duckdb)  # not the URL: it may hold a password
+        opened = _open_sqlalchemy(source) if source.url else _open_duckdb(source)
+        return _renamed(opened, source.names) if source.names else opened
     path = Path(source.path)  # type: ignore[arg-type]
     if not path.exists():
         raise InputError("not found", file=str(path))
@@ -235,27 +396,124 @@ def _open(source: SourceSpec) -> _Opened:
         raise InputError("is a folder; the source needs a file", file=str(path))
     if path.stat().st_size == 0:
         raise InputError("is empty (0 bytes)", file=str(path))
-    kind = _file_format(source, path)
-    opener = {"csv": _open_delimited, "tsv": _open_delimited, "parquet": _open_parquet,
-              "excel": _open_excel, "ndjson": _open_ndjson}[kind]
-    opened = opener(source, path, kind)
-    opened.record = {"file": str(path), "format": kind, **opened.record}
+    content, record = _content(source, path)
+    kind = _file_format(source, record.get("member", path.name), content.where)
+    if kind not in _DELIMITED and not source.header:
+        raise InputError(f"'header: false' is for delimited text files (csv, tsv, whitespace); a "
+                         f"{kind} file names its columns ('names' can still rename them)",
+                         file=content.where)
+    opener = {"csv": _open_delimited, "tsv": _open_delimited, "whitespace": _open_delimited,
+              "parquet": _open_parquet, "excel": _open_excel, "ndjson": _open_ndjson}[kind]
+    opened = opener(source, content, kind)
+    if source.names and kind not in _DELIMITED:
+        opened = _renamed(opened, source.names)
+    opened.record = {**record, "format": kind, **opened.record}
     return opened
 
 
-def _file_format(source: SourceSpec, path: Path) -> str:
+def _content(source: SourceSpec, path: Path) -> tuple[_Content, dict[str, Any]]:
+    """What the file holds once unwrapped, and the record of the file on disk."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    record: dict[str, Any] = {"file": str(path)}
+    is_zip = path.name.lower().endswith(".zip") or (
+        magic == _ZIP_MAGIC and "excel" not in (_format_by_name(path.name), source.format))
+    if is_zip:  # a misnamed zip is found by its first bytes (an .xlsx is a zip too, and is not one)
+        raw = path.read_bytes()
+        record["sha256"] = _sha256_16(raw)
+        member, data = _unzip(raw, path, source)
+        del raw
+        record["member"] = member
+        where = f"{path} (member {member!r})"
+        if data[:2] == _GZIP_MAGIC:
+            data = _gunzip(data, where)
+        return _Content(where=where, path=path, data=data), record
+    if magic[:2] == _GZIP_MAGIC:
+        raw = path.read_bytes()
+        record["sha256"] = _sha256_16(raw)
+        return _Content(where=str(path), path=path, data=_gunzip(raw, str(path))), record
+    content = _Content(where=str(path), path=path)
+    if _format_by_name(path.name) in (*_DELIMITED, "ndjson") or source.format in (*_DELIMITED,
+                                                                                  "ndjson"):
+        content.data = path.read_bytes()  # read whole anyway: hash the same bytes
+        record["sha256"] = _sha256_16(content.data)
+    else:
+        record["sha256"] = _sha256_16(path=path)
+    return content, record
+
+
+def _format_by_name(name: str) -> str | None:
+    name = name.lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    return next((kind for suffix, kind in _FORMAT_BY_SUFFIX.items() if name.endswith(suffix)), None)
+
+
+def _file_format(source: SourceSpec, name: str, where: str) -> str:
     if source.format != "auto":
         return source.format
-    name = path.name.lower()
-    name = name[:-3] if name.endswith(".gz") else name
-    by_suffix = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
-                 ".pq": "parquet", ".xlsx": "excel", ".xlsm": "excel", ".ndjson": "ndjson",
-                 ".jsonl": "ndjson"}
-    for suffix, kind in by_suffix.items():
-        if name.endswith(suffix):
-            return kind
-    raise InputError("cannot tell the format from the file name; set source.format to one of "
-                     "csv, tsv, parquet, excel, ndjson", file=str(path))
+    kind = _format_by_name(name)
+    if kind is None:
+        raise InputError("cannot tell the format from the file name; set source.format to one of "
+                         "csv, tsv, whitespace, parquet, excel, ndjson", file=where)
+    return kind
+
+
+def _unzip(data: bytes, path: Path, source: SourceSpec) -> tuple[str, bytes]:
+    """The name and bytes of the one data file in a zip archive."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"is not a readable zip archive ({exc})", file=str(path)) from None
+    with archive:
+        # macOS adds __MACOSX/ resource forks and .DS_Store files to the archives it makes.
+        members = [info.filename for info in archive.infolist() if not info.is_dir()
+                   and not any(part == "__MACOSX" or part.startswith(".")
+                               for part in info.filename.split("/"))]
+        data_files = [m for m in members if _format_by_name(m) is not None]
+        if not data_files and source.format != "auto":
+            data_files = members  # the spec says what the file is; any name will do
+        if len(data_files) != 1:
+            hint = ("; it looks like an Excel workbook: set source.format to excel"
+                    if "xl/workbook.xml" in members else "")
+            raise InputError(
+                f"is a zip archive holding {len(data_files)} data files; it needs exactly one "
+                f"(.csv, .tsv, .txt, .parquet, .xlsx, .ndjson, optionally .gz); its members are "
+                f"{members}{hint}", file=str(path))
+        member = data_files[0]
+        try:
+            content = archive.read(member)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as exc:
+            # RuntimeError: encrypted; NotImplementedError: an unsupported compression method
+            raise InputError(f"cannot extract {member!r} ({exc})", file=str(path)) from None
+    if not content:
+        raise InputError("is empty (0 bytes)", file=f"{path} (member {member!r})")
+    return member, content
+
+
+def _gunzip(data: bytes, where: str) -> bytes:
+    try:
+        data = gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"is not a readable gzip file ({exc})", file=where) from None
+    if not data:
+        raise InputError("is empty (0 bytes once decompressed)", file=where)
+    return data
+
+
+def _renamed(opened: _Opened, names: list[str]) -> _Opened:
+    """``opened`` with its columns called ``names``, in order."""
+    if len(names) != len(opened.headers):
+        raise InputError(f"has {len(opened.headers)} columns {opened.headers} but source.names "
+                         f"gives {len(names)}: {names}", file=opened.where)
+    original = dict(zip(names, opened.headers, strict=True))
+    load = opened.load
+
+    def load_renamed(columns: list[str] | None) -> pd.DataFrame:
+        frame = load(None if columns is None else [original[c] for c in columns])
+        return frame.set_axis(list(names) if columns is None else columns, axis=1)
+
+    opened.headers, opened.load = list(names), load_renamed
+    return opened
 
 
 def _sha256_16(data: bytes | None = None, path: Path | None = None) -> str:
@@ -267,20 +525,6 @@ def _sha256_16(data: bytes | None = None, path: Path | None = None) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def _read_bytes(path: Path) -> tuple[bytes, str]:
-    """The file's bytes (gunzipped if need be) and the fingerprint of the bytes on disk."""
-    data = path.read_bytes()
-    fingerprint = _sha256_16(data)
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"is not a readable gzip file ({exc})", file=str(path)) from None
-        if not data:
-            raise InputError("is empty (0 bytes once decompressed)", file=str(path))
-    return data, fingerprint
 
 
 def _decode(data: bytes, encoding: str | None, where: str) -> tuple[str, str]:
@@ -319,92 +563,166 @@ def _sniff_delimiter(text: str, where: str) -> str:
     try:
         return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:
-        first_line = sample.split("\n", 1)[0]
-        counts = {d: first_line.count(d) for d in _DELIMITERS}
-        best = max(counts, key=counts.get)  # type: ignore[arg-type]
-        delimiter = best if counts[best] else ","
-        logger.info("%s: delimiter not sniffed; using %r from the header line", where, delimiter)
-        return delimiter
+        pass
+    if _splits_on_whitespace(sample):
+        logger.info("%s: no delimiter among %r; fields are separated by whitespace", where,
+                    _DELIMITERS)
+        return _WHITESPACE
+    first_line = sample.split("\n", 1)[0]
+    counts = {d: first_line.count(d) for d in _DELIMITERS}
+    best = max(counts, key=counts.get)  # type: ignore[arg-type]
+    delimiter = best if counts[best] else ","
+    logger.info("%s: delimiter not sniffed; using %r from the header line", where, delimiter)
+    return delimiter
 
 
-def _open_delimited(source: SourceSpec, path: Path, kind: str) -> _Opened:
-    where = str(path)
-    data, fingerprint = _read_bytes(path)
+def _splits_on_whitespace(sample: str) -> bool:
+    # CDNOW's "00001 19970101  1  11.77": every line the same number (>= 2) of fields, and no
+    # character that would rather be a delimiter.
+    if any(c in sample for c in ",;|"):
+        return False
+    counts = {len(fields) for _, fields in _records(sample, _WHITESPACE)}
+    return len(counts) == 1 and counts.pop() >= 2
+
+
+def _open_delimited(source: SourceSpec, content: _Content, kind: str) -> _Opened:
+    where = content.where
+    data = content.take_bytes()
     text, encoding = _decode(data, source.encoding, where)
     del data
     if not text.strip():
-        raise InputError("is empty (no header line)", file=where)
+        raise InputError("is empty (no header line)" if source.header else "is empty (no lines)",
+                         file=where)
     if source.delimiter:
         delimiter = {"tab": "\t", "\\t": "\t"}.get(source.delimiter, source.delimiter)
-    elif kind == "tsv":
-        delimiter = "\t"
+    elif kind in ("tsv", "whitespace"):
+        delimiter = {"tsv": "\t", "whitespace": _WHITESPACE}[kind]
     else:
         delimiter = _sniff_delimiter(text, where)
+    names = source.names
+    layout: dict[str, Any] = {}  # header / names arguments for pandas
+    # The expected number of fields per line, once known; a ragged line is reported against it.
+    expected: dict[str, Any] = {}
 
     def read(**kwargs: Any) -> pd.DataFrame:
+        sep = r"\s+" if delimiter == _WHITESPACE else delimiter
         try:
-            return pd.read_csv(io.StringIO(text), sep=delimiter, **kwargs)
+            return pd.read_csv(io.StringIO(text), sep=sep, **layout, **kwargs)
         except pd.errors.EmptyDataError:
             raise InputError("is empty (no header line)", file=where) from None
         except (pd.errors.ParserError, ValueError) as exc:
+            if expected:
+                _check_fields(text, delimiter, source.header, where, **expected)
             raise InputError(f"cannot be parsed with delimiter {delimiter!r}: {exc}",
                              file=where) from None
 
-    headers = [str(h) for h in read(nrows=0).columns]
+    if source.header:
+        headers = [str(h) for h in read(nrows=0).columns]
+        expected.update(count=len(headers), what=f"the header line has {len(headers)}")
+        if names is not None:
+            if len(names) != len(headers):
+                raise InputError(f"has {len(headers)} columns in its header line {headers} but "
+                                 f"source.names gives {len(names)}: {names}", file=where)
+            layout.update(header=0, names=list(names))
+            headers = list(names)
+    else:
+        assert names is not None  # SourceSpec requires names with header: false
+        expected.update(count=len(names), what=f"source.names gives {len(names)}")
+        # pandas would quietly take the extra leading fields of a longer first line as an index
+        _check_fields(text, delimiter, False, where, first_only=True, **expected)
+        layout.update(header=None, names=list(names))
+        headers = list(names)
 
     def load(columns: list[str] | None) -> pd.DataFrame:
         if columns is None:
-            return read()
-        # Every cell as text: the typing step sees the exact value to report when it is bad.
-        # All columns are parsed (not usecols) so that a row with more fields than the header,
-        # which would shift values into the wrong columns, is an error and not silent.
-        return read(dtype=str, keep_default_na=False, na_values=[""])[columns]
+            frame = read()
+        else:
+            # Every cell as text: the typing step sees the exact value to report when it is
+            # bad, and an id keeps its leading zeros. All columns are parsed (not usecols) so a
+            # row with more fields than the header, which would shift values into the wrong
+            # columns, is an error and not silent.
+            frame = read(dtype=str, keep_default_na=False, na_values=[""])
+        if not source.header and len(frame) and frame.iloc[:, -1].isna().any():
+            # pandas fills a short line with missing values; without a header, say so instead.
+            _check_fields(text, delimiter, False, where, **expected)
+        return frame if columns is None else frame[columns]
 
     return _Opened(where=where, headers=headers, load=load,
-                   locate=lambda row: _csv_line_of_row(text, delimiter, row),
-                   record={"sha256": fingerprint, "encoding": encoding, "delimiter": delimiter})
+                   locate=lambda row: _line_of_row(text, delimiter, source.header, row),
+                   record={"format": "whitespace" if delimiter == _WHITESPACE else kind,
+                           "encoding": encoding, "delimiter": delimiter})
 
 
-def _csv_line_of_row(text: str, delimiter: str, row: int) -> str | None:
-    # Error path only: walk the records up to the bad one to count physical lines, which
-    # differ from rows when a quoted cell spans lines or blank lines are skipped.
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each record pandas reads: blank lines are skipped."""
+    if delimiter == _WHITESPACE:
+        for number, line in enumerate(text.split("\n"), start=1):
+            fields = line.split()
+            if fields:
+                yield number, fields
+        return
+    if len(delimiter) != 1:  # pandas takes a longer separator as a regular expression
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                yield number, re.split(delimiter, line.rstrip("\r"))
+        return
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    seen_header = False
-    data_rows = 0
     start = 1
     for record in reader:
-        blank = not any(cell.strip() for cell in record)
-        if not blank:
-            if not seen_header:
-                seen_header = True
-            else:
-                data_rows += 1
-                if data_rows == row:
-                    return f"line {start}"
+        # pandas skips empty and whitespace-only lines, but "," is a record of missing values
+        if len(record) > 1 or (record and record[0].strip()):
+            yield start, record
         start = reader.line_num + 1
+
+
+def _check_fields(text: str, delimiter: str, header: bool, where: str, *, count: int, what: str,
+                  first_only: bool = False) -> None:
+    """Raise for the first record with other than ``count`` fields (error path and no-header)."""
+    records = _records(text, delimiter)
+    if header:
+        next(records, None)
+    for row, (line, fields) in enumerate(records, start=1):
+        if len(fields) != count:
+            shown = "runs of whitespace" if delimiter == _WHITESPACE else repr(delimiter)
+            raise InputError(f"line {line} has {len(fields)} field{'s' if len(fields) != 1 else ''} "
+                             f"separated by {shown}, but {what} (set source.delimiter if "
+                             f"{shown} is not the separator)", file=where, row=row)
+        if first_only:
+            return
+
+
+def _line_of_row(text: str, delimiter: str, header: bool, row: int) -> str | None:
+    # Error path only: walk the records up to the bad one to count physical lines, which
+    # differ from rows when a quoted cell spans lines or blank lines are skipped.
+    records = _records(text, delimiter)
+    if header:
+        next(records, None)
+    for number, (line, _) in enumerate(records, start=1):
+        if number == row:
+            return f"line {line}"
     return None
 
 
-def _open_parquet(source: SourceSpec, path: Path, kind: str) -> _Opened:
+def _open_parquet(source: SourceSpec, content: _Content, kind: str) -> _Opened:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    where = str(path)
+    where = content.where
     try:
-        headers = list(pq.ParquetFile(path).schema_arrow.names)
+        headers = list(pq.ParquetFile(content.handle()).schema_arrow.names)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"is not a readable Parquet file ({exc})", file=where) from None
 
     def load(columns: list[str] | None) -> pd.DataFrame:
-        return pd.read_parquet(path, columns=columns)
+        return pd.read_parquet(content.handle(), columns=columns)
 
-    return _Opened(where=where, headers=headers, load=load, record={"sha256": _sha256_16(path=path)})
+    return _Opened(where=where, headers=headers, load=load)
 
 
-def _open_excel(source: SourceSpec, path: Path, kind: str) -> _Opened:
-    where = str(path)
+def _open_excel(source: SourceSpec, content: _Content, kind: str) -> _Opened:
+    where = content.where
     try:
-        book = pd.ExcelFile(path, engine="openpyxl")
+        book = pd.ExcelFile(content.handle(), engine="openpyxl")
     except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for bad files
         raise InputError(f"is not a readable Excel .xlsx file ({type(exc).__name__}: {exc})",
                          file=where) from None
@@ -417,16 +735,15 @@ def _open_excel(source: SourceSpec, path: Path, kind: str) -> _Opened:
         frame = pd.read_excel(book, sheet_name=sheet)
     sheet_name = names[sheet] if isinstance(sheet, int) else sheet
     frame.columns = [str(c) for c in frame.columns]
-    where = f"{path} (sheet {sheet_name!r})"
-    return _Opened(where=where, headers=list(frame.columns),
+    return _Opened(where=f"{where} (sheet {sheet_name!r})", headers=list(frame.columns),
                    load=lambda columns: frame if columns is None else frame[columns],
                    locate=lambda row: f"sheet row {row + 1}",
-                   record={"sha256": _sha256_16(path=path), "sheet": sheet_name})
+                   record={"sheet": sheet_name})
 
 
-def _open_ndjson(source: SourceSpec, path: Path, kind: str) -> _Opened:
-    where = str(path)
-    data, fingerprint = _read_bytes(path)
+def _open_ndjson(source: SourceSpec, content: _Content, kind: str) -> _Opened:
+    where = content.where
+    data = content.take_bytes()
     text, encoding = _decode(data, source.encoding or "utf-8", where)
     del data
     if not text.strip():
@@ -440,7 +757,7 @@ def _open_ndjson(source: SourceSpec, path: Path, kind: str) -> _Opened:
     frame.columns = [str(c) for c in frame.columns]
     return _Opened(where=where, headers=list(frame.columns),
                    load=lambda columns: frame if columns is None else frame[columns],
-                   record={"sha256": fingerprint, "encoding": encoding})
+                   record={"encoding": encoding})
 
 
 def _first_bad_json_line(text: str) -> str | None:
@@ -479,7 +796,7 @@ def _open_duckdb(source: SourceSpec) -> _Opened:
     except duckdb.Error as exc:
         raise InputError(f"is not a readable DuckDB database ({exc})", file=database) from None
     try:
-        relation = con.sql(source.query) if source.query else con.table(source.table)
+        relation = con.sql(source.query) if source.query else con.table(str(source.table))
         if relation is None:
             raise InputError(f"{what} returns no table", file=database)
         headers = list(relation.columns)
@@ -566,7 +883,9 @@ def _bad_value(values: pd.Series, bad: pd.Series, role: str, header: str, opened
     if more:
         details.append(f"{more} more bad value{'s' if more > 1 else ''} in this column")
     suffix = f" ({'; '.join(details)})" if details else ""
-    return InputError(f"{role} must be {expected}, got {values.iloc[first]!r}{suffix}{hint}",
+    value = values.iloc[first]
+    value = value.item() if isinstance(value, np.generic) else value  # 5, not np.int64(5)
+    return InputError(f"{role} must be {expected}, got {value!r}{suffix}{hint}",
                       file=opened.where, column=header, row=row)
 
 
@@ -614,7 +933,7 @@ def _to_number(values: pd.Series, role: str, header: str, opened: _Opened) -> pd
         bad = numbers.isna() & text.notna()
         if bad.any():
             raise _bad_value(values, bad, role, header, opened, "a number")
-    if role == "price":
+    if role in _FLOAT_ROLES:
         return numbers.astype("float64")
     if numbers.dtype.kind in "iu":
         return numbers.astype("int64")
@@ -649,6 +968,17 @@ def _to_datetime(values: pd.Series, role: str, header: str, opened: _Opened,
         bad = values.notna()
         if not bad.any():  # an empty column typed as numbers by the reader (Excel, JSON)
             return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+        if _is_number_dtype(values):
+            floats = values.astype("float64")
+            if (floats[bad] % 1 == 0).all() and floats[bad].between(10_000_000, 99_999_999).all():
+                # 8-digit numbers: yyyymmdd (CDNOW's 19970101), as a number-typed reader saw it
+                dates = pd.to_datetime(floats.astype("Int64").astype("string"), format="%Y%m%d",
+                                       errors="coerce")
+                wrong = dates.isna() & bad
+                if wrong.any():
+                    raise _bad_value(values, wrong, role, header, opened,
+                                     "a date, read as yyyymmdd from 8-digit numbers")
+                return dates.astype("datetime64[us]")
         raise _bad_value(values, bad, role, header, opened, "a date or a date text, not a number")
     text = _text_for_parsing(values)
     present = text.dropna()
