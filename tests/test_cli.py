@@ -25,7 +25,8 @@ def write_spec(folder: Path, source: dict, **extra) -> Path:
             "recipe": {"features": "insiders", "cleaning": {"impute_customer": True,
                                                             "drop_non_product_codes": True,
                                                             "min_unit_price": 0.04}},
-            "sweep": {"scalings": ["log"], "algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2, 3]}}]},
+            "sweep": {"scalings": ["log"],
+                      "algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2, 3]}}]},
             "select": {"stability_resamples": 2, "stability_top": 1},
             "output": str(folder / "runs"), **extra}
     path = folder / "spec.yaml"

@@ -5,7 +5,6 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -57,7 +56,7 @@ def _summary(run) -> None:
 
 @app.command("run")
 def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
-            output: Optional[Path] = typer.Option(None, "--output", "-o",
+            output: Path | None = typer.Option(None, "--output", "-o",
                                                   help="folder for the run (default: the spec's)"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run a spec: read, build the customer table, sweep, select, profile, report."""
@@ -89,7 +88,7 @@ def demo(output: Path = typer.Option(Path("runs"), "--output", "-o", help="folde
 def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folder"),
             solution: str = typer.Argument(..., help="solution name, or 'recommended'"),
             input: Path = typer.Argument(..., help="transactions or a customer table"),
-            output: Optional[Path] = typer.Option(None, "--output", "-o",
+            output: Path | None = typer.Option(None, "--output", "-o",
                                                   help="write .csv or .parquet (default: print)")) -> None:
     """Assign customers to a saved solution's segments (ML.PREDICT's columns)."""
     import json

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -157,9 +158,9 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     >>> run.leaderboard().head()                              # doctest: +SKIP
     """
     from segmint.cluster import leaderboard, recommend
+    from segmint.cluster.rules import rule_solutions
     from segmint.cluster.sweep import Sweep
     from segmint.prepare import model_input, what_columns_became
-    from segmint.cluster.rules import rule_solutions
     from segmint.runs._write import write_run
 
     if spec is None:

@@ -58,7 +58,7 @@ class SourceSpec(_Model):
     columns: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "SourceSpec":
+    def _one_kind(self) -> SourceSpec:
         kinds = [k for k in ("path", "url", "duckdb") if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError("source needs exactly one of 'path', 'url' or 'duckdb'")
@@ -111,7 +111,7 @@ class RecipeSpec(_Model):
     ordinal: dict[str, list[Any]] = Field(default_factory=dict)  # column -> levels, low to high
     feature_columns: list[str] | None = None  # only these columns (besides the id); None: all
     missing: Literal["impute", "drop", "error"] = "impute"
-    code_levels: int = Field(10, ge=2)  # integer columns with at most this many values: codes
+    code_levels: int = Field(default=10, ge=2)  # integer columns with at most this many values: codes
     revenue: str | None = None  # the column holding each customer's total spend, if any
 
     @field_validator("kind", mode="before")
@@ -120,14 +120,15 @@ class RecipeSpec(_Model):
         return "attributes" if v == "table" else v
 
     @model_validator(mode="after")
-    def _ordinal_levels(self) -> "RecipeSpec":
+    def _ordinal_levels(self) -> RecipeSpec:
         for column in self.ordinal:
             if self.columns.setdefault(column, "ordinal") != "ordinal":
                 raise ValueError(f"column {column!r} has ordinal levels but type "
                                  f"{self.columns[column]!r}")
         ids = [c for c, t in self.columns.items() if t == "id"]
         if len(ids) > 1 or (ids and self.id_column and ids[0] != self.id_column):
-            raise ValueError(f"more than one id column: {sorted({*ids, self.id_column} - {None})}")
+            named = sorted({*ids, *([self.id_column] if self.id_column else [])})
+            raise ValueError(f"more than one id column: {named}")
         if ids:
             self.id_column = ids[0]
         return self
@@ -137,7 +138,7 @@ class PrepareSpec(_Model):
     """Customer table -> the matrix that is clustered (besides the scalings the sweep tries)."""
 
     # one-hot levels held by fewer than this share of customers are folded into "other"
-    rare_share: float = Field(0.01, ge=0, lt=1)
+    rare_share: float = Field(default=0.01, ge=0, lt=1)
     # categorical columns are one-hot encoded for the numeric clusterers; "drop" leaves them out
     categorical: Literal["onehot", "drop"] = "onehot"
 

@@ -19,7 +19,8 @@ def blobs():
     X, y = make_blobs(n_samples=500, centers=5, n_features=2, cluster_std=0.5, random_state=1,
                       center_box=(-20, 20))
     table = pd.DataFrame(X, columns=["x", "y"])
-    spec = SweepSpec.model_validate({"algorithms": [{"name": "kmeans", "grid": {"n_clusters": list(range(2, 9))}}]})
+    spec = SweepSpec.model_validate(
+        {"algorithms": [{"name": "kmeans", "grid": {"n_clusters": list(range(2, 9))}}]})
     sols = run_sweep(table, spec, seed=0)
     return table, sols, leaderboard(sols)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from segmint.errors import SegmintError
@@ -34,7 +35,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     write_parquet_atomic(pd.DataFrame({"a": [1]}), path)
     before = path.read_bytes()
     unwritable = pd.DataFrame({"a": [object()]})  # Arrow cannot store a bare object
-    with pytest.raises(Exception):
+    with pytest.raises((pa.ArrowException, TypeError, ValueError)):
         write_parquet_atomic(unwritable, path)
     assert path.read_bytes() == before
     assert _names(tmp_path) == ["customers.parquet"]
@@ -60,7 +61,7 @@ def test_write_text(tmp_path):
     write_text_atomic("name: insiders\nseed: 0\n", path)
     assert path.read_text() == "name: insiders\nseed: 0\n"
     write_text_atomic("£ 10\r\n", path)  # written as given: UTF-8, no newline translation
-    assert path.read_bytes() == "£ 10\r\n".encode("utf-8")
+    assert path.read_bytes() == "£ 10\r\n".encode()
     assert _names(tmp_path) == ["spec.yaml"]
 
 

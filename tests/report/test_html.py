@@ -21,8 +21,12 @@ import sklearn
 from kneed import KneeLocator
 from sklearn.cluster import DBSCAN, KMeans, MiniBatchKMeans
 from sklearn.datasets import make_blobs
-from sklearn.metrics import (adjusted_rand_score, calinski_harabasz_score,
-                             davies_bouldin_score, silhouette_score)
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 

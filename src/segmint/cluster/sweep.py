@@ -11,8 +11,9 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,8 +47,8 @@ class Solution:
     model: Pipeline | None  # prepare + cluster; None for a rule-based solution
     metrics: dict[str, Any]
     fit_seconds: float
-    center_ids: np.ndarray = field(repr=False, default=None)  # segment ids of `centers`
-    centers: np.ndarray = field(repr=False, default=None)  # in the prepared space
+    center_ids: Any = field(repr=False, default=None)  # segment ids of `centers`
+    centers: Any = field(repr=False, default=None)  # in the prepared space
     columns: list[str] = field(repr=False, default_factory=list)  # prepared column names
     description: str = ""
     rules: dict[str, Any] | None = field(repr=False, default=None)  # a rule-based solution's rules

@@ -156,7 +156,9 @@ def profile(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | 
         if types[feature] == "categorical":
             values = values.astype("object")
             overall = values.value_counts(normalize=True)
-            tops, shares, lifts = [], [], []
+            tops: list[str | None] = []
+            shares: list[float] = []
+            lifts: list[float] = []
             for seg in sizes.index:
                 counts = values[labels == seg].value_counts(normalize=True)
                 if counts.empty:
@@ -198,7 +200,7 @@ def centroids_long(table: pd.DataFrame, labels: np.ndarray, *,
     labels = np.asarray(labels)
     types = _types(table, types)
     keep = labels >= 0
-    rows = []
+    rows: list[tuple[int, str, str | None, float]] = []
     for seg in sorted({int(x) for x in labels[keep]}):
         part = table[labels == seg]
         for feature in table.columns:

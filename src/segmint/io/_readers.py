@@ -319,7 +319,8 @@ def _read_opened(opened: _Opened, source: SourceSpec, required: Sequence[str],
         out = pd.DataFrame(columns)
     else:
         out = raw
-    out.attrs["source"] = {**opened.record, "rows": len(out), "columns": dict(mapping)}
+    out.attrs["source"] = {**opened.record, "rows": len(out), "columns": dict(mapping),
+                           "headers": list(opened.headers)}
     logger.info("read %d rows from %s", len(out), opened.where)
     return out
 

@@ -143,6 +143,13 @@ def prepare(table: CustomerTable, scaling: str, spec: PrepareSpec | None = None)
     """
     features = table.features
     frame = model_input(table.frame, table.types, features)
+    for column in features:  # missing values are the policy's; infinities are errors
+        if table.types[column] != "categorical":
+            infinite = np.isinf(frame[column].to_numpy())
+            if infinite.any():
+                rows = np.flatnonzero(infinite)
+                raise InputError(f"the customer table holds {len(rows)} non-finite values (inf); "
+                                 f"first in rows {[int(r) + 1 for r in rows[:5]]}", column=column)
     with_missing = [c for c in features if frame[c].isna().any()]
     transformer = make_representation(scaling, table.types, features, with_missing, spec)
     X = np.ascontiguousarray(transformer.fit_transform(frame), dtype=np.float64)

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 #: Header names taken as the customer id, in order of preference. A header matches when it is
 #: equal ignoring case, spaces, underscores and dashes ("CUST_ID", "CustomerID", "Id").
 ID_NAMES = ("id", "customer_id", "customerid", "cust_id", "client_id", "clientid", "user_id",
-            "member_id", "account_id", "customer", "customer_number")
+            "member_id", "account_id", "customer", "customer_number", "customer_no",
+            "customer_ref", "customer_key", "client_ref", "client_key", "client_no",
+            "client_number", "member_number", "account_number")
 
 #: Two-valued columns read as binary (case-insensitive); the first level of each pair is 1.
 _BINARY_PAIRS = (("yes", "no"), ("y", "n"), ("true", "false"), ("t", "f"), ("1", "0"))

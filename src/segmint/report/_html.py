@@ -187,7 +187,7 @@ def _format_float(value: float, digits: int = 4) -> str:
     return text
 
 
-def _format_readable(value: float) -> str:
+def _format_readable(value: Any) -> str:
     """A number as a marketing manager reads it: 1,234.5 / 3.46 / 0.0345."""
     if _is_missing(value):
         return MISSING
@@ -207,7 +207,7 @@ def _format_lift(lift: float) -> str:
     return f"×{lift:.2g}"
 
 
-def _format_percent(fraction: float) -> str:
+def _format_percent(fraction: Any) -> str:
     if _is_missing(fraction):
         return MISSING
     return f"{float(fraction) * 100:.1f}%"
@@ -224,7 +224,7 @@ def _format_cell(column: str, value: object) -> str:
         try:
             value = json.loads(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, Mapping):
         return ", ".join(f"{key}={_format_param(item)}" for key, item in value.items())
     if isinstance(value, (int, np.integer)):
@@ -365,7 +365,7 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
             f'<tbody>{"".join(body)}</tbody></table></div></section>')
 
 
-def _share_cell(fraction: object) -> str:
+def _share_cell(fraction: Any) -> str:
     text = _format_percent(fraction)
     if text == MISSING:
         return text
@@ -375,18 +375,19 @@ def _share_cell(fraction: object) -> str:
 
 def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
     if f"top_{feature}" in row:  # a categorical feature: its most common level and share
-        top, share, lift = row.get(f"top_{feature}"), row.get(f"topshare_{feature}"), \
-            row.get(f"lift_{feature}")
+        top: Any = row.get(f"top_{feature}")
+        share: Any = row.get(f"topshare_{feature}")
+        level_lift: Any = row.get(f"lift_{feature}")
         if _is_missing(top):
             return f'<td class="num">{MISSING}</td>'
         text = f'<span class="mean">{_esc(top)} {_esc(_format_percent(share))}</span>'
-        if not _is_missing(lift):
-            tone = " hi" if float(lift) >= 1.25 else " lo" if float(lift) <= 0.8 else ""
-            text += f' <span class="lift{tone}">({_esc(_format_lift(float(lift)))})</span>'
+        if not _is_missing(level_lift):
+            tone = " hi" if float(level_lift) >= 1.25 else " lo" if float(level_lift) <= 0.8 else ""
+            text += f' <span class="lift{tone}">({_esc(_format_lift(float(level_lift)))})</span>'
         return f'<td class="num">{text}</td>'
-    mean = row.get(f"mean_{feature}")
-    lift = row.get(f"lift_{feature}")
-    median = row.get(f"median_{feature}")
+    mean: Any = row.get(f"mean_{feature}")
+    lift: Any = row.get(f"lift_{feature}")
+    median: Any = row.get(f"median_{feature}")
     title = "" if _is_missing(median) else f' title="median {_esc(_format_readable(median))}"'
     text = f'<span class="mean">{_esc(_format_readable(mean))}</span>'
     if not _is_missing(lift):

@@ -201,8 +201,7 @@ class Run:
 
         if isinstance(data, pd.DataFrame) and set(features) <= set(data.columns) \
                 and self.manifest.get("recipe", "transactions") == "transactions":
-            # a customer table already: ids from a ``customer`` column, else its index
-            table = data.set_index("customer") if "customer" in data.columns else data
+            table = self._ids_of_customer_table(data)
         else:
             schema = self.manifest.get("schema") or None
             if self.format_version == 1:
@@ -216,6 +215,27 @@ class Run:
         elif missing:
             raise InputError(f"customer table lacks features {missing}", column=missing[0])
         return table[features]
+
+
+    @staticmethod
+    def _ids_of_customer_table(data: pd.DataFrame) -> pd.DataFrame:
+        """A customer table given in memory, indexed by its ids: a ``customer`` column, else a
+        column named like an id (``client_ref``, ``CustomerID``, ...), else a named index."""
+        from segmint.recipes.attributes import find_id_column
+
+        id_column = "customer" if "customer" in data.columns else find_id_column(data.columns)
+        if id_column is not None:
+            table = data.set_index(id_column)
+        elif data.index.name is not None:
+            table = data
+        else:
+            raise InputError("the customer table has no id column: put the ids in a 'customer' "
+                             "column or in the index (df.set_index(...))", file="DataFrame")
+        ids = table.index.astype("string")
+        if ids.isna().any():
+            raise InputError("a customer id is missing", file="DataFrame", column=str(id_column),
+                             row=int(np.flatnonzero(ids.isna())[0]) + 1)
+        return table.set_axis(ids.rename("customer"), axis=0)
 
 
 def open_run(path: str | Path) -> Run:

@@ -7,8 +7,9 @@ import json
 import math
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,7 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
     from segmint.report import render_report
     from segmint.runs._run import Run
 
-    created = _dt.datetime.now(_dt.timezone.utc)
+    created = _dt.datetime.now(_dt.UTC)
     final = _run_folder(spec, created)
     run_id = final.name
     board = rec.board
