@@ -6,6 +6,7 @@ import hashlib
 import re
 import sqlite3
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,9 @@ LINES = (
 )
 #: The roles LINES hold: every role but amount (they give quantity and price, not a line total).
 LINE_ROLES = tuple(role for role in ROLES if role != "amount")
+
+#: Online Retail as the package bundles it (the same file as ../shared/data holds).
+BUNDLED = Path(str(resources.files("segmint") / "data" / "online_retail.parquet"))
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -207,8 +211,8 @@ def test_online_retail_ii_headers_map_like_online_retail(tmp_path):
     assert two.attrs["source"]["columns"]["price"] == "Price"
 
 
-def test_csv_with_online_retail_ii_headers_equals_parquet(tmp_path, shared_data):
-    head = pd.read_parquet(shared_data / "online_retail.parquet").iloc[:20_000]
+def test_csv_with_online_retail_ii_headers_equals_parquet(tmp_path):
+    head = pd.read_parquet(BUNDLED).iloc[:20_000]
     parquet = tmp_path / "head.parquet"
     head.to_parquet(parquet)
     ii = head.rename(columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"})
@@ -228,8 +232,8 @@ def test_csv_with_online_retail_ii_headers_equals_parquet(tmp_path, shared_data)
     assert first["date"] == pd.Timestamp("2010-12-01 08:26")
 
 
-def test_full_online_retail_parquet(shared_data):
-    path = shared_data / "online_retail.parquet"
+def test_full_online_retail_parquet():
+    path = BUNDLED  # the same bytes as ../shared/data/online_retail.parquet
     df = _read(path)
     assert len(df) == 541_909 and df.attrs["source"]["rows"] == 541_909
     assert df["customer"].isna().sum() == 135_080

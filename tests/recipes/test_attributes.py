@@ -3,6 +3,7 @@ CC GENERAL-, marketing_campaign- and bank-like), checked against pandas computed
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from segmint.recipes.attributes import (
 from segmint.spec import RecipeSpec
 
 TABLES = Path(__file__).resolve().parents[1] / "fixtures" / "tables"
-BANK_FULL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bank-full.csv.gz"
+#: UCI Bank Marketing as the package bundles it (the same bytes as ../shared/data holds).
+BANK_FULL = Path(str(resources.files("segmint") / "data" / "bank-full.csv.gz"))
 
 
 def _read(name: str) -> pd.DataFrame:
@@ -499,11 +501,9 @@ def test_schema_unknown_binary_level_is_an_error():
     assert "'unknown' is neither level" in str(err.value)
 
 
-# --- shared data --------------------------------------------------------------------------------
+# --- bundled data -------------------------------------------------------------------------------
 
-def test_bank_full_from_shared_data():
-    if not BANK_FULL.is_file():
-        pytest.skip(f"{BANK_FULL} is absent (../shared/data is not beside the checkout)")
+def test_bank_full_as_bundled():
     raw = pd.read_csv(BANK_FULL, sep=";")
     table = attributes_table(raw, _recipe(), where=BANK_FULL.name)
     assert len(table) == 45_211
