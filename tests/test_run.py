@@ -149,3 +149,28 @@ def test_predict_from_a_raw_dataframe_with_the_original_headers(first_run):
     bad.iloc[2, bad.columns.get_loc("UnitPrice")] = "n/a"
     with pytest.raises(segmint.InputError, match=r"column 'UnitPrice', row 3"):
         first_run.predict(bad, solution="kmeans_k3")
+
+
+def test_intel21_revenue_shares_equal_the_shares_from_the_raw_lines(tmp_path):
+    spec = {"name": "intel", "source": {"path": str(BUNDLED)}, "recipe": {"features": "intel21"},
+            "sweep": {"scalings": ["standard"],
+                      "algorithms": [{"name": "kmeans", "grid": {"n_clusters": [3, 4]}}]},
+            "select": {"stability_resamples": 2, "stability_top": 1}}
+    run = segmint.run(spec, output=tmp_path)
+    assert run.manifest["revenue"] == "revenue" and "revenue" not in run.features
+    assert len(run.features) == 21
+    # independent: gross spend per customer from the raw lines (purchases, quantity >= 0)
+    raw = pd.read_parquet(BUNDLED).dropna(subset=["CustomerID"])
+    raw["customer"] = raw["CustomerID"].astype("int64").astype(str)
+    buys = raw[raw["Quantity"] >= 0]
+    spend = (buys["Quantity"] * buys["UnitPrice"]).groupby(buys["customer"]).sum()
+    for name in ["kmeans_k3", "kmeans_k4"]:
+        sol = run.solution(name)
+        labels = sol.labels().set_index("customer")["segment"]
+        mine = spend.reindex(labels.index).fillna(0.0)
+        expected = mine.groupby(labels).sum() / mine.sum()
+        prof = sol.profile().set_index("segment")
+        assert np.allclose(prof.loc[expected.index, "revenue_share"], expected, rtol=1e-9)
+        # the Insiders badge sits on the segment with the highest mean spend
+        top = mine.groupby(labels).mean().idxmax()
+        assert prof["insiders"].sum() == 1 and prof.loc[top, "insiders"]
