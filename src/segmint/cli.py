@@ -42,6 +42,13 @@ def _fail(exc: Exception) -> None:
 def _summary(run) -> None:
     board = run.leaderboard()
     out.print(f"run folder: {run.path}")
+    for note in run.manifest.get("notes", []):
+        out.print(f"  note: {note}", highlight=False)
+    info = run.feature_info()
+    if info is not None:
+        out.print("columns (type: what it became; see feature_info.csv for why):")
+        for row in info.itertuples():
+            out.print(f"  {row.column}: {row.type} -> {row.became}", highlight=False)
     out.print(f"solutions: {len(board)}; recommended: [bold]{run.recommended}[/]")
     for reason in run.manifest.get("reasons", []):
         out.print(f"  - {reason}", highlight=False)
