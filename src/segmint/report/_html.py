@@ -380,7 +380,7 @@ def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
         level_lift: Any = row.get(f"lift_{feature}")
         if _is_missing(top):
             return f'<td class="num">{MISSING}</td>'
-        text = f'<span class="mean">{_esc(top)} {_esc(_format_percent(share))}</span>'
+        text = f'<span class="mean">{_esc(top)}: {_esc(_format_percent(share))}</span>'
         if not _is_missing(level_lift):
             tone = " hi" if float(level_lift) >= 1.25 else " lo" if float(level_lift) <= 0.8 else ""
             text += f' <span class="lift{tone}">({_esc(_format_lift(float(level_lift)))})</span>'
