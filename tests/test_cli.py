@@ -134,3 +134,28 @@ def test_predict_command_writes_scores(tmp_path):
     assert set(scored["segment"]) <= {0, 1, 2}
     bad = segmint("predict", run, "kmeans_k42", tmp_path / "new.csv")
     assert bad.returncode == 1 and "kmeans_k42" in bad.stderr
+
+
+def test_columns_command_shows_types_and_a_customer_table_run_prints_them(tmp_path):
+    table = pd.DataFrame({"Channel": [1, 2, 1, 2, 1, 2] * 10, "Region": [1, 2, 3] * 20,
+                          "Fresh": [float(i * 37 % 101) for i in range(60)],
+                          "Milk": [float(i * 53 % 97) for i in range(60)]})
+    path = tmp_path / "wholesale.csv"
+    table.to_csv(path, index=False)
+    shown = segmint("columns", path)
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines()
+             if line.count("│") > 3}
+    assert "categorical" in lines["Channel"] and "Channel_1, Channel_2" in lines["Channel"]
+    assert "numeric" in lines["Fresh"]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "w", "source": {"path": str(path)}, "recipe": {"kind": "attributes"},
+        "sweep": {"algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2, 3]}}]},
+        "select": {"stability_resamples": 2}, "output": str(tmp_path / "runs")}))
+    ran = segmint("run", spec)
+    assert ran.returncode == 0, ran.stderr
+    assert "Region: categorical -> Region_1, Region_2, Region_3" in ran.stdout
+    assert "customers are numbered by row" in ran.stdout
+    missing = segmint("columns", tmp_path / "nope.csv")
+    assert missing.returncode == 1 and "nope.csv" in missing.stderr and "Traceback" not in missing.stderr

@@ -114,3 +114,20 @@ def test_nan_and_inf_through_the_grid_engine_never_give_one_cluster():
 def test_a_spec_without_a_source_needs_data():
     with pytest.raises(segmint.SpecError, match="no 'source'"):
         segmint.run(SPEC)
+
+
+def test_describe_columns_before_running(tmp_path):
+    from segmint.pipeline import describe_columns
+
+    clients = _clients()
+    clients.loc[[1, 2], "visits"] = np.nan
+    path = tmp_path / "clients.csv"
+    clients.to_csv(path, index=False)
+    info = describe_columns(path).set_index("column")
+    assert info.loc["client_ref", "type"] == "id"
+    assert info.loc["client_ref", "became"] == "the customer id"
+    assert info.loc["plan", "type"] == "categorical"
+    assert info.loc["plan", "became"] == "plan_basic, plan_gold, plan_silver"
+    assert info.loc["visits", "nulls"] == 2
+    assert info.loc["visits", "became"] == "visits, missing_visits"
+    assert info.loc["balance", "mean"] == pytest.approx(clients["balance"].mean())

@@ -92,6 +92,25 @@ def demo(output: Path = typer.Option(Path("runs"), "--output", "-o", help="folde
 
 
 @app.command()
+def columns(data: Path = typer.Argument(..., help="a customer table file, or a spec (YAML)")) -> None:
+    """Show how each column of a customer table is read and what it becomes, without running."""
+    from rich.table import Table
+
+    from segmint import SegmintError
+    from segmint.pipeline import describe_columns
+
+    try:
+        info = describe_columns(data)
+    except SegmintError as exc:
+        _fail(exc)
+    table = Table("column", "type", "nulls", "distinct", "becomes", "why", show_lines=False)
+    for row in info.itertuples():
+        table.add_row(str(row.column), str(row.type), f"{row.nulls:,}", f"{row.distinct:,}",
+                      str(row.became), str(row.reason))
+    out.print(table)
+
+
+@app.command()
 def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folder"),
             solution: str = typer.Argument(..., help="solution name, or 'recommended'"),
             input: Path = typer.Argument(..., help="transactions or a customer table"),

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 import yaml
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from segmint.recipes import CustomerTable
     from segmint.runs import Run
 
-__all__ = ["run", "build_customers", "demo_spec", "Progress"]
+__all__ = ["run", "build_customers", "describe_columns", "demo_spec", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def _frame_with_id(frame: Any, spec: RunSpec) -> tuple[Any, RunSpec]:
 
 
 def build_customers(spec: RunSpec, source: Source | None = None, *,
-                    schema: dict[str, Any] | None = None) -> CustomerTable:
+                    schema: dict[str, Any] | None = None,
+                    con: duckdb.DuckDBPyConnection | None = None) -> CustomerTable:
     """Read ``source`` (default: the spec's) and apply the spec's recipe.
 
     Parameters
@@ -96,6 +98,9 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
     schema : dict, optional
         The schema a fitted run recorded (column types, ordinal levels, date references):
         scoring passes it so new data is read exactly as the data the model was fitted on.
+    con : duckdb connection, optional
+        The run's connection: transaction recipes compute on it (a fresh in-memory one,
+        closed at the end, by default).
 
     Returns
     -------
@@ -124,8 +129,14 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
     else:
         required, optional = required_roles(recipe.features, recipe.cleaning)
         raw = read(required=required, optional=optional)
-        table = customer_table(raw, recipe.features, recipe.cleaning,
-                               cluster_revenue=recipe.cluster_revenue)
+        own = con is None
+        con = duckdb.connect() if con is None else con
+        try:
+            table = customer_table(raw, recipe.features, recipe.cleaning,
+                                   cluster_revenue=recipe.cluster_revenue, con=con)
+        finally:
+            if own:
+                con.close()
     table.source = dict(raw.attrs.get("source", {}))
     table.lines = len(raw)
     if spec.profile.revenue is not None:
@@ -160,7 +171,7 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     from segmint.cluster import leaderboard, recommend
     from segmint.cluster.rules import rule_solutions
     from segmint.cluster.sweep import Sweep
-    from segmint.prepare import model_input, what_columns_became
+    from segmint.prepare import model_input
     from segmint.runs._write import write_run
 
     if spec is None:
@@ -177,7 +188,8 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    table = build_customers(spec, source)
+    with duckdb.connect() as con:  # one connection per run for the recipes
+        table = build_customers(spec, source, con=con)
     timings["load_and_recipe"] = time.perf_counter() - t0
     log.info("customer table: %d customers x %d features", len(table), len(table.features))
 
@@ -194,14 +206,49 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     timings["select"] = time.perf_counter() - t0
 
     if table.info is not None:
-        first = sweep.representations[spec.sweep.scalings[0]]
-        became = what_columns_became(first.transformer, table.features)
-        info = table.info.copy()
-        info["became"] = [_became(str(c), b, became) for c, b in
-                          zip(info["column"], info["became"], strict=True)]
-        table.info = info
+        table.info = _with_became(table.info, sweep.representations[spec.sweep.scalings[0]],
+                                  table.features)
     return write_run(spec, table, solutions, rec, sweep.representations, timings=timings,
                      progress=progress)
+
+
+def describe_columns(source_or_spec: Source | RunSpec | str | Path | dict,
+                     spec: RunSpec | str | Path | dict | None = None) -> pd.DataFrame:
+    """The feature report of a source, without running anything else: how each column is
+    read (type and why, nulls, statistics) and what it becomes in the clustered matrix.
+
+    ``describe_columns("clients.csv")`` reads a file as a customer table with the default
+    recipe; ``describe_columns(spec)`` or ``describe_columns(data, spec)`` uses a spec's
+    source and recipe. Use it to check the inferred types before writing a spec.
+    """
+    from segmint.prepare import prepare
+
+    if spec is None and isinstance(source_or_spec, (str, Path)) \
+            and Path(source_or_spec).suffix.lower() not in (".yaml", ".yml"):
+        source: Any = source_or_spec
+        spec = RunSpec(recipe={"kind": "attributes"})  # type: ignore[arg-type]
+    elif spec is None:
+        source, spec = None, source_or_spec
+    else:
+        source = source_or_spec
+    if not isinstance(spec, RunSpec):
+        spec = load_spec(spec)
+    table = build_customers(spec, source)
+    if table.info is None:
+        raise SpecError("this recipe keeps no feature report")
+    return _with_became(table.info, prepare(table, spec.sweep.scalings[0], spec.prepare),
+                        table.features)
+
+
+def _with_became(info: pd.DataFrame, rep: Any, features: list[str]) -> pd.DataFrame:
+    from segmint.prepare import what_columns_became
+
+    became = what_columns_became(rep.transformer, features)
+    info = info.copy()
+    info["became"] = [
+        "the customer id" if t == "id" else _became(str(c), b, became)
+        for c, t, b in zip(info["column"], info["type"], info["became"], strict=True)]
+    return info
 
 
 def _became(column: str, said: Any, became: dict[str, str]) -> str:
