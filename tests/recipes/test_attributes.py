@@ -524,14 +524,14 @@ def test_bank_full_as_bundled():
 
 
 def test_a_few_unreadable_dates_become_missing_with_a_note():
-    values = [f"2013-0{m}-1{m}" for m in range(1, 10)] + ["n/a"]
+    values = [f"2013-0{m}-1{m}" for m in range(1, 10)] + ["soon"]
     table = attributes_table(pd.DataFrame({"joined": values}), _recipe())
     assert table.types["joined_days"] == "numeric"
     assert _info(table).loc["joined", "nulls"] == 1
-    assert "joined: 1 values are not dates in format %Y-%m-%d (first 'n/a'); rows 10; treated " \
+    assert "joined: 1 values are not dates in format %Y-%m-%d (first 'soon'); rows 10; treated " \
         "as missing" in table.notes
     with pytest.raises(InputError) as err:  # declared dates with more unreadable values
-        attributes_table(pd.DataFrame({"joined": values[:5] + ["n/a"] * 5}),
+        attributes_table(pd.DataFrame({"joined": values[:5] + ["soon"] * 5}),
                          _recipe(columns={"joined": "date"}))
     assert err.value.column == "joined" and err.value.row == 6
 
@@ -544,3 +544,19 @@ def test_schema_keeps_ordinal_levels():
         attributes_table(new, _recipe(), schema=fitted.schema)
     scored = attributes_table(new.drop(index=2), _recipe(), schema=fitted.schema)
     assert scored.frame["Education"].tolist() == [2.0, 3.0, 1.0]  # Master, PhD, Graduation
+
+
+def test_missing_tokens_in_memory_read_as_in_a_file(tmp_path):
+    # pandas' CSV reader turns "n/a", "NA", "NULL", ... into NaN; a DataFrame given in memory
+    # with the same texts must give the same table, not a text column
+    raw = pd.DataFrame({"ID": [1, 2, 3, 4, 5, 6],
+                        "spend": ["10.5", "n/a", "7", "NULL", "3.25", "12"],
+                        "plan": ["a", "b", "NA", "a", "b", "a"]})
+    path = tmp_path / "t.csv"
+    raw.to_csv(path, index=False)
+    from_file = attributes_table(pd.read_csv(path), _recipe(), where="t.csv")
+    in_memory = attributes_table(raw, _recipe(), where="DataFrame")
+    assert in_memory.types == from_file.types == {"spend": "numeric", "plan": "categorical"}
+    assert in_memory.frame["spend"].isna().sum() == 2
+    assert in_memory.frame["plan"].isna().sum() == 1
+    pd.testing.assert_series_equal(in_memory.frame["spend"], from_file.frame["spend"])

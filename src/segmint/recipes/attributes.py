@@ -139,15 +139,22 @@ def find_id_column(columns: Iterable[str]) -> str | None:
     return None
 
 
+#: Cell texts that mean "no value": the ones pandas' CSV reader turns into NaN, so a table given
+#: in memory reads as the same table written to a file and read back.
+_MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                           "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                           "nan", "null"})
+
+
 def _text_of(value: Any) -> str | None:
     # One cell as text: integral floats lose ".0" (ids and codes read as floats), stripped,
-    # "" is missing.
+    # "" and the missing-value tokens (NA, n/a, NULL, ...) are missing.
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     text = str(value).strip()
-    return text or None
+    return None if not text or text in _MISSING_TEXT else text
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -157,7 +164,7 @@ def _as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(values) and \
             pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         out = values.astype("string").str.strip()
-        return out.mask((out == "").fillna(False))
+        return out.mask(out.isin(_MISSING_TEXT).fillna(False))
     return pd.Series([_text_of(v) for v in values], index=values.index, dtype="string")
 
 
