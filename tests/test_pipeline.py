@@ -131,3 +131,12 @@ def test_describe_columns_before_running(tmp_path):
     assert info.loc["visits", "nulls"] == 2
     assert info.loc["visits", "became"] == "visits, missing_visits"
     assert info.loc["balance", "mean"] == pytest.approx(clients["balance"].mean())
+
+
+def test_a_customer_table_run_as_transactions_says_how_to_read_it(tmp_path):
+    path = tmp_path / "mall.csv"
+    pd.DataFrame({"CustomerID": [1, 2, 3], "Age": [19, 21, 20],
+                  "Annual Income (k$)": [15, 15, 16]}).to_csv(path, index=False)
+    with pytest.raises(segmint.InputError, match="recipe.kind: attributes") as caught:
+        segmint.run({"source": {"path": str(path)}, "output": str(tmp_path / "runs")})
+    assert caught.value.file == str(path) and caught.value.column is not None

@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import yaml
 
-from segmint.errors import SpecError
+from segmint.errors import InputError, SpecError
 from segmint.spec import RunSpec, SourceSpec, load_spec
 
 if TYPE_CHECKING:
@@ -128,7 +128,14 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
         table = attributes_table(raw, recipe, where=where, schema=schema)
     else:
         required, optional = required_roles(recipe.features, recipe.cleaning)
-        raw = read(required=required, optional=optional)
+        try:
+            raw = read(required=required, optional=optional)
+        except InputError as exc:
+            if "for role" not in exc.message:
+                raise
+            raise InputError(f"{exc.message}. If the table is already one row per customer "
+                             f"(a CRM export), set recipe.kind: attributes", file=exc.file,
+                             column=exc.column, row=exc.row) from None
         own = con is None
         con = duckdb.connect() if con is None else con
         try:
