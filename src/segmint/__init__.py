@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": "segmint.pipeline", "demo_spec": "segmint.pipeline",
-    "build_customers": "segmint.pipeline",
+    "build_customers": "segmint.recipes",
     "open_run": "segmint.runs", "Run": "segmint.runs", "SavedSolution": "segmint.runs",
     "RunSpec": "segmint.spec", "load_spec": "segmint.spec",
     "SegmintError": "segmint.errors", "InputError": "segmint.errors",

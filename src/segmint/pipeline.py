@@ -3,8 +3,8 @@
 source --read--> raw table --recipe--> customer table --prepare + sweep--> solutions
 --select--> recommendation --profile, report--> run folder
 
-:func:`build_customers` is the one entry point to the recipes: fitting calls it, and scoring
-calls it again with the fitted schema, so new customers go through the same reading, recipe
+:func:`segmint.recipes.build_customers` is the one entry point to the recipes: fitting calls it,
+and scoring (a saved run) calls it again with the fitted schema, so new customers go through the same reading, recipe
 and preparation as the ones the model was fitted on.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ import duckdb
 import pandas as pd
 import yaml
 
-from segmint.errors import InputError, SpecError
+from segmint.errors import SpecError
+from segmint.recipes._build import Source, build_customers
 from segmint.spec import RunSpec, SourceSpec, load_spec
 
 if TYPE_CHECKING:
-    from segmint.recipes import CustomerTable
     from segmint.runs import Run
 
 __all__ = ["run", "build_customers", "describe_columns", "demo_spec", "Progress"]
@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, what)
 
-#: What segmint.run accepts as a source besides a SourceSpec: a path, or a table in memory.
-Source = Any
-
-
 def demo_spec(output: str | Path = "runs") -> RunSpec:
     """The bundled demo: Insiders features and Intel's grid on UCI Online Retail."""
     data = resources.files("segmint") / "data"
@@ -44,114 +40,6 @@ def demo_spec(output: str | Path = "runs") -> RunSpec:
     spec.source = SourceSpec(path=str(Path(str(data / "online_retail.parquet"))))
     spec.output = str(output)
     return spec
-
-
-def _as_source(spec: RunSpec, source: Source | None) -> SourceSpec | Any:
-    """A SourceSpec for a path (keeping the spec's reading options), the table itself for a
-    table in memory, the spec's own source when none is given."""
-    from segmint.io import is_table
-
-    if source is None:
-        if spec.source is None:
-            raise SpecError("the spec has no 'source'; give one in the spec or pass the data "
-                            "to segmint.run(data, spec)")
-        return spec.source
-    if isinstance(source, SourceSpec) or is_table(source):
-        return source
-    if isinstance(source, (str, Path)):
-        base = spec.source or SourceSpec(path=str(source))
-        return base.model_copy(update={"path": str(source), "url": None, "duckdb": None})
-    raise SpecError(f"a source is a path, a SourceSpec or a table (pandas/Arrow/DuckDB); got "
-                    f"{type(source).__name__}")
-
-
-def _frame_with_id(frame: Any, spec: RunSpec) -> tuple[Any, RunSpec]:
-    """A pandas frame whose ids sit in a named index (``df.set_index("client_ref")``) keeps
-    them: the index becomes the id column. An unnamed index (0..n-1, or what filtering left)
-    is not an id."""
-    if isinstance(frame, pd.DataFrame) and frame.index.name is not None \
-            and frame.index.nlevels == 1:
-        name = str(frame.index.name)
-        if name not in frame.columns:
-            frame = frame.reset_index(names=name)
-            if spec.recipe.kind == "attributes" and spec.recipe.id_column is None:
-                spec = spec.model_copy(deep=True)
-                spec.recipe.id_column = name
-            elif spec.recipe.kind == "transactions" and \
-                    "customer" not in (spec.source.columns if spec.source else {}):
-                spec = spec.model_copy(deep=True)
-                if spec.source is None:
-                    spec.source = SourceSpec(path="DataFrame")
-                spec.source.columns.setdefault("customer", name)
-    return frame, spec
-
-
-def build_customers(spec: RunSpec, source: Source | None = None, *,
-                    schema: dict[str, Any] | None = None,
-                    con: duckdb.DuckDBPyConnection | None = None) -> CustomerTable:
-    """Read ``source`` (default: the spec's) and apply the spec's recipe.
-
-    Parameters
-    ----------
-    spec : RunSpec
-    source : path, SourceSpec, or a table in memory (pandas / Arrow / DuckDB relation)
-    schema : dict, optional
-        The schema a fitted run recorded (column types, ordinal levels, date references):
-        scoring passes it so new data is read exactly as the data the model was fitted on.
-    con : duckdb connection, optional
-        The run's connection: transaction recipes compute on it (a fresh in-memory one,
-        closed at the end, by default).
-
-    Returns
-    -------
-    CustomerTable
-    """
-    from segmint.io import is_table, read_frame, read_source
-    from segmint.recipes import attributes_table, customer_table, required_roles
-
-    source = _as_source(spec, source)
-    recipe = spec.recipe
-    where = "DataFrame"
-    if is_table(source):
-        source, spec = _frame_with_id(source, spec)
-
-        def read(**roles: Any) -> pd.DataFrame:
-            return read_frame(source, spec.source, name=where, **roles)
-    else:
-        where = str(source.path or source.url or source.duckdb)
-
-        def read(**roles: Any) -> pd.DataFrame:
-            return read_source(source, **roles)
-    recipe = spec.recipe
-    if recipe.kind == "attributes":
-        raw = read()
-        table = attributes_table(raw, recipe, where=where, schema=schema)
-    else:
-        required, optional = required_roles(recipe.features, recipe.cleaning)
-        try:
-            raw = read(required=required, optional=optional)
-        except InputError as exc:
-            if "for role" not in exc.message:
-                raise
-            raise InputError(f"{exc.message}. If the table is already one row per customer "
-                             f"(a CRM export), set recipe.kind: attributes", file=exc.file,
-                             column=exc.column, row=exc.row) from None
-        own = con is None
-        con = duckdb.connect() if con is None else con
-        try:
-            table = customer_table(raw, recipe.features, recipe.cleaning,
-                                   cluster_revenue=recipe.cluster_revenue, con=con)
-        finally:
-            if own:
-                con.close()
-    table.source = dict(raw.attrs.get("source", {}))
-    table.lines = len(raw)
-    if spec.profile.revenue is not None:
-        if spec.profile.revenue not in table.frame.columns:
-            raise SpecError(f"profile.revenue names {spec.profile.revenue!r}, which is not a "
-                            f"column of the customer table {list(table.frame.columns)}")
-        table.revenue = spec.profile.revenue
-    return table
 
 
 def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | str | Path | dict | None = None,

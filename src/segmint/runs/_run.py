@@ -197,7 +197,7 @@ class Run:
 
     def _customer_rows(self, data: Any, features: list[str]) -> pd.DataFrame:
         """The customers in ``data`` as rows of the run's features, indexed by customer id."""
-        from segmint.pipeline import build_customers
+        from segmint.recipes import build_customers
 
         if isinstance(data, pd.DataFrame) and set(features) <= set(data.columns) \
                 and self.manifest.get("recipe", "transactions") == "transactions":
