@@ -3,9 +3,9 @@
 source --read--> raw table --recipe--> customer table --prepare + sweep--> solutions
 --select--> recommendation --profile, report--> run folder
 
-:func:`segmint.recipes.build_customers` is the one entry point to the recipes: fitting calls it,
-and scoring (a saved run) calls it again with the fitted schema, so new customers go through the same reading, recipe
-and preparation as the ones the model was fitted on.
+:func:`segmint.recipes.build_customers` is the one entry point to the recipes: fitting calls
+it, and scoring (a saved run) calls it again with the fitted schema, so new customers go
+through the same reading, recipe and preparation as the ones the model was fitted on.
 """
 from __future__ import annotations
 
