@@ -1,6 +1,7 @@
 """Rule-based solutions: segmentations marketers already use, shown beside the clustered ones
 and measured on the same prepared matrix, so an analyst can compare both. They are never
-recommended (they were not fitted) and have no model to score new customers with."""
+recommended (they were not fitted); new customers are scored by the same rules, on the score
+scale learned from the run's customers (see :func:`segmint.recipes.rfm.score_edges`)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ RFM_ALGORITHM = "rfm_rules"
 
 
 def _rfm_solution(table: CustomerTable, rep: Representation, spec: RunSpec) -> Solution:
-    from segmint.recipes.rfm import RFM_SEGMENT_MAP, RFM_SEGMENTS, rfm_segments
+    from segmint.recipes.rfm import RFM_SEGMENT_MAP, RFM_SEGMENTS, rfm_segments, score_edges
 
     scores = rfm_segments(table.frame)
     ids = {name: i for i, name in enumerate(RFM_SEGMENTS)}
@@ -35,6 +36,7 @@ def _rfm_solution(table: CustomerTable, rep: Representation, spec: RunSpec) -> S
         centers=centers, columns=list(rep.columns),
         description="RFM segments by the usual R/F score map (rule-based, for comparison)",
         rules={"kind": "rfm", "scores": "quintiles of recency_days, frequency, monetary",
+               "edges": score_edges(table.frame, scores), "segments": list(RFM_SEGMENTS),
                "map": [list(p) for p in RFM_SEGMENT_MAP]},
         segment_names={i: name for name, i in ids.items()})
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from segmint.errors import InputError
 
-__all__ = ["RFM_COLUMNS", "RFM_SEGMENT_MAP", "RFM_SEGMENTS", "rfm_segment", "rfm_segments"]
+__all__ = ["RFM_COLUMNS", "RFM_SEGMENT_MAP", "RFM_SEGMENTS", "rfm_segment", "rfm_segments",
+           "score_edges", "score_with_edges"]
 
 #: The customer-table columns the scores are computed from.
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
@@ -142,3 +144,54 @@ def rfm_segments(table: pd.DataFrame) -> pd.DataFrame:
     scores["rfm_segment"] = pd.array(
         [lookup[rf] for rf in zip(scores["r_score"], scores["f_score"], strict=True)], dtype="string")
     return scores.reindex(table.index)
+
+
+#: score column -> (feature, higher is better)
+_SCORED = {"r_score": ("recency_days", False), "f_score": ("frequency", True),
+           "m_score": ("monetary", True)}
+
+
+def score_edges(table: pd.DataFrame, scores: pd.DataFrame) -> dict[str, list[float]]:
+    """The feature values where each score begins, learned from fitted scores, so new
+    customers can be scored on the same scale: for F and M the smallest value that scored
+    2, 3, 4, 5; for R the largest recency that did.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"recency_days": [1.0, 300, 40, 10, 200], "frequency": [9.0, 1, 3, 5, 2],
+    ...                   "monetary": [900.0, 15, 120, 300, 50]})
+    >>> score_edges(t, rfm_segments(t))["f_score"]
+    [2.0, 3.0, 5.0, 9.0]
+    """
+    edges = {}
+    for score, (feature, higher) in _SCORED.items():
+        values = table[feature].astype("float64")
+        by = values.groupby(scores[score])
+        per = (by.min() if higher else by.max()).reindex(range(2, 6))
+        edges[score] = [float(v) for v in per.ffill().fillna(np.inf if higher else -np.inf)]
+    return edges
+
+
+def score_with_edges(table: pd.DataFrame, edges: dict[str, list[float]]) -> pd.DataFrame:
+    """R, F, M scores and the RFM segment of new customers on a fitted scale
+    (:func:`score_edges`). A value equal to an edge takes the higher score.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"recency_days": [1.0, 300, 40, 10, 200], "frequency": [9.0, 1, 3, 5, 2],
+    ...                   "monetary": [900.0, 15, 120, 300, 50]})
+    >>> fitted = rfm_segments(t)
+    >>> again = score_with_edges(t, score_edges(t, fitted))
+    >>> cols = ["r_score", "f_score", "m_score"]
+    >>> bool((again[cols] == fitted[cols]).all().all())
+    True
+    """
+    out = pd.DataFrame(index=table.index)
+    for score, (feature, higher) in _SCORED.items():
+        values = table[feature].astype("float64").to_numpy()
+        cut = np.asarray(edges[score], dtype="float64")
+        passed = values[:, None] >= cut[None, :] if higher else values[:, None] <= cut[None, :]
+        out[score] = (1 + passed.sum(axis=1)).astype("int64")
+    out["rfm_segment"] = pd.array([rfm_segment(r, f) for r, f in
+                                   zip(out["r_score"], out["f_score"], strict=True)], dtype="string")
+    return out

@@ -76,8 +76,7 @@ class SavedSolution:
         from segmint.cluster.registry import ALGORITHMS, nearest_center
 
         if (self.folder / L.RULES).is_file():
-            raise ModelError(f"{self.name} is a rule-based solution with no model; score "
-                             f"customers with a clustered solution", file=str(self.folder))
+            return self._predict_by_rules(data)
         version = L.format_version(self.run.manifest)
         features = list(self.metrics["features"])
         pipe = self.model
@@ -111,6 +110,24 @@ class SavedSolution:
         return pd.DataFrame({"customer": frame.index.astype("string"), "segment": segment,
                              "name": [names.get(int(s), NOISE_NAME) for s in segment],
                              "distance": own, "nearest_centroids_distance": nearest})
+
+
+    def _predict_by_rules(self, data: Any) -> pd.DataFrame:
+        """A rule-based solution scores by its rules (RFM: scores on the run's scale, then the
+        segment map); it has no centroids to measure distances to."""
+        from segmint.recipes.rfm import RFM_COLUMNS, score_with_edges
+
+        rules = json.loads((self.folder / L.RULES).read_text(encoding="utf-8"))
+        if rules.get("kind") != "rfm":
+            raise ModelError(f"unknown rules {rules.get('kind')!r}", file=str(self.folder))
+        frame = self.run._customer_rows(data, list(RFM_COLUMNS))
+        scored = score_with_edges(frame, rules["edges"])
+        ids = {name: i for i, name in enumerate(rules["segments"])}
+        return pd.DataFrame({"customer": frame.index.astype("string"),
+                             "segment": [ids[str(s)] for s in scored["rfm_segment"]],
+                             "name": scored["rfm_segment"].astype(str).to_numpy(),
+                             "distance": np.nan,
+                             "nearest_centroids_distance": [[] for _ in range(len(frame))]})
 
 
 class Run:
