@@ -58,6 +58,12 @@ def _summary(run) -> None:
             badge = "  [Insiders]" if row.get("insiders") else ""
             out.print(f"  segment {row['segment']}: {row['name']} - {row['size']:,} customers "
                       f"({row['share']:.1%}){badge}", highlight=False)
+    for name in board.loc[~board["eligible"].astype(bool), "solution"]:
+        solution = run.solution(str(name))
+        if solution.rule_based:
+            prof = solution.profile().sort_values("size", ascending=False)
+            sizes = ", ".join(f"{r['name']} {r['size']:,}" for _, r in prof.iterrows())
+            out.print(f"rule-based {name} (for comparison): {sizes}", highlight=False)
     out.print(f"report: {run.report_path}")
 
 

@@ -47,6 +47,11 @@ class SavedSolution:
         return str(self.metrics["algorithm"])
 
     @property
+    def rule_based(self) -> bool:
+        """A solution made by rules (RFM segments), not fitted: it has rules, no model."""
+        return (self.folder / L.RULES).is_file()
+
+    @property
     def model(self) -> Any:
         """The fitted scikit-learn pipeline (preparation + clusterer), loaded safely with skops."""
         if self._model is None:
@@ -75,7 +80,7 @@ class SavedSolution:
         """
         from segmint.cluster.registry import ALGORITHMS, nearest_center
 
-        if (self.folder / L.RULES).is_file():
+        if self.rule_based:
             return self._predict_by_rules(data)
         version = L.format_version(self.run.manifest)
         features = list(self.metrics["features"])
