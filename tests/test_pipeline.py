@@ -140,3 +140,14 @@ def test_a_customer_table_run_as_transactions_says_how_to_read_it(tmp_path):
     with pytest.raises(segmint.InputError, match="recipe.kind: attributes") as caught:
         segmint.run({"source": {"path": str(path)}, "output": str(tmp_path / "runs")})
     assert caught.value.file == str(path) and caught.value.column is not None
+
+
+def test_one_day_of_transactions_says_its_constant_features(tmp_path):
+    lines = pd.DataFrame({"customer": ["a", "a", "b", "c", "d"], "invoice": ["1", "2", "3", "4", "5"],
+                          "date": ["2010-12-01 08:26"] * 5, "quantity": [1, 2, 3, 4, 5],
+                          "price": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    spec = {"recipe": {"features": "rfm"}, "sweep": {"algorithms": [
+        {"name": "kmeans", "grid": {"n_clusters": [2]}}]}, "select": {"stability_resamples": 2}}
+    run = segmint.run(lines, spec, output=tmp_path)
+    notes = " ".join(run.manifest["notes"])
+    assert "recency_days is the same for every customer" in notes

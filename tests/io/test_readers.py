@@ -788,3 +788,49 @@ def test_amount_role_by_default_header(tmp_path):
     bad = _write(tmp_path / "bad.csv", "CustomerID,Sales\n17850,£15\n")
     err = _read_error(bad, ["amount"])
     assert (err.column, err.row) == ("Sales", 1) and "amount must be a number" in str(err)
+
+
+@pytest.mark.parametrize("content", [
+    "1,Male,19,15,39\n2,Male,21,15,81\n3,Female,20,16,6\n",            # Mall without its header
+    "00001 19970101  1  11.77\n00002 19970112  1  12.00\n",              # CDNOW as distributed
+])
+def test_a_first_line_of_data_is_not_taken_for_a_header(tmp_path, content):
+    path = _write(tmp_path / "table.csv", content)
+    with pytest.raises(InputError, match=r"first line looks like data.*source.header: false"):
+        read_source(SourceSpec(path=str(path)))
+
+
+def test_year_headers_of_a_wide_table_are_a_header(tmp_path):
+    path = _write(tmp_path / "wide.csv", "customer,2019,2020,2021\nA,1.5,2.0,3.0\nB,0,1,2\n")
+    df = read_source(SourceSpec(path=str(path)))
+    assert list(df.columns) == ["customer", "2019", "2020", "2021"] and len(df) == 2
+
+
+def test_dates_that_read_both_ways_are_read_month_first_with_a_warning(tmp_path, caplog):
+    text = "customer,date,amount\nA,03/01/19,1\nB,11/01/19,2\nA,05/02/19,3\n"
+    path = _write(tmp_path / "sales.csv", text)
+    with caplog.at_level("WARNING"):
+        df = read_source(SourceSpec(path=str(path)), required=["customer", "date", "amount"])
+    assert df["date"].iloc[0] == pd.Timestamp("2019-03-01")  # month first, as documented
+    assert df.attrs["source"]["date_order_ambiguous"] is True
+    assert "source.dayfirst: true" in caplog.text
+    day_first = read_source(SourceSpec(path=str(path), dayfirst=True),
+                            required=["customer", "date", "amount"])
+    assert day_first["date"].iloc[0] == pd.Timestamp("2019-01-03")
+    # a day above 12 decides it: no warning, and a month-first read of it is an error naming
+    # the way out
+    caplog.clear()
+    _write(path, text + "C,13/01/19,4\n")
+    with pytest.raises(InputError, match="source.dayfirst: true"):
+        read_source(SourceSpec(path=str(path)), required=["customer", "date", "amount"])
+
+
+def test_zip_members_named_with_a_parent_folder_are_counted(tmp_path):
+    import zipfile
+
+    path = tmp_path / "two.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("../a.csv", "customer,amount\nx,1\n")
+        archive.writestr("../b.csv", "customer,amount\ny,2\n")
+    with pytest.raises(InputError, match=r"holding 2 data files.*'../a.csv', '../b.csv'"):
+        read_source(SourceSpec(path=str(path)))

@@ -560,3 +560,13 @@ def test_missing_tokens_in_memory_read_as_in_a_file(tmp_path):
     assert in_memory.frame["spend"].isna().sum() == 2
     assert in_memory.frame["plan"].isna().sum() == 1
     pd.testing.assert_series_equal(in_memory.frame["spend"], from_file.frame["spend"])
+
+
+def test_yyyymmdd_numbers_are_dates_when_named_or_declared():
+    raw = pd.DataFrame({"ID": [1, 2, 3], "Dt_Customer": [20120904, 20140308, 20130821],
+                        "code": [20120904, 20140308, 20130821], "spend": [1.0, 2.0, 3.0]})
+    table = attributes_table(raw, _recipe())
+    assert table.types["Dt_Customer_days"] == "numeric" and "code" in table.types
+    assert table.frame["Dt_Customer_days"].tolist() == [550.0, 0.0, 199.0]  # days before 2014-03-08
+    declared = attributes_table(raw, _recipe(columns={"code": "date"}))
+    assert declared.frame["code_days"].tolist() == [550.0, 0.0, 199.0]

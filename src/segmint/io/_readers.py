@@ -467,8 +467,9 @@ def _unzip(data: bytes, path: Path, source: SourceSpec) -> tuple[str, bytes]:
         raise InputError(f"is not a readable zip archive ({exc})", file=str(path)) from None
     with archive:
         # macOS adds __MACOSX/ resource forks and .DS_Store files to the archives it makes.
+        # Members are read into memory, never extracted, so a name like "../x.csv" is harmless.
         members = [info.filename for info in archive.infolist() if not info.is_dir()
-                   and not any(part == "__MACOSX" or part.startswith(".")
+                   and not any(part == "__MACOSX" or (part.startswith(".") and part not in (".", ".."))
                                for part in info.filename.split("/"))]
         data_files = [m for m in members if _format_by_name(m) is not None]
         if not data_files and source.format != "auto":
@@ -620,6 +621,8 @@ def _open_delimited(source: SourceSpec, content: _Content, kind: str) -> _Opened
     if source.header:
         headers = [str(h) for h in read(nrows=0).columns]
         expected.update(count=len(headers), what=f"the header line has {len(headers)}")
+        if names is None:
+            _refuse_data_as_header(headers, where)
         if names is not None:
             if len(names) != len(headers):
                 raise InputError(f"has {len(headers)} columns in its header line {headers} but "
@@ -674,6 +677,28 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         if len(record) > 1 or (record and record[0].strip()):
             yield start, record
         start = reader.line_num + 1
+
+
+def _looks_like_data(name: str) -> bool:
+    """A header that reads as a value: a number (not a year such as 2019, which wide tables use
+    as headers), or a date."""
+    text = name.strip()
+    if re.fullmatch(r"(19|20)\d\d", text):
+        return False
+    if re.fullmatch(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?", text):
+        return True
+    return bool(re.fullmatch(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", text))
+
+
+def _refuse_data_as_header(headers: list[str], where: str) -> None:
+    """A file whose first line is data, read with a header, loses its first row and names its
+    columns after values ("1", "Male", "19"): stop and say how to read it."""
+    data_like = [h for h in headers if _looks_like_data(h)]
+    if headers and len(data_like) * 2 >= len(headers):
+        raise InputError(
+            f"its first line looks like data, not a header: {headers[:8]}; if the file has no "
+            f"header, set source.header: false and name the columns in source.names (one per "
+            f"column); if it is a header, set source.names to these names", file=where)
 
 
 def _check_fields(text: str, delimiter: str, header: bool, where: str, *, count: int, what: str,
@@ -959,6 +984,20 @@ def _parse_dates(text: pd.Series, fmt: str | None) -> pd.Series:
         return pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
 
 
+def _warn_if_day_and_month_ambiguous(present: pd.Series, header: str, opened: _Opened,
+                                     dayfirst: bool) -> None:
+    """When no date of the column has a day above 12 (03/01/19 could be 3 January or 1 March),
+    the order read is a guess: say which one was taken and how to change it."""
+    fields = pd.Series(present.unique()).str.extract(r"^\s*(\d{1,2})/(\d{1,2})/").astype("float64")
+    if fields.isna().any().any() or (fields > 12).any().any():
+        return
+    order, other = ("day", "false") if dayfirst else ("month", "true")
+    opened.record["date_order_ambiguous"] = True
+    logger.warning("%s: column %r: no date tells day from month (every day and month is 12 or "
+                   "less, e.g. %r); read %s first. If that is wrong, set source.dayfirst: %s",
+                   opened.where, header, str(present.iloc[0]), order, other)
+
+
 def _to_datetime(values: pd.Series, role: str, header: str, opened: _Opened,
                  dayfirst: bool) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -1001,8 +1040,11 @@ def _to_datetime(values: pd.Series, role: str, header: str, opened: _Opened,
         day_first = re.match(r"^\s*(\d{1,2})/(\d{1,2})/", first_bad)
         if day_first and not dayfirst and int(day_first.group(1)) > 12:
             hint = ("; dates are read month first (12/1/2010 is 1 December); this one looks day "
-                    "first")
+                    "first: set source.dayfirst: true")
         raise _bad_value(values, bad, role, header, opened, "a date", hint)
+    opened.record.setdefault("date_formats", {})[header] = best_format
+    if best_format is not None and best_format.startswith(("%m/%d", "%d/%m")):
+        _warn_if_day_and_month_ambiguous(present, header, opened, dayfirst)
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         return dates.dt.as_unit("us")
     return dates.astype("datetime64[us]")

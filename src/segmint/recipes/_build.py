@@ -3,6 +3,7 @@ scoring (a saved run) both call :func:`build_customers`, scoring with the schema
 recorded, so new customers are read exactly as the ones the model was fitted on."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from segmint.recipes._table import CustomerTable
 from segmint.spec import RunSpec, SourceSpec
 
 __all__ = ["build_customers", "Source"]
+
+log = logging.getLogger(__name__)
 
 #: What segmint.run accepts as a source besides a SourceSpec: a path, or a table in memory.
 Source = Any
@@ -120,6 +123,16 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
                 con.close()
     table.source = dict(raw.attrs.get("source", {}))
     table.lines = len(raw)
+    if table.source.get("date_order_ambiguous"):
+        table.notes.append("no date tells day from month (every day and month is 12 or less); "
+                           "dates were read month first: set source.dayfirst: true if they are "
+                           "day first")
+    constant = [f for f in table.features if table.frame[f].nunique(dropna=True) <= 1]
+    for feature in constant:  # e.g. recency and frequency when the data span one day
+        note = (f"{feature} is the same for every customer ({table.frame[feature].iloc[0]!r}), "
+                f"so it separates no one; check the data's date range")
+        log.warning(note)
+        table.notes.append(note)
     if spec.profile.revenue is not None:
         if spec.profile.revenue not in table.frame.columns:
             raise SpecError(f"profile.revenue names {spec.profile.revenue!r}, which is not a "

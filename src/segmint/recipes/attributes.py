@@ -201,6 +201,21 @@ def _date_format(text: pd.Series, min_share: float = _DATE_SHARE) -> tuple[str |
     return best, best_share
 
 
+#: Name words that, with values that are all yyyymmdd dates, make an integer column a date.
+_DATE_WORDS = {"date", "dt", "day", "since", "joined", "birth", "birthday", "dob", "signup",
+               "registered", "created", "opened"}
+
+
+def _yyyymmdd(values: pd.Series) -> bool:
+    """Every present value is an 8-digit whole number that reads as a date (19970101)."""
+    present = pd.to_numeric(values, errors="coerce").dropna()
+    if present.empty or not (present % 1 == 0).all() \
+            or not present.between(19_000_101, 21_001_231).all():
+        return False
+    parsed = pd.to_datetime(present.astype("int64").astype(str), format="%Y%m%d", errors="coerce")
+    return bool(parsed.notna().all())
+
+
 def _numeric_plan(num: pd.Series, name: str, code_levels: int, prefix: str = "") -> _Plan:
     """Type of a column of numbers (float64, NaN for missing)."""
     present = num[num.notna()].to_numpy(dtype="float64")
@@ -268,6 +283,9 @@ def _infer_plan(values: pd.Series, name: str, code_levels: int) -> _Plan:
         return _Plan("binary", "true/false values; True -> 1", binary_one="True",
                      binary_zero="False")
     if pd.api.types.is_numeric_dtype(values):
+        if _yyyymmdd(values) and _words(name) & _DATE_WORDS:
+            return _Plan("date", "8-digit numbers that are all dates (yyyymmdd) in a column "
+                         "named like a date", date_format="%Y%m%d", note=True)
         return _numeric_plan(values.astype("float64"), name, code_levels)
     text = _as_text(values)
     present = text.dropna()
@@ -440,6 +458,9 @@ def _to_dates(values: pd.Series, plan: _Plan, column: str, where: str,
             parsed = parsed.dt.tz_convert(None)
         return parsed
     text = _as_text(values)
+    if plan.date_format is None and _yyyymmdd(values):
+        plan.date_format = "%Y%m%d"
+        plan.reason += " (format %Y%m%d)"
     if plan.date_format is None:
         plan.date_format, _ = _date_format(text, min_share=0.0)  # declared: the best one
         if plan.date_format is None:
