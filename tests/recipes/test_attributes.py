@@ -570,3 +570,11 @@ def test_yyyymmdd_numbers_are_dates_when_named_or_declared():
     assert table.frame["Dt_Customer_days"].tolist() == [550.0, 0.0, 199.0]  # days before 2014-03-08
     declared = attributes_table(raw, _recipe(columns={"code": "date"}))
     assert declared.frame["code_days"].tolist() == [550.0, 0.0, 199.0]
+
+
+def test_transaction_lines_given_as_a_customer_table_get_a_hint():
+    lines = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "b", "c"],
+                          "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    with pytest.raises(InputError, match="recipe.kind: transactions") as err:
+        attributes_table(lines, _recipe())
+    assert err.value.column == "customer_id" and err.value.row == 1

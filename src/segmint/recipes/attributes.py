@@ -519,8 +519,10 @@ def _customer_ids(raw: pd.DataFrame, id_column: str | None, where: str) -> pd.In
         listed = "; ".join(f"{key!r} rows {', '.join(map(str, rows.tolist()))}"
                            for key, rows in list(groups)[:_LIST])
         more = f"; ... ({groups.ngroups} ids in all)" if groups.ngroups > _LIST else ""
+        lines = ("; if the file holds several rows per customer (transaction lines), use "
+                 "recipe.kind: transactions" if repeated.mean() > 0.2 else "")
         raise InputError(f"ids are not unique: {groups.ngroups} ids appear more than once "
-                         f"({int(repeated.sum())} rows): {listed}{more}", file=where,
+                         f"({int(repeated.sum())} rows): {listed}{more}{lines}", file=where,
                          column=id_column, row=int(np.flatnonzero(repeated)[0]) + 1)
     return pd.Index(ids.to_numpy(), dtype="string", name="customer")
 
