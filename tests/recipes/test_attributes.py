@@ -578,3 +578,20 @@ def test_transaction_lines_given_as_a_customer_table_get_a_hint():
     with pytest.raises(InputError, match="recipe.kind: transactions") as err:
         attributes_table(lines, _recipe())
     assert err.value.column == "customer_id" and err.value.row == 1
+
+
+def test_slash_dates_that_fit_both_orders_say_so_and_follow_dayfirst():
+    raw = pd.DataFrame({"ID": [1, 2, 3], "joined": ["03/01/2019", "11/01/2019", "05/02/2019"],
+                        "spend": [1.0, 2.0, 3.0]})
+    month_first = attributes_table(raw, _recipe())
+    reason = _info(month_first).loc["joined", "reason"]
+    assert "%m/%d/%Y" in reason and "source.dayfirst: true" in reason
+    # month first: 3 Jan? no: March 1, November 1, May 2 -> days before 2019-11-01
+    assert month_first.frame["joined_days"].tolist() == [245.0, 0.0, 183.0]
+    day_first = attributes_table(raw, _recipe(), dayfirst=True)
+    assert "%d/%m/%Y" in _info(day_first).loc["joined", "reason"]
+    # 3 January, 11 January, 5 February -> days before 2019-02-05
+    assert day_first.frame["joined_days"].tolist() == [33.0, 25.0, 0.0]
+    unambiguous = attributes_table(raw.assign(joined=["13/01/2019", "11/01/2019", "05/02/2019"]),
+                                   _recipe())
+    assert "guess" not in _info(unambiguous).loc["joined", "reason"]

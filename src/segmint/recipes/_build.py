@@ -102,7 +102,9 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
     recipe = spec.recipe
     if recipe.kind == "attributes":
         raw = read()
-        table = attributes_table(raw, recipe, where=where, schema=schema)
+        dayfirst = bool(getattr(source, "dayfirst", False)) or \
+            bool(spec.source is not None and spec.source.dayfirst)
+        table = attributes_table(raw, recipe, where=where, schema=schema, dayfirst=dayfirst)
     else:
         required, optional = required_roles(recipe.features, recipe.cleaning)
         try:

@@ -92,6 +92,7 @@ class _Plan:
     binary_zero: str | None = None
     levels: list[Any] | None = None  # ordinal levels, low to high
     note: bool = False  # worth a line in the notes
+    dayfirst: bool = False  # a declared date: prefer day-first formats (source.dayfirst)
 
 
 def _normal_name(name: str) -> str:
@@ -181,7 +182,29 @@ def _row_list(rows: list[int]) -> str:
 # ---------------------------------------------------------------------------------------------
 # inference
 
-def _date_format(text: pd.Series, min_share: float = _DATE_SHARE) -> tuple[str | None, float]:
+def _date_formats(dayfirst: bool) -> tuple[str, ...]:
+    # source.dayfirst: day-first slash formats before month-first ones (ties go to the first)
+    if not dayfirst:
+        return _DATE_FORMATS
+    return tuple(sorted(_DATE_FORMATS, key=lambda f: 0 if f.startswith("%d/%m") else 1
+                        if f.startswith("%m/%d") else -1))
+
+
+def _swapped(fmt: str) -> str:
+    return fmt.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
+
+
+def _ambiguous(text: pd.Series, fmt: str) -> bool:
+    """Every value reads the same with day and month swapped (04-09-2012, 3/1/2019)."""
+    other = _swapped(fmt)
+    if other == fmt:
+        return False
+    distinct = pd.Series(text.dropna().unique().astype(str), dtype="object")
+    return bool(pd.to_datetime(distinct, format=other, errors="coerce").notna().all())
+
+
+def _date_format(text: pd.Series, min_share: float = _DATE_SHARE,
+                 dayfirst: bool = False) -> tuple[str | None, float]:
     """The format that reads most present values of ``text``, and the share it reads (None
     when fewer than ``min_share`` of the values even look like dates)."""
     counts = text.dropna().value_counts()
@@ -193,7 +216,7 @@ def _date_format(text: pd.Series, min_share: float = _DATE_SHARE) -> tuple[str |
     if not looks.any() or weights[looks].sum() < min_share * weights.sum():
         return None, 0.0
     best, best_share = None, 0.0
-    for fmt in _DATE_FORMATS:
+    for fmt in _date_formats(dayfirst):
         parsed = pd.to_datetime(distinct, format=fmt, errors="coerce")
         share = float(weights[parsed.notna().to_numpy()].sum() / weights.sum())
         if share > best_share:
@@ -270,7 +293,7 @@ def _spellings(present: pd.Series) -> pd.Series:
         counts.groupby(counts.index.str.lower(), sort=False).head(1).index)
 
 
-def _infer_plan(values: pd.Series, name: str, code_levels: int) -> _Plan:
+def _infer_plan(values: pd.Series, name: str, code_levels: int, dayfirst: bool = False) -> _Plan:
     """Infer one (non-id) column's type from its values and name."""
     n = len(values)
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -305,9 +328,13 @@ def _infer_plan(values: pd.Series, name: str, code_levels: int) -> _Plan:
         plan = _numeric_plan(pd.to_numeric(text, errors="coerce").astype("float64"), name,
                              code_levels, prefix="numbers stored as text; ")
         return plan
-    fmt, share = _date_format(text)
+    fmt, share = _date_format(text, dayfirst=dayfirst)
     if fmt is not None and share >= _DATE_SHARE:
-        return _Plan("date", f"dates (format {fmt}, {share:.0%} of values parse)",
+        ambiguous = ""
+        if _ambiguous(text, fmt):
+            ambiguous = "; no date tells day from month, so this order is a guess" + (
+                ": set source.dayfirst: true for day first" if fmt.startswith("%m") else "")
+        return _Plan("date", f"dates (format {fmt}, {share:.0%} of values parse){ambiguous}",
                      date_format=fmt, note=True)
     k, count = len(counts), len(present)
     lengths = present.str.len()
@@ -462,7 +489,7 @@ def _to_dates(values: pd.Series, plan: _Plan, column: str, where: str,
         plan.date_format = "%Y%m%d"
         plan.reason += " (format %Y%m%d)"
     if plan.date_format is None:
-        plan.date_format, _ = _date_format(text, min_share=0.0)  # declared: the best one
+        plan.date_format, _ = _date_format(text, min_share=0.0, dayfirst=plan.dayfirst)
         if plan.date_format is None:
             first = text.dropna()
             raise InputError(f"declared date but no date format reads its values (e.g. "
@@ -535,7 +562,7 @@ def _check_known(names: Iterable[str], columns: list[str], what: str, where: str
 
 
 def _plans_from_recipe(raw: pd.DataFrame, recipe: RecipeSpec, id_column: str | None,
-                       where: str) -> dict[str, _Plan]:
+                       where: str, dayfirst: bool = False) -> dict[str, _Plan]:
     columns = list(raw.columns)
     _check_known(recipe.columns, columns, "recipe.columns", where)
     _check_known(recipe.ordinal, columns, "recipe.ordinal", where)
@@ -554,9 +581,10 @@ def _plans_from_recipe(raw: pd.DataFrame, recipe: RecipeSpec, id_column: str | N
             levels = recipe.ordinal.get(column)
             if levels:
                 reason = "set in recipe.ordinal: " + " < ".join(str(v) for v in levels)
-            plans[column] = _Plan(declared, reason, inferred=False, levels=levels)
+            plans[column] = _Plan(declared, reason, inferred=False, levels=levels,
+                                  dayfirst=dayfirst)
         else:
-            plans[column] = _infer_plan(raw[column], column, recipe.code_levels)
+            plans[column] = _infer_plan(raw[column], column, recipe.code_levels, dayfirst)
     return plans
 
 
@@ -729,7 +757,7 @@ def _info_row(column: str, plan: _Plan, raw: pd.Series, converted: pd.Series | N
 
 def attributes_table(raw: pd.DataFrame, recipe: RecipeSpec, *, where: str = "table",
                      schema: Mapping[str, Any] | None = None,
-                     reference_date: Any = None) -> CustomerTable:
+                     reference_date: Any = None, dayfirst: bool = False) -> CustomerTable:
     """Type a table that is already one row per customer and hand it on as a customer table.
 
     Parameters
@@ -749,6 +777,8 @@ def attributes_table(raw: pd.DataFrame, recipe: RecipeSpec, *, where: str = "tab
     reference_date : date-like or dict, optional
         Dates become days before this (one date, or column -> date); default: the latest date
         in each date column. Ignored when ``schema`` is given (its references are used).
+    dayfirst : bool, default False
+        Read slash dates that fit both orders (3/1/2019) day first (``source.dayfirst``).
 
     Returns
     -------
@@ -795,7 +825,7 @@ def attributes_table(raw: pd.DataFrame, recipe: RecipeSpec, *, where: str = "tab
     id_column, id_inferred = _id_column(columns, recipe, schema, where, notes)
     ids = _customer_ids(raw, id_column, where)
     plans = (_plans_from_schema(raw, schema, where, notes) if schema is not None
-             else _plans_from_recipe(raw, recipe, id_column, where))
+             else _plans_from_recipe(raw, recipe, id_column, where, dayfirst))
     revenue = schema.get("revenue") if schema is not None else recipe.revenue
     if revenue is not None:
         if revenue not in plans:
