@@ -159,24 +159,42 @@ class AlgorithmSpec(_Model):
     @field_validator("grid", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, dict):
+            raise ValueError("a grid maps parameter names to lists of values")
         return {k: (x if isinstance(x, list) else [x]) for k, x in (v or {}).items()}
+
+    @model_validator(mode="after")
+    def _known_parameters(self) -> "AlgorithmSpec":
+        from segmint.cluster.registry import ALGORITHMS
+
+        known = ALGORITHMS[self.name].param_names()
+        unknown = sorted(set(self.grid) - set(known))
+        if unknown:
+            raise ValueError(f"{self.name} has no parameter {unknown[0]!r}; its parameters are "
+                             f"{sorted(known)}")
+        empty = [k for k, values in self.grid.items() if not values]
+        if empty:
+            raise ValueError(f"grid parameter {empty[0]!r} has no values")
+        return self
 
 
 class SweepSpec(_Model):
-    scalings: list[Literal[SCALINGS]] = Field(default_factory=lambda: ["standard"])  # type: ignore[valid-type]
+    scalings: list[Literal[SCALINGS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["standard"], min_length=1)
     algorithms: list[AlgorithmSpec] = Field(default_factory=lambda: [
-        AlgorithmSpec(name="kmeans", grid={"n_clusters": list(range(2, 11))})])
-    silhouette_sample: int = 20_000
+        AlgorithmSpec(name="kmeans", grid={"n_clusters": list(range(2, 11))})], min_length=1)
+    # silhouette on a seeded sample of this many customers above it (it is quadratic)
+    silhouette_sample: int = Field(default=20_000, ge=100)
     # Fitted on at most this many rows where an algorithm is quadratic (agglomerative).
-    max_rows_quadratic: int = 20_000
+    max_rows_quadratic: int = Field(default=20_000, ge=2)
 
 
 class SelectSpec(_Model):
-    min_cluster_share: float = 0.01
-    max_noise_share: float = 0.25
-    stability_top: int = 3
-    stability_resamples: int = 10
-    stability_fraction: float = 0.8
+    min_cluster_share: float = Field(default=0.01, ge=0, lt=1)
+    max_noise_share: float = Field(default=0.25, ge=0, le=1)
+    stability_top: int = Field(default=3, ge=1)
+    stability_resamples: int = Field(default=10, ge=1, le=1000)
+    stability_fraction: float = Field(default=0.8, gt=0, lt=1)
 
 
 class ProfileSpec(_Model):
@@ -185,8 +203,8 @@ class ProfileSpec(_Model):
 
 
 class RunSpec(_Model):
-    name: str = "run"
-    seed: int = 0
+    name: str = Field(default="run", max_length=100)
+    seed: int = Field(default=0, ge=0, lt=2**32)
     source: SourceSpec | None = None  # None: the source is given to segmint.run() directly
     recipe: RecipeSpec = Field(default_factory=RecipeSpec)
     prepare: PrepareSpec = Field(default_factory=PrepareSpec)
@@ -198,8 +216,9 @@ class RunSpec(_Model):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        if not v or any(c in v for c in "/\\:") or v.startswith("."):
-            raise ValueError(f"name {v!r} must be a plain folder name")
+        if not v or not all(c.isalnum() or c in "-_." for c in v) or v.startswith("."):
+            raise ValueError(f"name {v!r} must be a plain folder name: letters, digits, - _ . "
+                             f"(not starting with .)")
         return v
 
 
@@ -219,6 +238,11 @@ def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> R
             raw = yaml.safe_load(file.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise SpecError(f"not valid YAML: {exc}", file=str(file)) from None
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            file=str(file)) from None
+        except OSError as exc:
+            raise SpecError(f"cannot be read ({exc.strerror})", file=str(file)) from None
         base = base or file.parent
     if not isinstance(raw, dict):
         raise SpecError("a spec is a YAML mapping", file=None if file is None else str(file))
@@ -227,7 +251,8 @@ def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> R
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise SpecError(f"{loc}: {first['msg']}", file=None if file is None else str(file)) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SpecError(f"{loc}: {message}", file=None if file is None else str(file)) from None
     source = spec.source
     if base is not None and source is not None:
         if source.path and not Path(source.path).is_absolute():

@@ -123,6 +123,10 @@ class Algorithm:
             kwargs.setdefault("random_state", seed)
         return self.build(**kwargs)
 
+    def param_names(self) -> list[str]:
+        """The parameters a grid may set: the estimator's constructor parameters."""
+        return sorted(self.build().get_params(deep=False))
+
     def describe(self, params: dict[str, Any]) -> str:
         """The setting in words: ``k-means, 5 segments``."""
         words = [self.label or self.name]
