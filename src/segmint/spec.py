@@ -164,7 +164,7 @@ class AlgorithmSpec(_Model):
         return {k: (x if isinstance(x, list) else [x]) for k, x in (v or {}).items()}
 
     @model_validator(mode="after")
-    def _known_parameters(self) -> "AlgorithmSpec":
+    def _known_parameters(self) -> AlgorithmSpec:
         from segmint.cluster.registry import ALGORITHMS
 
         known = ALGORITHMS[self.name].param_names()
