@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segmint._secrets import expand_env, redact
 from segmint.errors import InputError
 from segmint.spec import DEFAULT_COLUMN_NAMES, ROLES, SourceSpec
 
@@ -807,21 +808,24 @@ def _quote(identifier: str) -> str:
 def _open_duckdb(source: SourceSpec) -> _Opened:
     import duckdb
 
-    database = str(source.duckdb)
+    database = redact(str(source.duckdb))
     what = f"query {source.query!r}" if source.query else f"table {source.table!r}"
-    where = f"{database} ({what})"
+    where = f"{database} ({redact(what)})"
     record: dict[str, Any] = {"duckdb": database}
-    record.update({"query": source.query} if source.query else {"table": source.table})
-    if database != ":memory:":
-        path = Path(database)
+    record.update({"query": redact(source.query)} if source.query else {"table": source.table})
+    if source.query:
+        _check_duckdb_select(source.query, where)
+    if str(source.duckdb) != ":memory:":
+        path = Path(str(source.duckdb))
         if not path.is_file():  # duckdb.connect would create an empty database instead
             raise InputError("DuckDB database not found", file=database)
         record["sha256"] = _sha256_16(path=path)
     try:
-        con = duckdb.connect(database, read_only=database != ":memory:")
+        con = duckdb.connect(str(source.duckdb), read_only=str(source.duckdb) != ":memory:")
     except duckdb.Error as exc:
         raise InputError(f"is not a readable DuckDB database ({exc})", file=database) from None
     try:
+        _lock_down_duckdb(con)
         relation = con.sql(source.query) if source.query else con.table(str(source.table))
         if relation is None:
             raise InputError(f"{what} returns no table", file=database)
@@ -842,18 +846,55 @@ def _open_duckdb(source: SourceSpec) -> _Opened:
     return _Opened(where=where, headers=headers, load=load, record=record, close=con.close)
 
 
+# Reading a source changes nothing anywhere. A query is one SELECT (DuckDB's own parser says
+# which kind each statement is); the connection then reads local files only (no network, no
+# extension installed or loaded) and its settings are locked, so the query cannot undo that.
+_DUCKDB_LOCKDOWN = ("SET allowed_directories = ['/']", "SET autoinstall_known_extensions = false",
+                    "SET autoload_known_extensions = false", "SET enable_external_access = false",
+                    "SET lock_configuration = true")
+_ONLY_SELECT = "only a single SELECT (or WITH ... SELECT) statement is allowed in source.query"
+
+
+def _check_duckdb_select(query: str, where: str) -> None:
+    import duckdb
+
+    try:
+        with duckdb.connect() as parser:
+            statements = parser.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InputError(f"source.query is not valid SQL ({exc})", file=where) from None
+    if len(statements) != 1:
+        raise InputError(f"{_ONLY_SELECT}; it holds {len(statements)} statements", file=where)
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise InputError(f"{_ONLY_SELECT}; it is a {kind.name} statement", file=where)
+
+
+def _lock_down_duckdb(con: Any) -> None:
+    for setting in _DUCKDB_LOCKDOWN:
+        con.execute(setting)
+
+
 def _open_sqlalchemy(source: SourceSpec) -> _Opened:
     import sqlalchemy as sa
 
-    try:
-        url = sa.make_url(str(source.url))
-    except sa.exc.ArgumentError as exc:
-        raise InputError(f"is not a database URL ({exc})", file=str(source.url)) from None
-    shown = url.render_as_string(hide_password=True)
+    # Every text about the URL is redacted; ${NAME} references stay as written (they are no secret)
+    # and are filled from the environment only for connecting.
+    shown = redact(str(source.url))
     what = f"query {source.query!r}" if source.query else f"table {source.table!r}"
+    where = f"{shown} ({redact(what)})"
+    if source.query:
+        _check_sql_select(source.query, where)
+    try:
+        url = sa.make_url(expand_env(str(source.url)))
+    except KeyError as exc:
+        raise InputError(str(exc.args[0]), file=shown) from None
+    except sa.exc.ArgumentError as exc:
+        raise InputError(f"is not a database URL ({exc})", file=shown) from None
     record: dict[str, Any] = {"url": shown}
-    record.update({"query": source.query} if source.query else {"table": source.table})
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+    record.update({"query": redact(source.query)} if source.query else {"table": source.table})
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database not in (None, "", ":memory:") \
             and not url.database.startswith("file:"):
         path = Path(url.database)
         if not path.is_file():  # sqlite would create an empty database instead
@@ -863,10 +904,20 @@ def _open_sqlalchemy(source: SourceSpec) -> _Opened:
         engine = sa.create_engine(url)
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         raise InputError(f"no database driver installed for this URL ({exc})", file=shown) from None
+
+    def read_only(conn: Any) -> Any:
+        # The database refuses writes too (a WITH can hold a DELETE in PostgreSQL); other
+        # backends rely on the single-SELECT check alone.
+        if backend == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        elif backend == "sqlite":
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        return conn
+
     try:
         with engine.connect() as conn:
             if source.query:
-                frame = pd.read_sql(sa.text(source.query), conn)
+                frame = pd.read_sql(sa.text(source.query), read_only(conn))
                 frame.columns = [str(c) for c in frame.columns]
                 headers = list(frame.columns)
                 table = None
@@ -878,9 +929,9 @@ def _open_sqlalchemy(source: SourceSpec) -> _Opened:
         tables = sa.inspect(engine).get_table_names()
         engine.dispose()
         raise InputError(f"has no table {source.table!r}; its tables are {tables}", file=shown) from None
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:  # pandas wraps a query's error
         engine.dispose()
-        raise InputError(f"cannot read {what}: {exc}", file=shown) from None
+        raise InputError(f"cannot read {what}: {redact(str(exc))}", file=shown) from None
 
     def load(columns: list[str] | None) -> pd.DataFrame:
         try:
@@ -888,12 +939,50 @@ def _open_sqlalchemy(source: SourceSpec) -> _Opened:
                 return frame if columns is None else frame[columns]
             chosen = table.select() if columns is None else sa.select(*(table.c[h] for h in columns))
             with engine.connect() as conn:
-                return pd.read_sql(chosen, conn)
-        except sa.exc.SQLAlchemyError as exc:
-            raise InputError(f"cannot read {what}: {exc}", file=shown) from None
+                return pd.read_sql(chosen, read_only(conn))
+        except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+            raise InputError(f"cannot read {what}: {redact(str(exc))}", file=shown) from None
 
-    return _Opened(where=f"{shown} ({what})", headers=headers, load=load, record=record,
-                   close=engine.dispose)
+    return _Opened(where=where, headers=headers, load=load, record=record, close=engine.dispose)
+
+
+# Words that make a statement write (or lock) whatever its first word: WITH d AS (DELETE ...),
+# SELECT ... INTO new_table, SELECT ... FOR UPDATE. Found outside strings, quoted names and comments.
+_WRITING_WORDS = frozenset({"insert", "update", "delete", "merge", "into"})
+# A quoted string or name, a comment, a PostgreSQL $tag$ string, or one word or character.
+_SQL_TOKEN = re.compile(r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*|/\*.*?(?:\*/|$)"""
+                        r"|\$(?P<tag>[A-Za-z_]*)\$.*?(?:\$(?P=tag)\$|$)|[A-Za-z_][A-Za-z0-9_$]*|.",
+                        re.DOTALL)
+
+
+def _check_sql_select(query: str, where: str) -> None:
+    """Refuse anything but one SELECT (or WITH ... SELECT): no parser needed for that much."""
+    words: list[str] = []
+    statements = 0
+    pending = False  # a statement has started and not yet ended with ";"
+    for match in _SQL_TOKEN.finditer(query):
+        token = match.group(0)
+        if token.isspace() or token.startswith(("--", "/*")):
+            continue
+        if token == ";":
+            statements += pending
+            pending = False
+            continue
+        if statements:  # something after the first statement's ";"
+            raise InputError(f"{_ONLY_SELECT}; it holds more than one statement", file=where)
+        pending = True
+        if token[0].isalpha() or token[0] == "_":
+            words.append(token.casefold())
+    statements += pending
+    if statements == 0:
+        raise InputError(f"{_ONLY_SELECT}; it is empty", file=where)
+    if words[:1] not in (["select"], ["with"]):
+        first = words[0].upper() if words else query.strip()[:20]
+        raise InputError(f"{_ONLY_SELECT}; it starts with {first}", file=where)
+    writing = sorted(w.upper() for w in set(words) & _WRITING_WORDS)
+    if writing:
+        raise InputError(f"{_ONLY_SELECT}; it holds {', '.join(writing)}, which can write "
+                         f"(quote a column of that name)", file=where)
 
 
 # --------------------------------------------------------------------------- typing columns
