@@ -305,6 +305,7 @@ def _read_opened(opened: _Opened, source: SourceSpec, required: Sequence[str],
     try:
         if not opened.headers:
             raise InputError("is empty (no columns)", file=opened.where)
+        _refuse_repeated_headers(opened.headers, opened.where)
         mapping = _map_roles(opened, source, roles, required)
         # Only the mapped columns are loaded (all of them when no role is asked for).
         raw = opened.load(list(dict.fromkeys(mapping.values())) if roles else None)
@@ -624,6 +625,10 @@ def _open_delimited(source: SourceSpec, content: _Content, kind: str) -> _Opened
         expected.update(count=len(headers), what=f"the header line has {len(headers)}")
         if names is None:
             _refuse_data_as_header(headers, where)
+            # pandas renames a repeated header ("Quantity" twice: the second becomes
+            # "Quantity.1"); the header line as written says which columns repeat.
+            written = next(_records(text, delimiter), (0, []))[1]
+            _refuse_repeated_headers(written, where)
         if names is not None:
             if len(names) != len(headers):
                 raise InputError(f"has {len(headers)} columns in its header line {headers} but "
@@ -647,9 +652,12 @@ def _open_delimited(source: SourceSpec, content: _Content, kind: str) -> _Opened
             # row with more fields than the header, which would shift values into the wrong
             # columns, is an error and not silent.
             frame = read(dtype=str, keep_default_na=False, na_values=[""])
-        if not source.header and len(frame) and frame.iloc[:, -1].isna().any():
-            # pandas fills a short line with missing values; without a header, say so instead.
-            _check_fields(text, delimiter, False, where, **expected)
+        if len(frame) and (frame.iloc[:, -1].isna().any()
+                           or not isinstance(frame.index, pd.RangeIndex)):
+            # pandas fills a short line with missing values (a field missing in the middle moves
+            # every later value one column left), and takes the extra leading fields of longer
+            # lines as an index when the first data line is one of them: both are errors.
+            _check_fields(text, delimiter, source.header, where, **expected)
         return frame if columns is None else frame[columns]
 
     return _Opened(where=where, headers=headers, load=load,
@@ -704,18 +712,33 @@ def _refuse_data_as_header(headers: list[str], where: str) -> None:
 
 def _check_fields(text: str, delimiter: str, header: bool, where: str, *, count: int, what: str,
                   first_only: bool = False) -> None:
-    """Raise for the first record with other than ``count`` fields (error path and no-header)."""
+    """Raise for the first record with other than ``count`` fields (error path, short lines)."""
     records = _records(text, delimiter)
     if header:
         next(records, None)
     for row, (line, fields) in enumerate(records, start=1):
         if len(fields) != count:
             shown = "runs of whitespace" if delimiter == _WHITESPACE else repr(delimiter)
+            why = ("a field is missing, and every value after it would land one column early"
+                   if len(fields) < count else "a value may hold the separator without quotes")
             raise InputError(f"line {line} has {len(fields)} field{'s' if len(fields) != 1 else ''} "
-                             f"separated by {shown}, but {what} (set source.delimiter if "
+                             f"separated by {shown}, but {what}: {why} (set source.delimiter if "
                              f"{shown} is not the separator)", file=where, row=row)
         if first_only:
             return
+
+
+def _refuse_repeated_headers(headers: Sequence[str], where: str) -> None:
+    """Two columns of one name: a role would find the first and the other be renamed."""
+    first_at: dict[str, int] = {}
+    for position, name in enumerate(headers, start=1):
+        if not name:  # blank headers: pandas names each apart ("Unnamed: 3")
+            continue
+        if name in first_at:
+            raise InputError(f"columns {first_at[name]} and {position} are both named {name!r}; "
+                             f"rename one, or name every column in source.names", file=where,
+                             column=name)
+        first_at[name] = position
 
 
 def _line_of_row(text: str, delimiter: str, header: bool, row: int) -> str | None:
@@ -760,6 +783,10 @@ def _open_excel(source: SourceSpec, content: _Content, kind: str) -> _Opened:
                 (isinstance(sheet, str) and sheet not in names):
             raise InputError(f"has no sheet {sheet!r}; its sheets are {names}", file=where)
         frame = pd.read_excel(book, sheet_name=sheet)
+        if source.names is None:  # pandas renamed a repeated header; the sheet's own row says
+            written = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1)
+            _refuse_repeated_headers([str(h) if pd.notna(h) else "" for h in written.iloc[0]]
+                                     if len(written) else [], where)
     sheet_name = names[sheet] if isinstance(sheet, int) else sheet
     frame.columns = [str(c) for c in frame.columns]
     return _Opened(where=f"{where} (sheet {sheet_name!r})", headers=list(frame.columns),
