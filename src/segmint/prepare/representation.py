@@ -37,6 +37,7 @@ __all__ = ["Representation", "make_representation", "model_input", "prepared_nam
            "what_columns_became"]
 
 _INFREQUENT = "infrequent_sklearn"  # scikit-learn's name for the folded level
+_LARGEST = 1e15  # beyond this, squared distances lose all precision (and overflow near 1e154)
 
 
 @dataclass
@@ -145,10 +146,17 @@ def prepare(table: CustomerTable, scaling: str, spec: PrepareSpec | None = None)
     frame = model_input(table.frame, table.types, features)
     for column in features:  # missing values are the policy's; infinities are errors
         if table.types[column] != "categorical":
-            infinite = np.isinf(frame[column].to_numpy())
+            values = frame[column].to_numpy()
+            infinite = np.isinf(values)
             if infinite.any():
                 rows = np.flatnonzero(infinite)
                 raise InputError(f"the customer table holds {len(rows)} non-finite values (inf); "
+                                 f"first in rows {[int(r) + 1 for r in rows[:5]]}", column=column)
+            huge = np.abs(np.nan_to_num(values)) > _LARGEST
+            if huge.any():  # squares overflow in scaling and distances: one cluster everywhere
+                rows = np.flatnonzero(huge)
+                raise InputError(f"the customer table holds {len(rows)} values beyond ±{_LARGEST:g} "
+                                 f"(e.g. {values[rows[0]]:g}), too large to be a customer figure; "
                                  f"first in rows {[int(r) + 1 for r in rows[:5]]}", column=column)
     with_missing = [c for c in features if frame[c].isna().any()]
     transformer = make_representation(scaling, table.types, features, with_missing, spec)

@@ -748,8 +748,9 @@ def _info_row(column: str, plan: _Plan, raw: pd.Series, converted: pd.Series | N
         "became": "",
     }
     if converted is not None and plan.type in ("numeric", "binary", "ordinal", "date"):
-        row.update(min=float(values.min()), max=float(values.max()), mean=float(values.mean()),
-                   stddev=float(values.std()))
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e200 is refused later, by name
+            row.update(min=float(values.min()), max=float(values.max()),
+                       mean=float(values.mean()), stddev=float(values.std()))
     if plan.type in ("categorical", "binary"):
         row["top_levels"] = _top_levels(_as_text(raw))
     return row
