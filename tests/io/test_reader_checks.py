@@ -117,3 +117,18 @@ def test_blank_headers_are_not_repeats(tmp_path):
     path.write_text("CustomerID,,\n17850,1,2\n")
     df = read_source(SourceSpec(path=str(path)), required=["customer"])
     assert df["customer"].tolist() == ["17850"]
+
+
+# --------------------------------------------------------------------------- C6 long fields
+
+def test_located_errors_after_a_10_mb_field(tmp_path):
+    path = tmp_path / "long_field.csv"
+    big = "x" * 10_000_000
+    path.write_text(f"InvoiceNo,Description,Quantity\n1,\"{big}\",6\n2,small,six\n")
+    error = _error(path, ["invoice", "quantity"])
+    assert error.file == str(path) and error.column == "Quantity" and error.row == 2
+    assert "line 3 of the file" in str(error) and "'six'" in str(error)
+    short = tmp_path / "long_field_short.csv"
+    short.write_text(f"InvoiceNo,Description,Quantity\n1,\"{big}\",6\n2,7\n")
+    error = _error(short, ["invoice", "quantity"])
+    assert error.row == 2 and "line 3 has 2 fields" in str(error)

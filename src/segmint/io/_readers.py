@@ -679,6 +679,7 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             if line.strip():
                 yield number, re.split(delimiter, line.rstrip("\r"))
         return
+    _allow_long_fields()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     start = 1
     for record in reader:
@@ -686,6 +687,17 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         if len(record) > 1 or (record and record[0].strip()):
             yield start, record
         start = reader.line_num + 1
+
+
+def _allow_long_fields() -> None:
+    # The csv module refuses fields over 128 KiB that pandas reads; the located-error path
+    # must read every field pandas did. The limit is a C long: sys.maxsize overflows on Windows.
+    limit = sys.maxsize
+    while csv.field_size_limit() < limit:
+        try:
+            csv.field_size_limit(limit)
+        except OverflowError:
+            limit //= 2
 
 
 def _looks_like_data(name: str) -> bool:
