@@ -125,6 +125,10 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
                 con.close()
     table.source = dict(raw.attrs.get("source", {}))
     table.lines = len(raw)
+    dropped = table.source.get("dropped") or {}
+    if dropped:
+        counts = ", ".join(f"{what} {n:,}" for what, n in dropped.items())
+        table.notes.append(f"lines dropped as invalid (source.invalid: drop): {counts}")
     if table.source.get("date_order_ambiguous"):
         table.notes.append("no date tells day from month (every day and month is 12 or less); "
                            "dates were read month first: set source.dayfirst: true if they are "
