@@ -56,6 +56,9 @@ class SourceSpec(_Model):
     table: str | None = None
     query: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
+    # A quantity, price or amount missing, infinite or beyond 1e15; a date before 1900 or after
+    # tomorrow: "drop" the line (counted in the record and logged), "error" on the first one.
+    invalid: Literal["drop", "error"] = "drop"
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:

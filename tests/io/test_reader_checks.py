@@ -132,3 +132,76 @@ def test_located_errors_after_a_10_mb_field(tmp_path):
     short.write_text(f"InvoiceNo,Description,Quantity\n1,\"{big}\",6\n2,7\n")
     error = _error(short, ["invoice", "quantity"])
     assert error.row == 2 and "line 3 has 2 fields" in str(error)
+
+
+# --------------------------------------------------------------------------- C4 invalid values
+
+INVALID = ("InvoiceNo,Quantity,UnitPrice,InvoiceDate,CustomerID\n"
+           "1,6,2.55,2010-12-01,17850\n"       # row 1: fine
+           "2,6,,2010-12-01,17850\n"           # row 2: price missing
+           "3,inf,1.00,2010-12-01,17850\n"     # row 3: quantity infinite
+           "4,1,2e15,2010-12-01,\n"            # row 4: price beyond 1e15 (no customer: kept reason)
+           "5,1,1.00,2999-01-01,17850\n"       # row 5: date in the future
+           "6,1,1.00,1899-12-31,17850\n"       # row 6: date before 1900
+           "7,,-inf,2010-12-01,17850\n"        # row 7: quantity missing (counted once)
+           "8,2,1.50,2010-12-02,\n")           # row 8: fine, customer missing is not invalid
+ROLES4 = ["invoice", "quantity", "price", "date", "customer"]
+
+
+def test_invalid_lines_are_dropped_and_counted(tmp_path, caplog):
+    path = tmp_path / "invalid.csv"
+    path.write_text(INVALID)
+    with caplog.at_level("WARNING", logger="segmint.io._readers"):
+        df = read_source(SourceSpec(path=str(path)), required=ROLES4)
+    assert df["invoice"].tolist() == ["1", "8"]
+    assert df["quantity"].dtype == "int64" and df["quantity"].tolist() == [6, 2]
+    assert df["customer"].isna().tolist() == [False, True]
+    record = df.attrs["source"]
+    assert record["dropped"] == {"quantity missing": 1, "quantity infinite": 1, "price missing": 1,
+                                 "price beyond 1e15": 1, "date in the future": 1,
+                                 "date before 1900": 1}
+    assert record["rows"] == 2
+    assert "dropped 6 of 8 lines as invalid" in caplog.text and "invalid.csv" in caplog.text
+
+
+def test_no_invalid_lines_records_nothing_dropped(tmp_path):
+    path = tmp_path / "fine.csv"
+    path.write_text(INVALID.split("\n", 2)[0] + "\n" + INVALID.split("\n", 2)[1] + "\n")
+    assert read_source(SourceSpec(path=str(path)), required=ROLES4).attrs["source"]["dropped"] == {}
+
+
+def test_invalid_error_names_column_row_and_line(tmp_path):
+    path = tmp_path / "invalid.csv"
+    path.write_text(INVALID)
+    error = _error(path, ROLES4, invalid="error")
+    assert error.file == str(path) and error.column == "UnitPrice" and error.row == 2
+    assert "price missing on line 3 of the file" in str(error) and "6 line(s)" in str(error)
+    path.write_text(INVALID.replace("2,6,,", "2,6,1,"))
+    error = _error(path, ROLES4, invalid="error")
+    assert error.column == "Quantity" and error.row == 3 and "quantity infinite (inf)" in str(error)
+
+
+def test_invalid_dates_and_amounts_in_a_frame():
+    frame = pd.DataFrame({"customer_id": ["a", "b", "c"], "amount": [1.0, 2e16, 3.0],
+                          "date": pd.to_datetime(["2020-01-01", "2020-01-02", "1850-01-01"])})
+    df = read_frame(frame, required=["customer", "amount", "date"])
+    assert df["customer"].tolist() == ["a"]
+    assert df.attrs["source"]["dropped"] == {"amount beyond 1e15": 1, "date before 1900": 1}
+    with pytest.raises(InputError, match=r"amount beyond 1e15 \(2e\+16\)") as caught:
+        read_frame(frame, SourceSpec(path="x", invalid="error"), required=["customer", "amount", "date"])
+    assert caught.value.column == "amount" and caught.value.row == 2
+
+
+def test_every_line_invalid_is_an_error(tmp_path):
+    path = tmp_path / "none.csv"
+    path.write_text("Quantity,UnitPrice\n1,\n2,\n")
+    with pytest.raises(InputError, match="every line is invalid: price missing 2"):
+        read_source(SourceSpec(path=str(path)), required=["quantity", "price"])
+
+
+def test_tomorrow_is_not_the_future(tmp_path):
+    tomorrow = (pd.Timestamp.now().normalize() + pd.Timedelta(days=1, hours=23)).isoformat()
+    path = tmp_path / "soon.csv"
+    path.write_text(f"InvoiceDate,Quantity\n{tomorrow},1\n2010-01-01,1\n")
+    df = read_source(SourceSpec(path=str(path)), required=["date"])
+    assert len(df) == 2 and df.attrs["source"]["dropped"] == {}

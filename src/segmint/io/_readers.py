@@ -120,9 +120,19 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     without a header line needs ``header: false`` and ``names``, which name the columns in
     file order; ``names`` with a header line replace its names (as many are needed).
 
+    Lines whose quantity, price or amount is missing, infinite or beyond 1e15 in magnitude, or
+    whose date is before 1900 or after tomorrow, are dropped and counted (``source.invalid:
+    error`` makes the first one an error instead). A missing customer is not invalid.
+
+    A query (DuckDB or SQLAlchemy) must be a single SELECT (``WITH ... SELECT`` counts) and is
+    run so that it cannot write: reading a source changes nothing. ``${NAME}`` in a URL is
+    filled from the environment when connecting; what is recorded shows the URL redacted.
+
     ``df.attrs["source"]`` records what was read: ``file`` (or ``url`` / ``duckdb``), ``format``,
     ``rows``, ``sha256`` (first 16 hex digits of the SHA-256 of the file's bytes on disk, for
-    files; of the archive for a zip member, named in ``member``) and ``columns`` (role -> header).
+    files; of the archive for a zip member, named in ``member``), ``columns`` (role -> header)
+    and, when roles are asked for, ``dropped`` (reason -> lines, e.g. ``{"price missing": 12}``;
+    each line counted once, under the first of its reasons).
 
     Parameters
     ----------
@@ -142,9 +152,10 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     ------
     InputError
         The source is missing, empty or unreadable; a required or explicitly mapped column is
-        absent; a line has more or fewer fields than the header (or ``names``); a quantity,
-        price or amount is not a number; a date cannot be parsed. The error names the file,
-        the column (as spelled in the file) and the 1-based data row.
+        absent; two columns share a name; a line has more or fewer fields than the header (or
+        ``names``); a quantity, price or amount is not a number; a date cannot be parsed; a
+        query is not a single SELECT; with ``invalid: error``, an invalid value. The error names
+        the file, the column (as spelled in the file) and the 1-based data row.
 
     Examples
     --------
@@ -318,7 +329,9 @@ def _read_opened(opened: _Opened, source: SourceSpec, required: Sequence[str],
         dayfirst = bool(getattr(source, "dayfirst", False))
         columns = {role: _convert(raw[header], role, header, opened, dayfirst)
                    for role, header in mapping.items()}
-        out = pd.DataFrame(columns)
+        out, dropped = _drop_invalid(pd.DataFrame(columns), mapping, opened,
+                                     getattr(source, "invalid", "drop"))
+        opened.record["dropped"] = dropped
     else:
         out = raw
     out.attrs["source"] = {**opened.record, "rows": len(out), "columns": dict(mapping),
@@ -1022,6 +1035,77 @@ def _check_sql_select(query: str, where: str) -> None:
     if writing:
         raise InputError(f"{_ONLY_SELECT}; it holds {', '.join(writing)}, which can write "
                          f"(quote a column of that name)", file=where)
+
+
+# --------------------------------------------------------------------------- invalid values
+
+#: Numbers beyond this magnitude are no quantity, price or amount (an overflow, a misread id).
+_LARGEST_NUMBER = 1e15
+_EARLIEST_DATE = pd.Timestamp("1900-01-01")
+
+
+def _invalid_reasons(out: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Why lines are invalid, in a fixed order: reason -> boolean mask over the rows."""
+    reasons: dict[str, np.ndarray] = {}
+    for role in (r for r in ROLES if r in out.columns):
+        values = out[role]
+        if role in _NUMERIC_ROLES:
+            numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+            reasons[f"{role} missing"] = np.isnan(numbers)
+            reasons[f"{role} infinite"] = np.isinf(numbers)
+            with np.errstate(invalid="ignore"):
+                reasons[f"{role} beyond 1e15"] = np.isfinite(numbers) & (np.abs(numbers) > _LARGEST_NUMBER)
+        elif role == "date":
+            dates = values
+            if isinstance(dates.dtype, pd.DatetimeTZDtype):
+                dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+            # Later than tomorrow by the local clock: a day of slack for time zones.
+            latest = pd.Timestamp.now().normalize() + pd.Timedelta(days=2)
+            reasons["date in the future"] = (dates >= latest).to_numpy(dtype=bool)
+            reasons["date before 1900"] = (dates < _EARLIEST_DATE).to_numpy(dtype=bool)
+    return reasons
+
+
+def _drop_invalid(out: pd.DataFrame, mapping: dict[str, str], opened: _Opened,
+                  invalid: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``out`` without its invalid lines, and how many were dropped for each reason (a line
+    counts once, under its first reason); with ``invalid="error"`` the first one raises."""
+    reasons = _invalid_reasons(out)
+    taken = np.zeros(len(out), dtype=bool)
+    dropped: dict[str, int] = {}
+    for reason, mask in reasons.items():
+        new = mask & ~taken
+        if new.any():
+            dropped[reason] = int(new.sum())
+            taken |= new
+    if not dropped:
+        return out, {}
+    if invalid == "error":
+        first = int(np.flatnonzero(taken)[0])
+        reason = next(r for r, mask in reasons.items() if mask[first])
+        role = reason.split(" ", 1)[0]
+        place = opened.locate(first + 1)
+        value = out[role].iloc[first]
+        shown = "" if pd.isna(value) and not np.isinf(value) else f" ({value})"
+        raise InputError(
+            f"{reason}{shown}{f' on {place} of the file' if place else ''}; "
+            f"{int(taken.sum())} line(s) hold a missing, infinite or out-of-range quantity, "
+            f"price or amount or a date before 1900 or in the future (source.invalid: drop "
+            f"drops them)", file=opened.where, column=mapping[role], row=first + 1)
+    if taken.all():
+        raise InputError(f"every line is invalid: {_counts(dropped)}", file=opened.where)
+    kept = out[~taken].reset_index(drop=True)
+    if "quantity" in kept and kept["quantity"].dtype.kind == "f":
+        quantity = kept["quantity"]
+        if (quantity % 1 == 0).all():  # integral once the missing ones are gone
+            kept["quantity"] = quantity.astype("int64")
+    logger.warning("%s: dropped %d of %d lines as invalid: %s (set source.invalid: error to stop "
+                   "at the first)", opened.where, int(taken.sum()), len(out), _counts(dropped))
+    return kept, dropped
+
+
+def _counts(dropped: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count:,}" for reason, count in dropped.items())
 
 
 # --------------------------------------------------------------------------- typing columns
