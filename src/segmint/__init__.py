@@ -17,6 +17,7 @@ _LAZY = {
     "RunSpec": "segmint.spec", "load_spec": "segmint.spec",
     "SegmintError": "segmint.errors", "InputError": "segmint.errors",
     "SpecError": "segmint.errors", "ModelError": "segmint.errors",
+    "RedactingFilter": "segmint._secrets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -11,11 +11,12 @@ never in a file.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
 
-__all__ = ["MASK", "redact", "redact_obj", "expand_env"]
+__all__ = ["MASK", "redact", "redact_obj", "expand_env", "RedactingFilter"]
 
 MASK = "***"
 
@@ -90,3 +91,33 @@ def expand_env(url: str, *, what: str = "source.url") -> str:
         return os.environ[name]
 
     return _ENV.sub(value, url)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's message (:func:`redact`); drops nothing.
+
+    Put it on a *handler*: a filter on a logger sees only the records logged on that very
+    logger, not those of its children (``segmint.io._readers``), while a handler's filters see
+    every record the handler writes. The ``segmint`` command installs it on its handlers; with
+    your own logging setup, add it to yours::
+
+        handler.addFilter(segmint.RedactingFilter())
+
+    Examples
+    --------
+    >>> record = logging.LogRecord("segmint.io", logging.INFO, __file__, 1, "read %d rows from %s",
+    ...                            (3, "postgresql://ana:hunter2@db/crm"), None)
+    >>> RedactingFilter().filter(record), record.getMessage()
+    (True, 'read 3 rows from postgresql://ana:***@db/crm')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Format once, redact, and keep the result: handlers after this one see only the mask.
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:  # formatters reuse a cached exc_text
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True

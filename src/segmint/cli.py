@@ -73,9 +73,12 @@ def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
                                                   help="folder for the run (default: the spec's)"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run a spec: read, build the customer table, sweep, select, profile, report."""
-    from segmint import SegmintError, run
+    from segmint import RedactingFilter, SegmintError, run
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    for handler in logging.getLogger().handlers:  # what is logged is redacted, like what is written
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     try:
         with _progress() as progress:
             result = run(spec, output=output, progress=progress)

@@ -2,33 +2,47 @@
 
 The CLI turns any :class:`SegmintError` into one red line and a non-zero exit code;
 anything else that escapes is a bug.
+
+The message and the file are redacted (:func:`segmint._secrets.redact`) when the error is made,
+so no error can carry a password, whichever code raises it and whatever it puts in the text.
 """
 from __future__ import annotations
+
+from segmint._secrets import redact
 
 __all__ = ["SegmintError", "InputError", "SpecError", "ModelError"]
 
 
 class SegmintError(Exception):
-    """Base class: a problem the user can fix, with where it is."""
+    """Base class: a problem the user can fix, with where it is.
+
+    Examples
+    --------
+    >>> str(InputError("cannot connect", file="postgresql://ana:hunter2@db/crm?sslpassword=x"))
+    'file postgresql://ana:***@db/crm?sslpassword=***: cannot connect'
+    """
 
     def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
                  row: int | None = None) -> None:
-        self.message = message
-        self.file = None if file is None else str(file)
+        self.message = redact(str(message))
+        self.file = None if file is None else redact(str(file))
         self.column = column
         self.row = row
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
+        # Each part redacted again (a no-op on redacted text): code may set message or file
+        # after __init__. Parts, not the joined line: "password=***: msg" must keep its colon.
         where = []
         if self.file is not None:
-            where.append(f"file {self.file}")
+            where.append(f"file {redact(self.file)}")
         if self.column is not None:
             where.append(f"column {self.column!r}")
         if self.row is not None:
             where.append(f"row {self.row}")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        message = redact(self.message)
+        return f"{prefix}: {message}" if prefix else message
 
 
 class InputError(SegmintError):

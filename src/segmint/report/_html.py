@@ -3,6 +3,10 @@
 Everything the page needs is inside the one document: plotly.js is inlined once, the CSS and
 the few lines of table-sorting JavaScript are inline, and no element points at another address,
 so the file opens offline and leaks nothing when opened.
+
+Every text shown passes through :func:`segmint._secrets.redact` on its way into the page (in
+:func:`_esc`, the one door): the writer redacts the manifest already, and a password that comes
+in any other way (a note, a reason, a cell) is masked here too.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from segmint._secrets import MASK, redact
 from segmint.cluster.leaderboard import LEADERBOARD_COLUMNS as _BOARD
 from segmint.cluster.leaderboard import SELECTION_COLUMNS as _SELECTION
 from segmint.cluster.leaderboard import parse_params
@@ -62,7 +67,8 @@ def render_report(
     """Render a run as one self-contained HTML document.
 
     The document opens offline: plotly.js is inlined once, and nothing is loaded from a CDN
-    or any other address. All text taken from the arguments is HTML-escaped.
+    or any other address. All text taken from the arguments is redacted (a URL's password,
+    ``password=...``; see :mod:`segmint._secrets`) and HTML-escaped.
 
     Parameters
     ----------
@@ -157,7 +163,9 @@ def render_report(
 
 
 def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    # Every text of the page goes through here. Redact before escaping: escaping turns the
+    # quotes of "{'password': 'x'}" into entities the redaction would not see through.
+    return html.escape(redact(str(value)), quote=True)
 
 
 def _is_missing(value: object) -> bool:
@@ -296,6 +304,8 @@ def _header_html(title: str, manifest: Mapping[str, Any]) -> str:
 
 def _meta_value(key: str, value: object) -> str:
     """One manifest value as HTML: nested mappings inline, fingerprints as code."""
+    if _names_secret(key) and not isinstance(value, (Mapping, list, tuple)):
+        return _esc(MASK)
     if isinstance(value, Mapping):
         if not value:
             return MISSING
@@ -309,6 +319,13 @@ def _meta_value(key: str, value: object) -> str:
     if key in {"sha256", "md5", "fingerprint", "run_id"} or key.endswith("_sha256"):
         return f"<code>{_esc(value)}</code>"
     return _esc(_format_cell(key, value))
+
+
+def _names_secret(key: str) -> bool:
+    # {"password": "x"} shows key and value apart, where redact sees no "password=x";
+    # ask redact about the pair, so the names it masks stay defined in one place.
+    probe = f"{key}=value"
+    return redact(probe) != probe
 
 
 def _recommendation_html(recommended: str | None, reasons: Sequence[str]) -> str:

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from segmint._secrets import redact_obj
 from segmint.explain import centroids_long, profile
 from segmint.io import atomic_dir, write_parquet_atomic, write_text_atomic
+from segmint.io._writers import write_parquet
 from segmint.runs import _layout as L
 
 if TYPE_CHECKING:
@@ -85,19 +87,20 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> None:
         sio.dump(sol.model, folder / L.MODEL)
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
-    pd.DataFrame({"customer": table.frame.index.astype("string"), "segment": sol.labels}).to_parquet(
-        folder / L.LABELS, index=False)
+    # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
+    write_parquet(pd.DataFrame({"customer": table.frame.index.astype("string"), "segment": sol.labels}),
+                  folder / L.LABELS, index=False)
     shown, types = _profile_table(table)
     prof = profile(shown, sol.labels, types=types, revenue=table.revenue)
     if sol.segment_names:
         prof["name"] = [sol.segment_names.get(int(s), n) for s, n in zip(prof["segment"], prof["name"],
                                                                          strict=True)]
-    prof.to_parquet(folder / L.PROFILE, index=False)
-    centroids_long(table.frame[table.features], sol.labels, types=table.types).to_parquet(
-        folder / L.CENTROIDS, index=False)
+    write_parquet(prof, folder / L.PROFILE, index=False)
+    write_parquet(centroids_long(table.frame[table.features], sol.labels, types=table.types),
+                  folder / L.CENTROIDS, index=False)
     centers = pd.DataFrame(sol.centers, columns=sol.columns)
     centers.insert(0, "segment", np.asarray(sol.center_ids).astype(int))
-    centers.to_parquet(folder / L.CENTERS, index=False)
+    write_parquet(centers, folder / L.CENTERS, index=False)
     meta = {"name": sol.name, "algorithm": sol.algorithm, "representation": sol.representation,
             "params": sol.params, "description": sol.description, "features": table.features,
             "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds, **sol.metrics}
@@ -118,7 +121,9 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
     t0 = time.perf_counter()
     with atomic_dir(final) as tmp:
         tmp = Path(tmp)
-        write_text_atomic(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), tmp / L.SPEC)
+        # redacted: a URL's password is masked; a ${NAME} reference is kept as written
+        write_text_atomic(yaml.safe_dump(redact_obj(spec.model_dump(mode="json")), sort_keys=False),
+                          tmp / L.SPEC)
         write_parquet_atomic(table.frame.reset_index(), tmp / L.CUSTOMERS)
         chosen = next((s for s in solutions if s.name == rec.solution), None)
         if chosen is not None:
@@ -157,7 +162,8 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
             "prepared_representation": chosen.representation if chosen else None,
             "timings_seconds": timings,
         }
-        write_text_atomic(json.dumps(jsonable(manifest), indent=2), tmp / L.MANIFEST)
+        manifest = redact_obj(jsonable(manifest))  # the source's record may hold a URL's password
+        write_text_atomic(json.dumps(manifest, indent=2), tmp / L.MANIFEST)
         prof = None if chosen is None else pd.read_parquet(L.solution_dir(tmp, chosen.name) / L.PROFILE)
         # the reasons have their own box in the report; the header shows the rest of the manifest
         header = {k: v for k, v in manifest.items()
