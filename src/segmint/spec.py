@@ -59,6 +59,10 @@ class SourceSpec(_Model):
     # A quantity, price or amount missing, infinite or beyond 1e15; a date before 1900 or after
     # tomorrow: "drop" the line (counted in the record and logged), "error" on the first one.
     invalid: Literal["drop", "error"] = "drop"
+    # The decimal mark of numbers written as text. None: "." unless a ";"-separated file writes
+    # every quantity, price and amount as 2,55 or 1.234,5 (at least one comma): then ",", with "."
+    # grouping thousands. "," says so for any file.
+    decimal: Literal[".", ","] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:

@@ -205,3 +205,52 @@ def test_tomorrow_is_not_the_future(tmp_path):
     path.write_text(f"InvoiceDate,Quantity\n{tomorrow},1\n2010-01-01,1\n")
     df = read_source(SourceSpec(path=str(path)), required=["date"])
     assert len(df) == 2 and df.attrs["source"]["dropped"] == {}
+
+
+# --------------------------------------------------------------------------- C5 decimal commas
+
+def test_decimal_comma_inferred_in_a_semicolon_file(tmp_path):
+    path = tmp_path / "de.csv"
+    path.write_text("Rechnung;Menge;Preis\n1;6;2,55\n2;1.000;1.234,5\n3;2;3\n")
+    source = SourceSpec(path=str(path), columns={"invoice": "Rechnung", "quantity": "Menge",
+                                                 "price": "Preis"})
+    df = read_source(source, required=["invoice", "quantity", "price"])
+    assert df["price"].tolist() == [2.55, 1234.5, 3.0]
+    assert df["quantity"].tolist() == [6, 1000, 2] and df["quantity"].dtype == "int64"
+    assert df.attrs["source"]["decimal"] == ","
+
+
+def test_no_comma_in_a_semicolon_file_reads_points_as_decimals(tmp_path):
+    path = tmp_path / "points.csv"
+    path.write_text("InvoiceNo;Quantity;UnitPrice\n1;6;1.234\n2;1;2.5\n")
+    df = read_source(SourceSpec(path=str(path)), required=["invoice", "quantity", "price"])
+    assert df["price"].tolist() == [1.234, 2.5] and "decimal" not in df.attrs["source"]
+
+
+def test_a_comma_separated_file_is_unaffected(tmp_path):
+    path = tmp_path / "en.csv"
+    path.write_text('InvoiceNo,Quantity,UnitPrice\n1,6,2.55\n2,1,"1,234.5"\n')
+    error = _error(path, ["invoice", "quantity", "price"])
+    assert error.column == "UnitPrice" and error.row == 2 and "'1,234.5'" in str(error)
+    path.write_text("InvoiceNo,Quantity,UnitPrice\n1,6,2.55\n2,1,1.5\n")
+    df = read_source(SourceSpec(path=str(path)), required=["invoice", "quantity", "price"])
+    assert df["price"].tolist() == [2.55, 1.5]
+
+
+def test_mixed_marks_in_a_semicolon_file_are_not_guessed(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("InvoiceNo;Quantity;UnitPrice\n1;6;2,55\n2;1;1.5\n")
+    error = _error(path, ["invoice", "quantity", "price"])
+    assert error.file == str(path) and error.column == "UnitPrice" and error.row == 1
+    assert "'2,55'" in str(error) and "set source.decimal: ','" in str(error)
+
+
+def test_declared_decimal_comma(tmp_path):
+    path = tmp_path / "tab.tsv"
+    path.write_text("InvoiceNo\tUnitPrice\n1\t2,55\n2\t1.234,5\n3\t7\n")
+    df = read_source(SourceSpec(path=str(path), decimal=","), required=["invoice", "price"])
+    assert df["price"].tolist() == [2.55, 1234.5, 7.0]
+    path.write_text("InvoiceNo\tUnitPrice\n1\t2,55\n2\t1.5\n")  # 1.5 is not 15
+    error = _error(path, ["invoice", "price"], decimal=",")
+    assert error.column == "UnitPrice" and error.row == 2 and "'1.5'" in str(error)
+    assert "decimal comma" in str(error)

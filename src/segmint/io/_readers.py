@@ -327,7 +327,8 @@ def _read_opened(opened: _Opened, source: SourceSpec, required: Sequence[str],
         raise InputError("holds no data rows (a header alone, or an empty table)", file=opened.where)
     if roles:
         dayfirst = bool(getattr(source, "dayfirst", False))
-        columns = {role: _convert(raw[header], role, header, opened, dayfirst)
+        decimal = _decimal_mark(raw, mapping, opened, getattr(source, "decimal", None))
+        columns = {role: _convert(raw[header], role, header, opened, dayfirst, decimal)
                    for role, header in mapping.items()}
         out, dropped = _drop_invalid(pd.DataFrame(columns), mapping, opened,
                                      getattr(source, "invalid", "drop"))
@@ -1127,12 +1128,40 @@ def _bad_value(values: pd.Series, bad: pd.Series, role: str, header: str, opened
                       file=opened.where, column=header, row=row)
 
 
-def _convert(values: pd.Series, role: str, header: str, opened: _Opened, dayfirst: bool) -> pd.Series:
+def _convert(values: pd.Series, role: str, header: str, opened: _Opened, dayfirst: bool,
+             decimal: str = ".") -> pd.Series:
     if role in _TEXT_ROLES:
         return _to_text(values, role)
     if role in _NUMERIC_ROLES:
-        return _to_number(values, role, header, opened)
+        return _to_number(values, role, header, opened, decimal)
     return _to_datetime(values, role, header, opened, dayfirst)
+
+
+# Numbers written with a decimal comma: 1.234,5 (a point grouping thousands) or 2,55.
+_GROUPED_COMMA = r"[+-]?\d{1,3}(?:\.\d{3})*(?:,\d+)?"
+_PLAIN_COMMA = r"[+-]?\d+(?:,\d+)?"
+_ANY_COMMA = rf"(?=.*,)(?:{_GROUPED_COMMA}|{_PLAIN_COMMA})"
+
+
+def _decimal_mark(raw: pd.DataFrame, mapping: dict[str, str], opened: _Opened,
+                  declared: str | None) -> str:
+    """The decimal mark of the numeric roles' text: the declared one, else "," when a
+    ";"-separated file writes every such value with a decimal comma (at least one has a comma)."""
+    numeric = [mapping[role] for role in _NUMERIC_ROLES if role in mapping
+               and not _is_number_dtype(raw[mapping[role]])]
+    if declared is not None or not numeric or opened.record.get("delimiter") != ";":
+        decimal = declared or "."
+    else:
+        present = pd.concat([_text_for_parsing(raw[h]).dropna() for h in dict.fromkeys(numeric)])
+        comma = present.str.fullmatch(f"{_GROUPED_COMMA}|{_PLAIN_COMMA}")
+        decimal = "," if len(present) and comma.all() and present.str.contains(",").any() else "."
+        if decimal == ",":
+            logger.info("%s: numbers are written with a decimal comma (e.g. %r); read with ',' as "
+                        "the decimal mark and '.' grouping thousands", opened.where,
+                        str(present[present.str.contains(",")].iloc[0]))
+    if decimal == "," and numeric:
+        opened.record["decimal"] = ","
+    return decimal
 
 
 def _is_number_dtype(values: pd.Series) -> bool:
@@ -1159,18 +1188,29 @@ def _text_for_parsing(values: pd.Series) -> pd.Series:
     return text.mask(text.isin(_MISSING_TOKENS))
 
 
-def _to_number(values: pd.Series, role: str, header: str, opened: _Opened) -> pd.Series:
+def _to_number(values: pd.Series, role: str, header: str, opened: _Opened,
+               decimal: str = ".") -> pd.Series:
     if _is_number_dtype(values):
         whole = values.dtype.kind in "iu" and not values.isna().any()
         numbers = values.astype("int64" if whole else "float64")
     else:
         text = _text_for_parsing(values)
+        expected, hint = "a number", ""
+        if decimal == ",":
+            # A point groups thousands, so 1.5 is no number here (it is not read as 15).
+            grouped_wrong = text.str.contains(".", regex=False) & ~text.str.fullmatch(_GROUPED_COMMA)
+            text = text.mask(grouped_wrong.fillna(False), "not a number")
+            text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+            expected = "a number with a decimal comma (source.decimal: ',')"
+        else:
+            hint = ("; it has a decimal comma: set source.decimal: ','" if text.str.fullmatch(
+                _ANY_COMMA).fillna(False).any() else "")
         # An object array (None for missing) parses to plain float64/int64, not nullable types.
         parsed = pd.to_numeric(text.to_numpy(dtype=object, na_value=None), errors="coerce")
         numbers = pd.Series(parsed, index=values.index)
         bad = numbers.isna() & text.notna()
         if bad.any():
-            raise _bad_value(values, bad, role, header, opened, "a number")
+            raise _bad_value(values, bad, role, header, opened, expected, hint)
     if role in _FLOAT_ROLES:
         return numbers.astype("float64")
     if numbers.dtype.kind in "iu":
