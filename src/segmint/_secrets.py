@@ -31,6 +31,7 @@ _KEY_VALUE = re.compile(
     rf"(?P<head>(?<![A-Za-z0-9_]){_SECRET_KEYS}['\"]?\s*(?:=|:)\s*['\"]?)(?P<secret>[^\s&;,'\"}}\]]+)",
     re.IGNORECASE)
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_KEY = re.compile(_SECRET_KEYS, re.IGNORECASE)
 
 
 def redact(text: str) -> str:
@@ -62,11 +63,21 @@ def redact(text: str) -> str:
 
 
 def redact_obj(obj: Any) -> Any:
-    """Every string inside ``obj`` (dicts, lists, tuples; keys too) redacted; the rest as is."""
+    """Every string inside ``obj`` (dicts, lists, tuples; keys too) redacted, and the value of
+    a key that names a credential masked whole; the rest as is.
+
+    Examples
+    --------
+    >>> redact_obj({"url": "postgresql://a:b@h/d", "password": "hunter2", "n": 3})
+    {'url': 'postgresql://a:***@h/d', 'password': '***', 'n': 3}
+    """
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict):
-        return {redact_obj(k): redact_obj(v) for k, v in obj.items()}
+        return {redact_obj(k): (MASK if isinstance(k, str) and _SECRET_KEY.fullmatch(k)
+                                and isinstance(v, str) and v and not _ENV.fullmatch(v)
+                                else redact_obj(v))
+                for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact_obj(v) for v in obj)
     return obj
