@@ -35,8 +35,40 @@ def _progress():
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _guarded():
+    """Every failure is one line and a non-zero exit: a SegmintError as it is; an interrupt as
+    such; anything else (a bug) in a few words, with the full trace written to a file."""
+    from segmint import SegmintError
+
+    try:
+        yield
+    except SegmintError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written (a run folder appears whole or not at all)",
+                  highlight=False, markup=False)
+        raise typer.Exit(code=130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # a bug: say so in one line, keep the trace for a report
+        import tempfile
+        import traceback
+
+        from segmint._secrets import redact
+
+        trace = redact("".join(traceback.format_exception(exc)))
+        with tempfile.NamedTemporaryFile("w", prefix="segmint-error-", suffix=".log",
+                                         delete=False, encoding="utf-8") as handle:
+            handle.write(trace)
+        err.print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))[:300]} (this is a "
+                  f"bug in segmint; the full trace is in {handle.name})", highlight=False,
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
 
 
 def _summary(run) -> None:
@@ -73,31 +105,27 @@ def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
                                                   help="folder for the run (default: the spec's)"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run a spec: read, build the customer table, sweep, select, profile, report."""
-    from segmint import RedactingFilter, SegmintError, run
+    from segmint import RedactingFilter, run
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     for handler in logging.getLogger().handlers:  # what is logged is redacted, like what is written
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
-    try:
+    with _guarded():
         with _progress() as progress:
             result = run(spec, output=output, progress=progress)
-    except SegmintError as exc:
-        _fail(exc)
-    _summary(result)
+        _summary(result)
 
 
 @app.command()
 def demo(output: Path = typer.Option(Path("runs"), "--output", "-o", help="folder for the run")) -> None:
     """Run the bundled demo: Insiders features + Intel's grid on UCI Online Retail."""
-    from segmint import SegmintError, demo_spec, run
+    from segmint import demo_spec, run
 
-    try:
+    with _guarded():
         with _progress() as progress:
             result = run(demo_spec(output), progress=progress)
-    except SegmintError as exc:
-        _fail(exc)
-    _summary(result)
+        _summary(result)
 
 
 @app.command()
@@ -105,13 +133,10 @@ def columns(data: Path = typer.Argument(..., help="a customer table file, or a s
     """Show how each column of a customer table is read and what it becomes, without running."""
     from rich.table import Table
 
-    from segmint import SegmintError
     from segmint.pipeline import describe_columns
 
-    try:
+    with _guarded():
         info = describe_columns(data)
-    except SegmintError as exc:
-        _fail(exc)
     table = Table("column", "type", "nulls", "distinct", "becomes", "why", show_lines=False)
     for row in info.itertuples():
         table.add_row(str(row.column), str(row.type), f"{row.nulls:,}", f"{row.distinct:,}",
@@ -131,21 +156,27 @@ def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folde
     from segmint import SegmintError, open_run
     from segmint.io import write_csv_atomic, write_parquet_atomic
 
-    try:
+    with _guarded():
+        if output is not None and output.is_dir():
+            raise SegmintError("is a folder; -o names the file to write (.csv or .parquet)",
+                               file=str(output))
+        if output is not None and not output.parent.is_dir():
+            raise SegmintError("the folder to write into does not exist", file=str(output.parent))
         run = open_run(run_dir)
         scored = run.predict(input, None if solution == "recommended" else solution)
-    except SegmintError as exc:
-        _fail(exc)
-    if output is None:
-        flat = scored.drop(columns="nearest_centroids_distance")
-        sys.stdout.write(flat.to_csv(index=False))
-        return
-    if output.suffix == ".parquet":
-        write_parquet_atomic(scored, output)
-    else:
-        flat = scored.assign(nearest_centroids_distance=scored["nearest_centroids_distance"].map(json.dumps))
-        write_csv_atomic(flat, output)
-    err.print(f"{len(scored):,} customers scored -> {output}")
+        if output is None:
+            flat = scored.drop(columns="nearest_centroids_distance")
+            sys.stdout.write(flat.to_csv(index=False))
+            return
+        try:
+            if output.suffix == ".parquet":
+                write_parquet_atomic(scored, output)
+            else:
+                nearest = scored["nearest_centroids_distance"].map(json.dumps)
+                write_csv_atomic(scored.assign(nearest_centroids_distance=nearest), output)
+        except OSError as exc:
+            raise SegmintError(f"cannot be written ({exc.strerror})", file=str(output)) from None
+        err.print(f"{len(scored):,} customers scored -> {output}")
 
 
 if __name__ == "__main__":  # pragma: no cover

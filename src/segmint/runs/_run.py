@@ -17,16 +17,27 @@ from segmint.spec import load_spec
 __all__ = ["Run", "SavedSolution", "open_run"]
 
 
-def _load_model(path: Path) -> Any:
-    import skops.io as sio
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from a run folder, or a ModelError saying why not."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{what} file is missing", file=str(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{what} file is unreadable or corrupt ({exc})", file=str(path)) from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{what} file does not hold a JSON object", file=str(path))
+    return value
 
-    if not path.is_file():
-        raise ModelError("model file not found", file=str(path))
-    untrusted = sio.get_untrusted_types(file=path)
-    foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "segmint.", "scipy."))]
-    if foreign:
-        raise ModelError(f"model holds types segmint does not load: {foreign}", file=str(path))
-    return sio.load(path, trusted=untrusted)
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except FileNotFoundError:
+        raise ModelError(f"{what} is missing", file=str(path)) from None
+    except Exception as exc:  # pyarrow and pandas raise many kinds for a damaged file
+        raise ModelError(f"{what} is unreadable or corrupt ({type(exc).__name__})",
+                         file=str(path)) from None
 
 
 class SavedSolution:
@@ -35,7 +46,10 @@ class SavedSolution:
     def __init__(self, folder: Path, run: Run) -> None:
         self.folder = folder
         self.run = run
-        self.metrics: dict[str, Any] = json.loads((folder / L.METRICS).read_text(encoding="utf-8"))
+        self.metrics: dict[str, Any] = _read_json(folder / L.METRICS, "the solution's metrics")
+        if not isinstance(self.metrics.get("name"), str) or "features" not in self.metrics:
+            raise ModelError("metrics.json lacks the solution's name or features",
+                             file=str(folder / L.METRICS))
         self.name: str = self.metrics["name"]
         self._model: Any = None
 
@@ -53,20 +67,23 @@ class SavedSolution:
 
     @property
     def model(self) -> Any:
-        """The fitted scikit-learn pipeline (preparation + clusterer), loaded safely with skops."""
+        """The fitted scikit-learn pipeline (preparation + clusterer), loaded with skops after
+        its checksum and every type in it are checked (:mod:`segmint.runs._models`)."""
+        from segmint.runs._models import load_model
+
         if self._model is None:
-            self._model = _load_model(self.folder / L.MODEL)
+            self._model = load_model(self.folder / L.MODEL, sha256=self.metrics.get("model_sha256"))
         return self._model
 
     def labels(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / L.LABELS)
+        return _read_table(self.folder / L.LABELS, "the solution's labels")
 
     def profile(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / L.PROFILE)
+        return _read_table(self.folder / L.PROFILE, "the solution's profile")
 
     def centroids(self) -> pd.DataFrame:
         """ML.CENTROIDS-like long table: segment, feature, (category,) value in feature units."""
-        return pd.read_parquet(self.folder / L.CENTROIDS)
+        return _read_table(self.folder / L.CENTROIDS, "the solution's centroids")
 
     def predict(self, data: Any) -> pd.DataFrame:
         """Assign customers to this solution's segments, with distances to every centroid.
@@ -96,7 +113,7 @@ class SavedSolution:
             Z = pipe.named_steps["prepare"].transform(model_input(frame, self.run.types, features))
             columns = list(self.metrics["prepared_columns"])
         Z = np.asarray(Z, dtype="float64")
-        centers = pd.read_parquet(self.folder / L.CENTERS)
+        centers = _read_table(self.folder / L.CENTERS, "the solution's centres")
         ids = centers["segment"].to_numpy()
         C = centers[columns].to_numpy(dtype="float64")
         dist = np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)) if len(C) else \
@@ -151,12 +168,27 @@ class Run:
         manifest = self.path / L.MANIFEST
         if not manifest.is_file():
             raise ModelError("not a segmint run folder (no manifest.json)", file=str(self.path))
-        self.manifest: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
-        version = L.format_version(self.manifest)
+        self.manifest: dict[str, Any] = _read_json(manifest, "the run's manifest")
+        try:
+            version = L.format_version(self.manifest)
+        except (TypeError, ValueError):
+            raise ModelError("the manifest's format_version is not a number",
+                             file=str(manifest)) from None
+        if not isinstance(self.manifest.get("features"), list):
+            raise ModelError("the manifest lacks the run's features", file=str(manifest))
         if version > L.FORMAT_VERSION:
             raise ModelError(f"written in run-folder format {version}; this segmint reads up to "
                              f"{L.FORMAT_VERSION} (upgrade segmint)", file=str(self.path))
-        self.spec = load_spec(yaml.safe_load((self.path / L.SPEC).read_text(encoding="utf-8")))
+        try:
+            raw_spec = yaml.safe_load((self.path / L.SPEC).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError("the run's spec.yaml is missing", file=str(self.path)) from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ModelError(f"the run's spec.yaml is unreadable ({type(exc).__name__})",
+                             file=str(self.path / L.SPEC)) from None
+        if not isinstance(raw_spec, dict):
+            raise ModelError("the run's spec.yaml is not a mapping", file=str(self.path / L.SPEC))
+        self.spec = load_spec(raw_spec)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, recommended={self.recommended!r})"
@@ -185,10 +217,16 @@ class Run:
     def leaderboard(self) -> pd.DataFrame:
         from segmint.cluster.leaderboard import read_leaderboard
 
-        return read_leaderboard(self.path / L.LEADERBOARD)
+        try:
+            return read_leaderboard(self.path / L.LEADERBOARD)
+        except FileNotFoundError:
+            raise ModelError("the leaderboard is missing", file=str(self.path)) from None
+        except Exception as exc:  # a damaged CSV: pandas raises several kinds
+            raise ModelError(f"the leaderboard is unreadable ({type(exc).__name__})",
+                             file=str(self.path / L.LEADERBOARD)) from None
 
     def stability(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / L.STABILITY)
+        return _read_table(self.path / L.STABILITY, "the stability table")
 
     def feature_info(self) -> pd.DataFrame | None:
         """The feature report of a customer-table run (None when the run has none)."""
@@ -196,17 +234,26 @@ class Run:
         return pd.read_csv(path) if path.is_file() else None
 
     def customers(self) -> pd.DataFrame:
-        frame = pd.read_parquet(self.path / L.CUSTOMERS)
+        frame = _read_table(self.path / L.CUSTOMERS, "the customer table")
+        if "customer" not in frame.columns:
+            raise ModelError("the customer table has no customer column",
+                             file=str(self.path / L.CUSTOMERS))
         return frame.set_index("customer")
 
     def solutions(self) -> list[str]:
-        return sorted(p.name for p in (self.path / L.SOLUTIONS).iterdir() if p.is_dir())
+        folder = self.path / L.SOLUTIONS
+        if not folder.is_dir():
+            raise ModelError("the run has no solutions folder", file=str(self.path))
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def solution(self, name: str | None = None) -> SavedSolution:
         """A saved solution by name; the recommended one by default."""
         name = name or self.recommended
         if name is None:
             raise ModelError("this run recommended no solution; name one", file=str(self.path))
+        if not isinstance(name, str) or name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise ModelError(f"{name!r} is not a solution name (a solution is a folder under "
+                             f"solutions/; see run.solutions())", file=str(self.path))
         folder = L.solution_dir(self.path, name)
         if not folder.is_dir():
             raise ModelError(f"no solution {name!r}; this run has {len(self.solutions())}, e.g. "

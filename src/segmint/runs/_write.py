@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import math
+import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +19,7 @@ import pandas as pd
 import yaml
 
 from segmint._secrets import redact_obj
+from segmint.errors import SegmintError
 from segmint.explain import centroids_long, profile
 from segmint.io import atomic_dir, write_parquet_atomic, write_text_atomic
 from segmint.io._writers import write_parquet
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from segmint.spec import RunSpec
 
 __all__ = ["write_run", "jsonable"]
+
+log = logging.getLogger(__name__)
 
 
 def jsonable(obj: Any) -> Any:
@@ -58,15 +64,80 @@ def _versions() -> dict[str, str]:
             "duckdb": duckdb.__version__}
 
 
-def _run_folder(spec: RunSpec, created: _dt.datetime) -> Path:
+_CLAIM = ".{name}.claim"  # a hidden folder holding the pid of the run that writes <name>
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _claim_owner(claim: Path) -> int | None:
+    try:
+        return int((claim / "pid").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
+
+
+def _clean_leftovers(root: Path) -> list[str]:
+    """Remove what runs that died while writing left in ``root`` (a killed process cannot
+    clean up): hidden ``.<run>.tmp-*`` folders and ``.<run>.claim`` folders of runs whose
+    process is gone. A live run's are kept. Returns what was removed."""
+    removed = []
+    claims = {c.name[1:-len(".claim")]: c for c in root.glob(".*.claim") if c.is_dir()}
+    live = set()
+    for name, claim in claims.items():
+        pid = _claim_owner(claim)
+        if pid is not None and _alive(pid):
+            live.add(name)
+        elif pid is not None or time.time() - claim.stat().st_mtime > 60:
+            shutil.rmtree(claim, ignore_errors=True)  # no pid yet: a claim being made, wait
+            removed.append(claim.name)
+    for tmp in root.glob(".*.tmp-*"):
+        owner = tmp.name[1:].rsplit(".tmp-", 1)[0]
+        if owner not in live and tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp.name)
+    return removed
+
+
+def _claim_run_folder(spec: RunSpec, created: _dt.datetime) -> tuple[Path, Path]:
+    """A run folder name no other run uses, claimed atomically (``mkdir`` of a hidden claim
+    folder), so two runs of one spec started together get distinct ids."""
     root = Path(spec.output)
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise SegmintError("the output folder is a file", file=str(root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SegmintError(f"the output folder cannot be made ({exc.strerror})",
+                           file=str(root)) from None
+    for removed in _clean_leftovers(root):
+        log.info("removed %s, left by a run that did not finish", removed)
     run_id = f"{spec.name}-{created:%Y%m%d-%H%M%S}"
-    final, n = root / run_id, 1
-    while final.exists():
-        n += 1
-        final = root / f"{run_id}-{n}"
-    return final
+    for n in range(1, 10_000):
+        final = root / (run_id if n == 1 else f"{run_id}-{n}")
+        claim = root / _CLAIM.format(name=final.name)
+        if final.exists():
+            continue
+        try:
+            claim.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SegmintError(f"cannot write in the output folder ({exc.strerror})",
+                               file=str(root)) from None
+        (claim / "pid").write_text(str(os.getpid()), encoding="ascii")
+        if final.exists():  # made between the check and the claim by an older segmint
+            shutil.rmtree(claim, ignore_errors=True)
+            continue
+        return final, claim
+    raise SegmintError("no free run folder name", file=str(root))
 
 
 def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -80,11 +151,11 @@ def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> None:
-    import skops.io as sio
+    from segmint.runs._models import save_model
 
     folder.mkdir(parents=True, exist_ok=True)
-    if sol.model is not None:
-        sio.dump(sol.model, folder / L.MODEL)
+    # the checksum goes into metrics.json; loading refuses a model whose bytes changed since
+    model_sha256 = save_model(sol.model, folder / L.MODEL) if sol.model is not None else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
     # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
@@ -103,7 +174,8 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> None:
     write_parquet(centers, folder / L.CENTERS, index=False)
     meta = {"name": sol.name, "algorithm": sol.algorithm, "representation": sol.representation,
             "params": sol.params, "description": sol.description, "features": table.features,
-            "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds, **sol.metrics}
+            "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds,
+            "model_sha256": model_sha256, **sol.metrics}
     (folder / L.METRICS).write_text(json.dumps(jsonable(meta), indent=2), encoding="utf-8")
 
 
@@ -111,11 +183,27 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
               representations: dict[str, Representation], *, timings: dict[str, float],
               progress: Callable[[str, int, int, str], None] | None = None) -> Run:
     """Write the run folder and return the :class:`~segmint.runs.Run` that opens it."""
-    from segmint.report import render_report
     from segmint.runs._run import Run
 
     created = _dt.datetime.now(_dt.UTC)
-    final = _run_folder(spec, created)
+    final, claim = _claim_run_folder(spec, created)
+    try:
+        _write(final, spec, table, solutions, rec, representations, created=created,
+               timings=timings, progress=progress)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile
+        raise SegmintError(f"cannot write the run folder ({exc.strerror or exc}); nothing was "
+                           f"left behind", file=str(final)) from None
+    finally:
+        shutil.rmtree(claim, ignore_errors=True)
+    return Run(final)
+
+
+def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Solution],
+           rec: Recommendation, representations: dict[str, Representation], *,
+           created: _dt.datetime, timings: dict[str, float],
+           progress: Callable[[str, int, int, str], None] | None) -> None:
+    from segmint.report import render_report
+
     run_id = final.name
     board = rec.board
     t0 = time.perf_counter()
@@ -174,4 +262,3 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
                              reasons=rec.reasons, stability=rec.stability,
                              feature_info=table.info, notes=table.notes)
         write_text_atomic(html, tmp / L.REPORT)
-    return Run(final)
