@@ -43,10 +43,13 @@ def _fail(exc: Exception) -> None:
 def _guarded():
     """Every failure is one line and a non-zero exit: a SegmintError as it is; an interrupt as
     such; anything else (a bug) in a few words, with the full trace written to a file."""
-    from segmint import SegmintError
+    from segmint.errors import InternalError, SegmintError
 
     try:
         yield
+    except InternalError as exc:  # a bug, caught by the API: say so, exit 2
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
     except SegmintError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -56,17 +59,11 @@ def _guarded():
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a bug: say so in one line, keep the trace for a report
-        import tempfile
-        import traceback
-
         from segmint._secrets import redact
+        from segmint.errors import _trace_file
 
-        trace = redact("".join(traceback.format_exception(exc)))
-        with tempfile.NamedTemporaryFile("w", prefix="segmint-error-", suffix=".log",
-                                         delete=False, encoding="utf-8") as handle:
-            handle.write(trace)
         err.print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))[:300]} (this is a "
-                  f"bug in segmint; the full trace is in {handle.name})", highlight=False,
+                  f"bug in segmint; the full trace is in {_trace_file(exc)})", highlight=False,
                   markup=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
 

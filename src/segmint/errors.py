@@ -8,9 +8,15 @@ so no error can carry a password, whichever code raises it and whatever it puts 
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from segmint._secrets import redact
 
-__all__ = ["SegmintError", "InputError", "SpecError", "ModelError"]
+__all__ = ["SegmintError", "InputError", "SpecError", "ModelError", "InternalError", "public"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class SegmintError(Exception):
@@ -55,3 +61,36 @@ class SpecError(SegmintError):
 
 class ModelError(SegmintError):
     """A saved run or solution cannot be found or used."""
+
+
+class InternalError(SegmintError):
+    """Something segmint did not expect: a bug. The message says where the full trace was
+    written, for a bug report."""
+
+
+def _trace_file(exc: BaseException) -> str:
+    import tempfile
+    import traceback
+
+    trace = redact("".join(traceback.format_exception(exc)))
+    with tempfile.NamedTemporaryFile("w", prefix="segmint-error-", suffix=".log", delete=False,
+                                     encoding="utf-8") as handle:
+        handle.write(trace)
+    return handle.name
+
+
+def public(fn: F) -> F:
+    """Mark a function of the public API: whatever goes wrong inside reaches the caller as a
+    :class:`SegmintError`; one that is not already one is a bug and becomes an
+    :class:`InternalError` naming it in one line, its trace written to a file."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SegmintError:
+            raise
+        except Exception as exc:
+            first = (str(exc).splitlines() or [""])[0][:300]
+            raise InternalError(f"unexpected {type(exc).__name__}: {first} (a bug in segmint; "
+                                f"the full trace is in {_trace_file(exc)})") from exc
+    return wrapper  # type: ignore[return-value]

@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import yaml
 
-from segmint.errors import SpecError
+from segmint.errors import SpecError, public
 from segmint.recipes._build import Source, build_customers
 from segmint.spec import RunSpec, SourceSpec, load_spec
 
@@ -42,6 +42,7 @@ def demo_spec(output: str | Path = "runs") -> RunSpec:
     return spec
 
 
+@public
 def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | str | Path | dict | None = None,
         *, output: str | Path | None = None, progress: Progress | None = None) -> Run:
     """Run a spec end to end and write its run folder; return the :class:`~segmint.runs.Run`.
@@ -107,6 +108,7 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
                      progress=progress)
 
 
+@public
 def describe_columns(source_or_spec: Source | RunSpec | str | Path | dict,
                      spec: RunSpec | str | Path | dict | None = None) -> pd.DataFrame:
     """The feature report of a source, without running anything else: how each column is

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from segmint.errors import SpecError
+from segmint.errors import SpecError, public
 
 __all__ = [
     "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "PrepareSpec", "SweepSpec",
@@ -229,6 +229,7 @@ class RunSpec(_Model):
         return v
 
 
+@public
 def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> RunSpec:
     """Read and validate a run spec from a YAML file or a dict.
 
@@ -237,6 +238,9 @@ def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> R
     file = None
     if isinstance(path_or_dict, dict):
         raw = path_or_dict
+    elif not isinstance(path_or_dict, (str, Path)):
+        raise SpecError(f"a spec is a YAML file's path, a dict or a RunSpec; got "
+                        f"{type(path_or_dict).__name__}")
     else:
         file = Path(path_or_dict)
         if not file.is_file():

@@ -158,3 +158,30 @@ def test_an_unexpected_error_is_one_line_with_the_trace_in_a_file(monkeypatch):
     trace = Path(text.split("the full trace is in ")[1].split(")")[0].strip())
     assert "Traceback" in trace.read_text() and "Traceback" not in text
     trace.unlink()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: segmint.run(123),
+    lambda: segmint.run([1, 2], {"recipe": {"kind": "attributes"}}),
+    lambda: segmint.open_run(None),
+    lambda: segmint.load_spec(["a"]),
+    lambda: segmint.open_run("/nonexistent/run"),
+])
+def test_the_python_api_raises_only_segmint_errors(call):
+    with pytest.raises(segmint.SegmintError):
+        call()
+
+
+def test_a_bug_inside_the_api_is_an_internal_error_with_its_trace_on_file(monkeypatch):
+    from segmint.errors import InternalError
+    from segmint.recipes import _build
+
+    def broken(*args, **kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(_build, "_as_source", broken)
+    with pytest.raises(InternalError, match="unexpected KeyError") as caught:
+        segmint.run({"source": {"path": "x.csv"}})
+    trace = Path(str(caught.value).split("the full trace is in ")[1].rstrip(")"))
+    assert "KeyError" in trace.read_text()
+    trace.unlink()

@@ -393,7 +393,24 @@ def _map_roles(opened: _Opened, source: SourceSpec, roles: list[str],
                 f"has no column for role {role!r}: expected one of {list(candidates)} (or set "
                 f"source.columns.{role} to its name); its columns are {headers}",
                 file=opened.where, column=candidates[0])
+    _refuse_one_column_for_two_roles(mapping, source, opened.where)
     return {role: mapping[role] for role in ROLES if role in mapping}
+
+
+def _refuse_one_column_for_two_roles(mapping: dict[str, str], source: SourceSpec,
+                                     where: str) -> None:
+    # customer and invoice both read from "InvoiceNo": a typo in source.columns, never intended.
+    role_of: dict[str, str] = {}
+    for role in (r for r in ROLES if r in mapping):
+        header = mapping[role]
+        if header in role_of:
+            first = role_of[header]
+            how = {r: "source.columns" if r in source.columns else "its usual name"
+                   for r in (first, role)}
+            raise InputError(f"column {header!r} is mapped to two roles: {first} (by {how[first]}) "
+                             f"and {role} (by {how[role]}); map each role to its own column in "
+                             f"source.columns", file=where, column=header)
+        role_of[header] = role
 
 
 # --------------------------------------------------------------------------- opening sources
@@ -1131,6 +1148,7 @@ def _bad_value(values: pd.Series, bad: pd.Series, role: str, header: str, opened
 def _convert(values: pd.Series, role: str, header: str, opened: _Opened, dayfirst: bool,
              decimal: str = ".") -> pd.Series:
     if role in _TEXT_ROLES:
+        _refuse_measure_as_label(values, role, header, opened)
         return _to_text(values, role)
     if role in _NUMERIC_ROLES:
         return _to_number(values, role, header, opened, decimal)
@@ -1181,6 +1199,27 @@ def _to_text(values: pd.Series, role: str) -> pd.Series:
         # IDs that went through a float column somewhere upstream: "17850.0" -> "17850".
         text = text.str.replace(r"^([+-]?\d+)\.0*$", r"\1", regex=True)
     return text
+
+
+def _refuse_measure_as_label(values: pd.Series, role: str, header: str, opened: _Opened) -> None:
+    """A customer, invoice, product or country column holding only numbers, some negative or
+    fractional, is a measure (a quantity, a price) mapped by mistake: ids are whole and >= 0."""
+    if _is_number_dtype(values):
+        numbers = values.astype("float64")
+    elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return
+    else:
+        text = _text_for_parsing(values)
+        parsed = pd.to_numeric(text.to_numpy(dtype=object, na_value=None), errors="coerce")
+        numbers = pd.Series(parsed, index=values.index, dtype="float64")
+        if (numbers.isna() & text.notna()).any():  # some value is no number: labels
+            return
+    with np.errstate(invalid="ignore"):
+        measure = (numbers < 0) | (numbers % 1 != 0) & numbers.notna()
+    if measure.any():
+        raise _bad_value(values, measure, role, header, opened, "an id or a name, not a measure",
+                         f"; column {header!r} holds only numbers, some negative or fractional: "
+                         f"map {role} to its own column in source.columns.{role}")
 
 
 def _text_for_parsing(values: pd.Series) -> pd.Series:

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from segmint.errors import InputError, SpecError
+from segmint.errors import InputError, SpecError, public
 from segmint.recipes._table import CustomerTable
 from segmint.spec import RunSpec, SourceSpec
 
@@ -62,6 +62,7 @@ def _frame_with_id(frame: Any, spec: RunSpec) -> tuple[Any, RunSpec]:
     return frame, spec
 
 
+@public
 def build_customers(spec: RunSpec, source: Source | None = None, *,
                     schema: dict[str, Any] | None = None,
                     con: duckdb.DuckDBPyConnection | None = None) -> CustomerTable:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from segmint.errors import InputError, ModelError
+from segmint.errors import InputError, ModelError, public
 from segmint.explain import NOISE_NAME
 from segmint.runs import _layout as L
 from segmint.spec import load_spec
@@ -85,6 +85,7 @@ class SavedSolution:
         """ML.CENTROIDS-like long table: segment, feature, (category,) value in feature units."""
         return _read_table(self.folder / L.CENTROIDS, "the solution's centroids")
 
+    @public
     def predict(self, data: Any) -> pd.DataFrame:
         """Assign customers to this solution's segments, with distances to every centroid.
 
@@ -164,6 +165,8 @@ class Run:
     """
 
     def __init__(self, path: str | Path) -> None:
+        if not isinstance(path, (str, Path)):
+            raise ModelError(f"a run is opened from its folder's path; got {type(path).__name__}")
         self.path = Path(path)
         manifest = self.path / L.MANIFEST
         if not manifest.is_file():
@@ -214,6 +217,7 @@ class Run:
     def report_path(self) -> Path:
         return self.path / L.REPORT
 
+    @public
     def leaderboard(self) -> pd.DataFrame:
         from segmint.cluster.leaderboard import read_leaderboard
 
@@ -233,6 +237,7 @@ class Run:
         path = self.path / L.FEATURE_INFO
         return pd.read_csv(path) if path.is_file() else None
 
+    @public
     def customers(self) -> pd.DataFrame:
         frame = _read_table(self.path / L.CUSTOMERS, "the customer table")
         if "customer" not in frame.columns:
@@ -246,6 +251,7 @@ class Run:
             raise ModelError("the run has no solutions folder", file=str(self.path))
         return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+    @public
     def solution(self, name: str | None = None) -> SavedSolution:
         """A saved solution by name; the recommended one by default."""
         name = name or self.recommended
@@ -307,6 +313,7 @@ class Run:
         return table.set_axis(ids.rename("customer"), axis=0)
 
 
+@public
 def open_run(path: str | Path) -> Run:
     """Open a run folder written earlier."""
     return Run(path)
