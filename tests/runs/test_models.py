@@ -241,8 +241,8 @@ def test_a_gadget_is_refused_before_any_code_runs(numeric_run, tmp_path, nothing
 
 
 @pytest.mark.parametrize("name", ["numpy runstring (exec)", "numpy runstring inside a real model",
-                                  "os.system", "subprocess.Popen", "numpy.save writes a file",
-                                  "builtins.open"])
+                                  "builtins.exec", "os.system", "subprocess.Popen",
+                                  "numpy.save writes a file", "builtins.open"])
 def test_each_gadget_does_run_code_when_skops_trusts_what_it_lists(numeric_run, tmp_path, name):
     # the refusals above are not vacuous: trusting what skops lists (as segmint did) runs them
     marker = tmp_path / "pwned.npy"
