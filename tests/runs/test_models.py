@@ -479,3 +479,25 @@ def test_cli_predict_with_a_gadget_model_exits_1_with_one_line(numeric_run, copi
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert (named if metrics_too else "changed since the run saved it") in result.stderr
     assert not _wait_for(marker, 0.5) and result.stdout == ""
+
+
+def test_birch_solutions_are_saved_safely_and_score_by_nearest_centre(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    import segmint
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"spend": np.r_[rng.normal(10, 1, 80), rng.normal(40, 2, 80)],
+                          "visits": np.r_[rng.normal(2, 0.3, 80), rng.normal(9, 0.5, 80)]},
+                         index=pd.Index([f"c{i}" for i in range(160)], name="customer"))
+    spec = {"recipe": {"kind": "attributes"}, "select": {"stability_resamples": 2},
+            "sweep": {"algorithms": [{"name": "birch", "grid": {"n_clusters": [2]}}]}}
+    run = segmint.run(frame, spec, output=tmp_path)
+    sol = run.solution("birch_k2")
+    assert sol.model.named_steps["cluster"] == "passthrough"
+    scored = sol.predict(frame.reset_index())
+    labels = sol.labels()["segment"].to_numpy()
+    # two well separated groups: the nearest centre gives every customer its BIRCH segment
+    assert (scored["segment"].to_numpy() == labels).all()
+    assert sorted(np.bincount(labels)) == [80, 80]

@@ -99,6 +99,10 @@ class Algorithm:
         ``fn(fitted, X) -> dict`` of further leaderboard measures (a mixture's BIC).
     fast_path : callable or None
         A grid engine that fits a whole grid at once (see :data:`FastPath`).
+    savable : bool
+        The fitted estimator can be stored in the safe model format. When it cannot (BIRCH:
+        skops has no support for its tree), the run stores the preparation alone and assigns
+        new customers to the nearest centre (``assign`` must not need the estimator).
     """
 
     name: str
@@ -116,6 +120,7 @@ class Algorithm:
     elbow: bool = False
     extra_metrics: Callable[[Any, np.ndarray], dict[str, float]] | None = None
     fast_path: FastPath | None = None
+    savable: bool = True
 
     def make(self, params: dict[str, Any], seed: int) -> ClusterMixin:
         kwargs = dict(params)
@@ -243,6 +248,6 @@ for _algorithm in [
               short={"n_clusters": "k", "linkage": "link"}),
     Algorithm("birch", Birch, {"n_clusters": list(range(2, 9))}, label="BIRCH",
               k_param="n_clusters", short={"n_clusters": "k", "threshold": "th"},
-              assign=model_predict),
+              assign=nearest_center, savable=False),
 ]:
     register_algorithm(_algorithm)

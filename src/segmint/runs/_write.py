@@ -151,11 +151,20 @@ def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> None:
+    from sklearn.pipeline import Pipeline
+
+    from segmint.cluster.registry import ALGORITHMS
     from segmint.runs._models import save_model
 
     folder.mkdir(parents=True, exist_ok=True)
     # the checksum goes into metrics.json; loading refuses a model whose bytes changed since
-    model_sha256 = save_model(sol.model, folder / L.MODEL) if sol.model is not None else None
+    model = sol.model
+    algo = ALGORITHMS.get(sol.algorithm)
+    if model is not None and algo is not None and not algo.savable:
+        # the safe format cannot hold this estimator: keep the preparation; new customers go
+        # to the nearest centre (centers.parquet), as the registry's assign says
+        model = Pipeline([("prepare", model.named_steps["prepare"]), ("cluster", "passthrough")])
+    model_sha256 = save_model(model, folder / L.MODEL) if model is not None else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
     # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
