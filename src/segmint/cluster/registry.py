@@ -128,6 +128,12 @@ class Algorithm:
             kwargs.setdefault("random_state", seed)
         return self.build(**kwargs)
 
+    def model_types(self) -> tuple[str, ...]:
+        """The type names a saved model of this algorithm holds (the estimator's class), which
+        the safe model loader allows."""
+        kind = type(self.build())
+        return (f"{kind.__module__}.{kind.__qualname__}",)
+
     def param_names(self) -> list[str]:
         """The parameters a grid may set: the estimator's constructor parameters."""
         return sorted(self.build().get_params(deep=False))

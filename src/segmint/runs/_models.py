@@ -70,7 +70,19 @@ ALLOWED_NODES: dict[str, frozenset[str]] = {
     "JsonNode": frozenset({"builtins.str"}),
 }
 
-_ALLOWED_TYPES = frozenset().union(*ALLOWED_NODES.values())
+def _allowed_nodes() -> dict[str, frozenset[str]]:
+    """:data:`ALLOWED_NODES`, with the estimator class of every algorithm registered in this
+    process (segmint.cluster.register_algorithm): adding an algorithm is one registry entry,
+    and only code the user runs can register one."""
+    from segmint.cluster.registry import ALGORITHMS
+
+    registered = {name for algo in ALGORITHMS.values() if algo.savable
+                  for name in algo.model_types()}
+    return {**ALLOWED_NODES, "ObjectNode": ALLOWED_NODES["ObjectNode"] | registered}
+
+
+def _allowed_types() -> frozenset[str]:
+    return frozenset().union(*_allowed_nodes().values())
 _ROOT = ("ObjectNode", "sklearn.pipeline.Pipeline")
 _SCHEMA = "schema.json"
 # a real model unzips to a few MB; refuse before inflating a crafted archive
@@ -179,7 +191,7 @@ def _check(data: bytes, where: str) -> list[str]:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:
         raise ModelError(f"skops could not read the model: {_one_line(exc)}", file=where) from None
-    beyond = sorted(set(untrusted) - _ALLOWED_TYPES)
+    beyond = sorted(set(untrusted) - _allowed_types())
     if beyond:
         raise ModelError(f"model holds types segmint does not load: {_few(beyond)}", file=where)
     return list(untrusted)
@@ -222,6 +234,7 @@ def _refused_nodes(schema: dict[str, Any], where: str) -> set[str]:
     """Every node of the schema whose (loader, type) is not allowed, by the name skops would
     import. Every dict of the JSON is visited, not only where a loader would look."""
     refused = set()
+    nodes, types = _allowed_nodes(), _allowed_types()
     for node in _dicts(schema):
         if "__loader__" not in node:
             continue
@@ -231,15 +244,15 @@ def _refused_nodes(schema: dict[str, Any], where: str) -> set[str]:
                              file=where)
         kind = f"{module}.{name}"
         if loader == "CachedNode":  # a second reference to a node that is itself checked
-            allowed = kind in _ALLOWED_TYPES
+            allowed = kind in types
         else:
-            allowed = kind in ALLOWED_NODES.get(loader, ())
+            allowed = kind in nodes.get(loader, ())
         if allowed:
             continue
         if loader == "MethodNode":  # skops names a bound method type.method
             content = node.get("content")
             kind = f"{kind}.{content.get('func') if isinstance(content, dict) else '?'}"
-        refused.add(kind if kind not in _ALLOWED_TYPES else f"{kind} (as {loader})")
+        refused.add(kind if kind not in types else f"{kind} (as {loader})")
     return refused
 
 
