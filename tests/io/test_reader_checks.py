@@ -254,3 +254,50 @@ def test_declared_decimal_comma(tmp_path):
     error = _error(path, ["invoice", "price"], decimal=",")
     assert error.column == "UnitPrice" and error.row == 2 and "'1.5'" in str(error)
     assert "decimal comma" in str(error)
+
+
+# --------------------------------------------------------------------------- C3 roles of the wrong kind
+
+MEASURES = ("InvoiceNo,Quantity,UnitPrice,CustomerID\n"
+            "1,6,2.55,17850\n"
+            "2,-1,3.39,17850\n"
+            "3,2.5,1.00,14527\n")
+
+
+def test_customer_mapped_to_a_measure_is_an_error(tmp_path):
+    path = tmp_path / "measures.csv"
+    path.write_text(MEASURES)
+    error = _error(path, ["customer", "invoice"], columns={"customer": "Quantity"})
+    assert error.file == str(path) and error.column == "Quantity" and error.row == 2
+    assert "customer must be an id or a name, not a measure, got '-1'" in str(error)
+    assert "line 3 of the file" in str(error) and "1 more bad value" in str(error)
+    error = _error(path, ["customer", "product"], columns={"product": "UnitPrice"})
+    assert error.column == "UnitPrice" and error.row == 1 and "product must be an id" in str(error)
+
+
+def test_a_measure_in_a_typed_frame_and_whole_numbers_as_ids():
+    frame = pd.DataFrame({"CustomerID": [17850.0, None, 14527.0], "Country": [1.5, 2.0, 3.0]})
+    with pytest.raises(InputError, match="country must be an id or a name") as caught:
+        read_frame(frame, required=["customer", "country"])
+    assert caught.value.column == "Country" and caught.value.row == 1
+    df = read_frame(frame, required=["customer"])  # whole ids through a float column are ids
+    assert df["customer"].tolist()[::2] == ["17850", "14527"]
+
+
+def test_one_column_for_two_roles_is_an_error(tmp_path):
+    path = tmp_path / "measures.csv"
+    path.write_text(MEASURES)
+    error = _error(path, ["customer", "invoice"], columns={"customer": "InvoiceNo"})
+    assert error.file == str(path) and error.column == "InvoiceNo"
+    assert ("column 'InvoiceNo' is mapped to two roles: customer (by source.columns) and invoice "
+            "(by its usual name)") in str(error)
+    error = _error(path, ["customer", "quantity", "price"],
+                   columns={"quantity": "Quantity", "price": "Quantity"})
+    assert "quantity (by source.columns) and price (by source.columns)" in str(error)
+
+
+def test_date_mapped_to_a_number_column_is_an_error(tmp_path):
+    path = tmp_path / "measures.csv"
+    path.write_text(MEASURES)
+    error = _error(path, ["customer", "date"], columns={"date": "UnitPrice"})
+    assert error.column == "UnitPrice" and error.row == 1 and "date" in str(error)
