@@ -35,7 +35,11 @@ def _progress():
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=False, soft_wrap=True)
+    from rich.text import Text
+
+    # Text, not markup: a message may hold brackets ("[1, 2]") that markup would eat
+    err.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False,
+              soft_wrap=True)
     raise typer.Exit(code=1)
 
 
