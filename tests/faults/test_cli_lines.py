@@ -6,8 +6,6 @@ import pytest
 from .conftest import assert_user_error, gap
 
 
-@gap("every error line begins with the literal text '[bold red]error:[/]': _fail prints with "
-     "markup=False, so rich's markup is shown instead of a red 'error:'")
 def test_error_line_is_plain_text_cli(case):
     res = case.run("run", "absent.yaml")
     line = assert_user_error(res, file="absent.yaml")
