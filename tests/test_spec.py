@@ -28,6 +28,12 @@ BASE = {"source": {"path": "x.csv"}}
     ({"seed": -1}, "seed", "greater than or equal to 0"),
     ({"recipe": {"missing": "ignore"}}, "recipe.missing", "'impute', 'drop' or 'error'"),
     ({"prepare": {"rare_share": 1}}, "prepare.rare_share", "less than 1"),
+    ({"sweep": {"algorithms": [{"name": "kmeans", "grid": {"tol": [-1]}}]}},
+     "sweep.algorithms.0", "'tol' parameter of KMeans must be a float in the range [0.0, inf)"),
+    ({"sweep": {"algorithms": [{"name": "dbscan", "grid": {"eps": [0.5, -2]}}]}},
+     "sweep.algorithms.0", "'eps' parameter of DBSCAN"),
+    ({"sweep": {"algorithms": [{"name": "kmeans", "grid": {"n_clusters": [0]}}]}},
+     "sweep.algorithms.0", "'n_clusters' parameter of KMeans"),
 ])
 def test_every_parameter_rule_is_a_one_line_spec_error(override, where, says):
     with pytest.raises(segmint.SpecError) as caught:

@@ -182,6 +182,10 @@ class AlgorithmSpec(_Model):
         empty = [k for k, values in self.grid.items() if not values]
         if empty:
             raise ValueError(f"grid parameter {empty[0]!r} has no values")
+        algorithm = ALGORITHMS[self.name]
+        for key, values in self.grid.items():  # each value as the estimator's fit would check it
+            for value in values:
+                algorithm.check_params({key: value})
         return self
 
 

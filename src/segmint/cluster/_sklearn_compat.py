@@ -38,11 +38,16 @@ from sklearn.utils import check_array
 # the thread count KMeans sets for its OpenMP kernels (``KMeans._n_threads``)
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
+# an estimator's declared parameter rules, checked as its own fit checks them first: the spec
+# refuses a negative tol before anything is fitted
+from sklearn.utils._param_validation import validate_parameter_constraints
+
 # squared row norms as KMeans computes them (not in the public API reference)
 from sklearn.utils.extmath import row_norms
 
 __all__ = [
     "ALLOW_NONFINITE",
+    "validate_parameter_constraints",
     "_euclidean_distances",
     "_inertia_dense",
     "_kmeans_plusplus",
@@ -60,3 +65,4 @@ ALLOW_NONFINITE: dict[str, bool] = (
     if "ensure_all_finite" in signature(check_array).parameters
     else {"force_all_finite": False}
 )
+

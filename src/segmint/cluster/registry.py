@@ -138,6 +138,21 @@ class Algorithm:
         """The parameters a grid may set: the estimator's constructor parameters."""
         return sorted(self.build().get_params(deep=False))
 
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Raise ``ValueError`` if the estimator refuses ``params`` (a negative tol, k = 0),
+        before anything is fitted."""
+        from segmint.cluster._sklearn_compat import validate_parameter_constraints
+
+        estimator = self.make(params, seed=0)
+        constraints = getattr(estimator, "_parameter_constraints", None)
+        if not constraints:  # an estimator that declares no rules is checked when fitted
+            return
+        try:
+            validate_parameter_constraints(constraints, estimator.get_params(deep=False),
+                                           caller_name=type(estimator).__name__)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc).splitlines()[0]) from None
+
     def describe(self, params: dict[str, Any]) -> str:
         """The setting in words: ``k-means, 5 segments``."""
         words = [self.label or self.name]
