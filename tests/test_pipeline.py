@@ -156,5 +156,5 @@ def test_one_day_of_transactions_says_its_constant_features(tmp_path):
 def test_an_overflowing_value_is_an_error_not_one_cluster(tmp_path):
     clients = _clients()
     clients.loc[3, "balance"] = 1e200
-    with pytest.raises(segmint.InputError, match=r"'balance'.*beyond.*rows \[4\]"):
+    with pytest.raises(segmint.InputError, match=r"'balance', row 4: 1 values beyond"):
         segmint.run(clients, SPEC, output=tmp_path)

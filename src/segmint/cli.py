@@ -15,6 +15,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 err = Console(stderr=True)
 out = Console()
 
+#: Exit codes: 1 a problem with the input, the spec or a run folder (one line says which);
+#: 2 a command line the parser refuses (click's usage message); 130 interrupted;
+#: 70 a bug in segmint (EX_SOFTWARE), its trace written to a file.
+EXIT_BUG = 70
+
 
 @contextlib.contextmanager
 def _progress():
@@ -47,13 +52,21 @@ def _fail(exc: Exception) -> None:
 def _guarded():
     """Every failure is one line and a non-zero exit: a SegmintError as it is; an interrupt as
     such; anything else (a bug) in a few words, with the full trace written to a file."""
+    import signal
+    import threading
+
     from segmint.errors import InternalError, SegmintError
 
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds like Ctrl-C: temporary folders are removed
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminate)
     try:
         yield
-    except InternalError as exc:  # a bug, caught by the API: say so, exit 2
+    except InternalError as exc:  # a bug, caught by the API: say so
         err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=EXIT_BUG) from None
     except SegmintError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -69,7 +82,7 @@ def _guarded():
         err.print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))[:300]} (this is a "
                   f"bug in segmint; the full trace is in {_trace_file(exc)})", highlight=False,
                   markup=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=EXIT_BUG) from None
 
 
 def _summary(run) -> None:

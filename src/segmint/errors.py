@@ -9,6 +9,7 @@ so no error can carry a password, whichever code raises it and whatever it puts 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,22 @@ from segmint._secrets import redact
 __all__ = ["SegmintError", "InputError", "SpecError", "ModelError", "InternalError", "public"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_line(message: str) -> str:
+    r"""A message as one line: libraries' multi-line texts (DuckDB's "Did you mean", a
+    database driver's hints) joined, SQLAlchemy's link to its docs left out.
+
+    Examples
+    --------
+    >>> _one_line('Table sales does not exist!\nDid you mean "sqlite_master"?')
+    'Table sales does not exist! Did you mean "sqlite_master"?'
+    >>> _one_line("Connection refused\n\tIs the server running?\n(Background on this error at: "
+    ...           "https://sqlalche.me/e/20/e3q8)")
+    'Connection refused Is the server running?'
+    """
+    message = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", message)
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 class SegmintError(Exception):
@@ -30,7 +47,7 @@ class SegmintError(Exception):
 
     def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
                  row: int | None = None) -> None:
-        self.message = redact(str(message))
+        self.message = redact(_one_line(str(message)))
         self.file = None if file is None else redact(str(file))
         self.column = column
         self.row = row

@@ -252,7 +252,10 @@ def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> R
         try:
             raw = yaml.safe_load(file.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise SpecError(f"not valid YAML: {exc}", file=str(file)) from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SpecError(f"not valid YAML: {problem}{where}", file=str(file)) from None
         except UnicodeDecodeError as exc:
             raise SpecError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
                             file=str(file)) from None
@@ -267,6 +270,9 @@ def load_spec(path_or_dict: str | Path | dict, *, base: Path | None = None) -> R
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
+        given = first.get("input")
+        if first.get("type") != "value_error" and isinstance(given, (str, int, float, bool)):
+            message += f"; got {given!r}"
         raise SpecError(f"{loc}: {message}", file=None if file is None else str(file)) from None
     source = spec.source
     if base is not None and source is not None:

@@ -177,7 +177,7 @@ def check_message(line: str, *, file: str | None = None, column: str | None = No
 def assert_user_error(res: Result, **expected: Any) -> str:
     """Exit 1 and one line on stderr naming what ``expected`` says; returns that line."""
     assert res.code != 0, f"a bad input was accepted:\n{res}"
-    assert res.code != 2, f"segmint hit a bug:\n{res}"
+    assert res.code != 70, f"segmint hit a bug:\n{res}"
     assert res.code == 1, f"unexpected exit code:\n{res}"
     assert "Traceback" not in res.stderr, str(res)
     lines = error_lines(res.stderr)

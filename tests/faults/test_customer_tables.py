@@ -14,7 +14,6 @@ from .conftest import (
     assert_user_error,
     customer_rows,
     customer_text,
-    gap,
 )
 
 ID, AGE, INCOME, REGION, EDUCATION, VISITS = range(len(CUSTOMER_HEADER))
@@ -60,13 +59,8 @@ def test_ordinal_value_outside_the_levels_cli(case):
     case.check()
 
 
-HUGE_GAP = gap("a customer table value beyond 1e15 is an InputError naming the column and rows "
-                "but not the file: \"column 'Income': the customer table holds 1 values beyond "
-                "±1e+15 ...; first in rows [9]\"")
-
-
 @pytest.mark.parametrize("via, value", [("cli", "inf"), ("api", "-inf"),
-                                        pytest.param("api", "1e200", marks=HUGE_GAP)])
+                                        ("api", "1e200")])
 def test_non_finite_or_huge_value(case, via, value):
     case.fails(_setup(case, _with(9, INCOME, value)), via, kind=segmint.InputError,
                file="clients.csv", column="Income", row=9)
@@ -103,7 +97,7 @@ def test_numeric_override_on_a_text_column_api(case):
     case.check()
 
 
-@pytest.mark.parametrize("value", ["inf", pytest.param("1e200", marks=HUGE_GAP)])
+@pytest.mark.parametrize("value", ["inf", "1e200"])
 def test_non_finite_value_api(case, value):
     spec = _setup(case, _with(2, AGE, value))
     case.snapshot()

@@ -152,7 +152,7 @@ def test_an_unexpected_error_is_one_line_with_the_trace_in_a_file(monkeypatch):
 
     monkeypatch.setattr(pipeline, "describe_columns", broken)
     result = CliRunner().invoke(app, ["columns", "whatever.csv"])
-    assert result.exit_code == 2
+    assert result.exit_code == 70
     text = result.output
     assert "unexpected RuntimeError: something segmint did not expect" in text
     trace = Path(text.split("the full trace is in ")[1].split(")")[0].strip())
@@ -185,3 +185,22 @@ def test_a_bug_inside_the_api_is_an_internal_error_with_its_trace_on_file(monkey
     trace = Path(str(caught.value).split("the full trace is in ")[1].rstrip(")"))
     assert "KeyError" in trace.read_text()
     trace.unlink()
+
+
+def test_a_run_terminated_while_writing_cleans_up_after_itself(tmp_path):
+    spec = _spec(tmp_path, ks=list(range(2, 31)))
+    root = tmp_path / "runs"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "segmint.cli", "run", str(spec)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(".tmp-" in p.name for p in root.iterdir()):
+            os.kill(proc.pid, signal.SIGTERM)
+            break
+        time.sleep(0.005)
+    _, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be terminated mid-write")
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert list(root.iterdir()) == []  # nothing visible, nothing hidden

@@ -20,6 +20,7 @@ import logging
 import re
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -528,7 +529,7 @@ def _unzip(data: bytes, path: Path, source: SourceSpec) -> tuple[str, bytes]:
 def _gunzip(data: bytes, where: str) -> bytes:
     try:
         data = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"is not a readable gzip file ({exc})", file=where) from None
     if not data:
         raise InputError("is empty (0 bytes once decompressed)", file=where)
@@ -945,6 +946,23 @@ def _lock_down_duckdb(con: Any) -> None:
         con.execute(setting)
 
 
+def _quiet_sqlalchemy(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """SQLAlchemy warns on stderr about what it reflects (types it does not know, missing
+    tables): keep those lines off the user's terminal; what matters becomes an InputError."""
+    import functools
+    import warnings
+
+    @functools.wraps(fn)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        import sqlalchemy as sa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sa.exc.SAWarning)
+            return fn(*args, **kwargs)
+    return quiet
+
+
+@_quiet_sqlalchemy
 def _open_sqlalchemy(source: SourceSpec) -> _Opened:
     import sqlalchemy as sa
 
@@ -1013,7 +1031,8 @@ def _open_sqlalchemy(source: SourceSpec) -> _Opened:
         except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise InputError(f"cannot read {what}: {redact(str(exc))}", file=shown) from None
 
-    return _Opened(where=where, headers=headers, load=load, record=record, close=engine.dispose)
+    return _Opened(where=where, headers=headers, load=_quiet_sqlalchemy(load), record=record,
+                   close=engine.dispose)
 
 
 # Words that make a statement write (or lock) whatever its first word: WITH d AS (DELETE ...),
