@@ -204,3 +204,17 @@ def test_a_run_terminated_while_writing_cleans_up_after_itself(tmp_path):
         pytest.skip("the run finished before it could be terminated mid-write")
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
     assert list(root.iterdir()) == []  # nothing visible, nothing hidden
+
+
+def test_a_full_disk_while_writing_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import segmint.runs._write as writer
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer, "write_parquet", full)
+    with pytest.raises(segmint.SegmintError, match="No space left on device"):
+        segmint.run(_spec(tmp_path))
+    assert list((tmp_path / "runs").iterdir()) == []
