@@ -70,12 +70,7 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     from segmint.prepare import model_input
     from segmint.runs._write import write_run
 
-    if spec is None:
-        spec, source = source_or_spec, None
-    else:
-        source = source_or_spec
-    if not isinstance(spec, RunSpec):
-        spec = load_spec(spec)
+    source, spec = _source_and_spec(source_or_spec, spec)
     if output is not None:
         spec = spec.model_copy(update={"output": str(output)})
 
@@ -122,19 +117,19 @@ def describe_columns(source_or_spec: Source | RunSpec | str | Path | dict,
 
     if spec is None and isinstance(source_or_spec, (str, Path)) \
             and Path(source_or_spec).suffix.lower() not in (".yaml", ".yml"):
-        source: Any = source_or_spec
         spec = RunSpec(recipe={"kind": "attributes"})  # type: ignore[arg-type]
-    elif spec is None:
-        source, spec = None, source_or_spec
-    else:
-        source = source_or_spec
-    if not isinstance(spec, RunSpec):
-        spec = load_spec(spec)
+    source, spec = _source_and_spec(source_or_spec, spec)
     table = build_customers(spec, source)
     if table.info is None:
         raise SpecError("this recipe keeps no feature report")
     return _with_became(table.info, prepare(table, spec.sweep.scalings[0], spec.prepare),
                         table.features)
+
+
+def _source_and_spec(source_or_spec: Any, spec: Any) -> tuple[Any, RunSpec]:
+    """``f(spec)`` or ``f(data, spec)``: the data (None: the spec's source) and the spec."""
+    source, spec = (None, source_or_spec) if spec is None else (source_or_spec, spec)
+    return source, spec if isinstance(spec, RunSpec) else load_spec(spec)
 
 
 def _with_became(info: pd.DataFrame, rep: Any, features: list[str]) -> pd.DataFrame:
