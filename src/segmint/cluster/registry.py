@@ -99,6 +99,10 @@ class Algorithm:
         ``fn(fitted, X) -> dict`` of further leaderboard measures (a mixture's BIC).
     fast_path : callable or None
         A grid engine that fits a whole grid at once (see :data:`FastPath`).
+    distances : callable or None
+        ``fn(fitted, Z) -> (n, k)`` the model's own dissimilarities to its k centres, for an
+        algorithm whose input is not the prepared numeric matrix (k-prototypes); scoring then
+        reports these instead of euclidean distances in the prepared space.
     savable : bool
         The fitted estimator can be stored in the safe model format. When it cannot (BIRCH:
         skops has no support for its tree), the run stores the preparation alone and assigns
@@ -120,6 +124,7 @@ class Algorithm:
     elbow: bool = False
     extra_metrics: Callable[[Any, np.ndarray], dict[str, float]] | None = None
     fast_path: FastPath | None = None
+    distances: Callable[[Any, np.ndarray], np.ndarray] | None = None
     savable: bool = True
 
     def make(self, params: dict[str, Any], seed: int) -> ClusterMixin:

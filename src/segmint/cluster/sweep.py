@@ -23,7 +23,7 @@ from segmint.cluster.leaderboard import params_text
 from segmint.cluster.metrics import label_centers, solution_metrics
 from segmint.cluster.registry import ALGORITHMS, Algorithm, expand_grid
 from segmint.errors import SpecError
-from segmint.prepare import Representation, prepare
+from segmint.prepare import MixedInput, Representation, prepare, prepare_mixed
 from segmint.recipes._table import CustomerTable
 from segmint.spec import PrepareSpec, SweepSpec
 
@@ -137,6 +137,7 @@ class Sweep:
         self.prepare_spec = prepare_spec or PrepareSpec()
         self._metrics_cache: dict[tuple[str, str], dict] = {}
         self.representations: dict[str, Representation] = {}
+        self._mixed: MixedInput | None = None
 
     def plan(self) -> list[tuple[str, Algorithm, list[dict[str, Any]], set[str]]]:
         plan = []
@@ -163,26 +164,38 @@ class Sweep:
                 self.representations[representation] = prepare(table, representation,
                                                                 self.prepare_spec)
             rep = self.representations[representation]
-            if algo.input != "numeric":
+            X, prepare_step, fixed = rep.X, rep.transformer, {}
+            if algo.input == "mixed":
+                # a mixed-type clusterer scales inside: one fit, whatever the scalings; its
+                # measures are taken in the first representation, the space every solution shares
+                if representation != self.spec.scalings[0]:
+                    continue
+                if self._mixed is None:
+                    self._mixed = prepare_mixed(table)
+                X, prepare_step = self._mixed.X, self._mixed.transformer
+                fixed = {"categorical": self._mixed.categorical}
+            elif algo.input != "numeric":
                 raise SpecError(f"{algo.name} takes {algo.input} input, which this sweep does "
                                 f"not prepare yet")
             if algo.quadratic and len(rep.X) > self.spec.max_rows_quadratic:
                 raise SpecError(
                     f"{algo.label or algo.name} is quadratic in memory; {len(rep.X):,} customers "
                     f"is above sweep.max_rows_quadratic={self.spec.max_rows_quadratic:,}")
-            for params, estimator, labels, seconds in _fit_group(algo, rep.X, grid, self.seed):
-                name = solution_name(algo, params, varied, representation, many)
+            for params, estimator, labels, seconds in _fit_group(algo, X, grid, self.seed, fixed):
+                name = solution_name(algo, params, varied, representation,
+                                     many and algo.input == "numeric")
                 if name in names:
                     raise SpecError(f"two grid settings give the same solution name {name!r}")
                 names.add(name)
                 solutions.append(self._solution(name, algo, rep, params, estimator, labels,
-                                                seconds))
+                                                seconds, prepare_step))
                 if self.progress:
                     self.progress(len(solutions), total, name)
         return solutions
 
     def _solution(self, name: str, algo: Algorithm, rep: Representation, params: dict[str, Any],
-                  estimator: Any, labels: np.ndarray, seconds: float) -> Solution:
+                  estimator: Any, labels: np.ndarray, seconds: float,
+                  prepare_step: Any = None) -> Solution:
         X = rep.X
         labels = np.asarray(labels, dtype=np.int64)
         # Settings that give the same partition (k-means at several tol, often) share the
@@ -203,14 +216,20 @@ class Sweep:
         ids, centers = label_centers(X, labels)
         if algo.centers_from_model and hasattr(estimator, "cluster_centers_"):
             ids, centers = np.arange(len(estimator.cluster_centers_)), estimator.cluster_centers_
-        model = Pipeline([("prepare", rep.transformer), ("cluster", estimator)])
+        model = Pipeline([("prepare", rep.transformer if prepare_step is None else prepare_step),
+                          ("cluster", estimator)])
+        description = describe(algo, params, rep.name) if algo.input == "numeric" else \
+            f"{algo.describe(params)}, on the mixed table (measured in the {rep.name} space)"
         return Solution(name, algo.name, rep.name, params, labels, model, metrics, seconds,
                         center_ids=np.asarray(ids), centers=np.asarray(centers, dtype="float64"),
-                        columns=list(rep.columns), description=describe(algo, params, rep.name))
+                        columns=list(rep.columns), description=description)
 
 
-def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed: int):
-    """Yield (params, fitted estimator, labels, seconds) for each grid setting."""
+def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed: int,
+               fixed: dict[str, Any] | None = None):
+    """Yield (params, fitted estimator, labels, seconds) for each grid setting. ``fixed`` are
+    parameters the sweep sets itself (a mixed clusterer's categorical columns), kept out of the
+    setting's recorded params."""
     if algo.fast_path is not None:
         try:
             result = algo.fast_path(X, grid, seed)
@@ -221,6 +240,8 @@ def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed:
             return
     for params in grid:
         estimator = algo.make(params, seed)
+        if fixed:
+            estimator.set_params(**fixed)
         start = time.perf_counter()
         try:
             if hasattr(estimator, "fit_predict"):

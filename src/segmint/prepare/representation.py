@@ -33,8 +33,8 @@ from segmint.prepare.scaling import make_scaler
 from segmint.recipes._table import CustomerTable
 from segmint.spec import PrepareSpec
 
-__all__ = ["Representation", "make_representation", "model_input", "prepared_names", "prepare",
-           "what_columns_became"]
+__all__ = ["MixedInput", "Representation", "make_representation", "model_input", "prepare",
+           "prepare_mixed", "prepared_names", "what_columns_became"]
 
 _INFREQUENT = "infrequent_sklearn"  # scikit-learn's name for the folded level
 _LARGEST = 1e15  # beyond this, squared distances lose all precision (and overflow near 1e154)
@@ -179,3 +179,43 @@ def what_columns_became(transformer: ColumnTransformer, features: list[str]) -> 
         if source is not None:
             became[source].append(name)
     return {c: ", ".join(v) if v else "not clustered" for c, v in became.items()}
+
+
+@dataclass
+class MixedInput:
+    """The customer table as a mixed-type clusterer (k-prototypes) takes it: numeric and binary
+    columns first (float64, missing values filled with the median), then categorical ones (their
+    levels, missing filled with the most common), unscaled and not one-hot encoded."""
+
+    transformer: ColumnTransformer
+    X: np.ndarray  # object array: numbers, then levels
+    categorical: list[int]  # column indices of X that are categorical
+    columns: list[str]
+
+
+def prepare_mixed(table: CustomerTable) -> MixedInput:
+    """Fit the mixed-type input of ``table`` (see :class:`MixedInput`).
+
+    Examples
+    --------
+    >>> from segmint.recipes._table import CustomerTable
+    >>> frame = pd.DataFrame({"spend": [10.0, np.nan, 30.0], "job": ["a", "b", None]},
+    ...                      index=pd.Index(["x", "y", "z"], name="customer"))
+    >>> mixed = prepare_mixed(CustomerTable(frame, {"spend": "numeric", "job": "categorical"},
+    ...                                     ["spend", "job"]))
+    >>> mixed.X.tolist(), mixed.categorical
+    ([[10.0, 'a'], [20.0, 'b'], [30.0, 'a']], [1])
+    """
+    features = table.features
+    frame = model_input(table.frame, table.types, features)
+    numeric = [c for c in features if table.types[c] != "categorical"]
+    categorical = [c for c in features if table.types[c] == "categorical"]
+    parts: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        parts.append(("num", SimpleImputer(strategy="median"), numeric))
+    if categorical:
+        parts.append(("cat", SimpleImputer(strategy="most_frequent"), categorical))
+    transformer = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+    X = transformer.fit_transform(frame)
+    X = np.asarray(X, dtype=object if categorical else np.float64)
+    return MixedInput(transformer, X, list(range(len(numeric), len(features))), numeric + categorical)

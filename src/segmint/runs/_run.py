@@ -113,15 +113,22 @@ class SavedSolution:
             frame = self.run._customer_rows(data, features)
             Z = pipe.named_steps["prepare"].transform(model_input(frame, self.run.types, features))
             columns = list(self.metrics["prepared_columns"])
-        Z = np.asarray(Z, dtype="float64")
-        centers = _read_table(self.folder / L.CENTERS, "the solution's centres")
-        ids = centers["segment"].to_numpy()
-        C = centers[columns].to_numpy(dtype="float64")
-        dist = np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)) if len(C) else \
-            np.empty((len(Z), 0))
         algo = ALGORITHMS.get(self.algorithm)
+        estimator = pipe.named_steps["cluster"]
+        if algo is not None and algo.distances is not None:
+            # a mixed-type model: its own dissimilarities to its own centres, not the prepared space
+            Z = np.asarray(Z)
+            dist = np.asarray(algo.distances(estimator, Z), dtype="float64")
+            ids, C = np.arange(dist.shape[1]), np.empty((dist.shape[1], 0))
+        else:
+            Z = np.asarray(Z, dtype="float64")
+            centers = _read_table(self.folder / L.CENTERS, "the solution's centres")
+            ids = centers["segment"].to_numpy()
+            C = centers[columns].to_numpy(dtype="float64")
+            dist = np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)) if len(C) else \
+                np.empty((len(Z), 0))
         assign = algo.assign if algo is not None else nearest_center
-        segment = np.asarray(assign(pipe.named_steps["cluster"], Z, ids, C), dtype=np.int64)
+        segment = np.asarray(assign(estimator, Z, ids, C), dtype=np.int64)
         prof = self.profile()
         names = dict(zip(prof["segment"], prof["name"], strict=True))
         order = np.argsort(dist, axis=1, kind="stable")
