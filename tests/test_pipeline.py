@@ -158,3 +158,22 @@ def test_an_overflowing_value_is_an_error_not_one_cluster(tmp_path):
     clients.loc[3, "balance"] = 1e200
     with pytest.raises(segmint.InputError, match=r"'balance', row 4: 1 values beyond"):
         segmint.run(clients, SPEC, output=tmp_path)
+
+
+def test_kprototypes_runs_on_the_mixed_table_and_scores_new_clients(tmp_path):
+    clients = _clients()
+    clients.loc[[5, 70], "balance"] = np.nan  # filled by the mixed input's imputer
+    spec = {**SPEC, "sweep": {"scalings": ["standard", "log"], "algorithms": [
+        {"name": "kprototypes", "grid": {"n_clusters": [3], "n_init": [2]}}]}}
+    run = segmint.run(clients, spec, output=tmp_path)
+    board = run.leaderboard().set_index("solution")
+    # one fit whatever the scalings, measured in the first representation's space
+    assert list(board.index) == ["kprototypes_k3"]
+    assert board.loc["kprototypes_k3", "representation"] == "standard"
+    assert "mixed table" in board.loc["kprototypes_k3", "description"]
+    labels = run.solution("kprototypes_k3").labels()
+    assert labels.groupby(clients["plan"].to_numpy())["segment"].nunique().eq(1).all()
+    scored = run.predict(clients.head(30), solution="kprototypes_k3")
+    assert (scored["segment"].to_numpy() == labels["segment"].head(30).to_numpy()).all()
+    nearest = scored["nearest_centroids_distance"].iloc[0]
+    assert len(nearest) == 3 and nearest[0]["centroid_id"] == scored["segment"].iloc[0]

@@ -20,6 +20,8 @@ from sklearn.base import ClusterMixin
 from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, Birch, KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 
+from segmint.cluster.kprototypes import KPrototypes
+
 __all__ = ["Algorithm", "ALGORITHMS", "register_algorithm", "expand_grid", "nearest_center",
            "nearest_core"]
 
@@ -272,6 +274,10 @@ for _algorithm in [
     Algorithm("agglomerative", AgglomerativeClustering, {"n_clusters": list(range(2, 9))},
               label="agglomerative (Ward)", k_param="n_clusters", quadratic=True,
               short={"n_clusters": "k", "linkage": "link"}),
+    Algorithm("kprototypes", KPrototypes, {"n_clusters": _K}, label="k-prototypes", seeded=True,
+              k_param="n_clusters", short={"n_clusters": "k", "gamma": "g", "init": "init"},
+              input="mixed", assign=model_predict,
+              distances=lambda estimator, Z: estimator.transform(Z)),
     Algorithm("birch", Birch, {"n_clusters": list(range(2, 9))}, label="BIRCH",
               k_param="n_clusters", short={"n_clusters": "k", "threshold": "th"},
               assign=nearest_center, savable=False),
