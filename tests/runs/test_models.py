@@ -28,14 +28,15 @@ from sklearn.preprocessing import StandardScaler
 import segmint
 from segmint.cluster import ALGORITHMS
 from segmint.errors import ModelError
-from segmint.runs._models import ALLOWED_NODES, load_model, save_model
+from segmint.runs._models import ALLOWED_NODES, _allowed_nodes, load_model, save_model
 from segmint.spec import SCALINGS
 
 FORMAT1 = Path(__file__).resolve().parents[1] / "fixtures" / "run_format1"
 # one setting per algorithm, two where the grid engine takes a path of its own
 GRIDS = {"kmeans": {"n_clusters": [2, 3]}, "minibatch_kmeans": {"n_clusters": [3]},
          "dbscan": {"eps": [0.5, 0.8], "min_samples": [5]}, "hdbscan": {"min_cluster_size": [10]},
-         "gaussian_mixture": {"n_components": [3]}, "agglomerative": {"n_clusters": [3]}}
+         "gaussian_mixture": {"n_components": [3]}, "agglomerative": {"n_clusters": [3]},
+         "kprototypes": {"n_clusters": [3], "n_init": [2]}}
 UNSAVABLE = {"birch"}  # skops 0.16 refuses to save Birch (see test_birch_...)
 
 
@@ -393,7 +394,8 @@ def test_format1_models_have_no_checksum_and_still_load():
 def test_every_model_of_a_sweep_loads_and_predicts(sweep_run):
     run, clients = sweep_run
     names = run.solutions()
-    assert len(names) == len(SCALINGS) * 8  # 8 settings in GRIDS, per scaling
+    # 8 numeric settings in GRIDS per scaling, and k-prototypes once (it scales inside)
+    assert len(names) == len(SCALINGS) * 8 + 1
     for name in names:
         sol = run.solution(name)
         path = sol.folder / "model.skops"
@@ -416,10 +418,11 @@ def test_the_allow_list_is_what_real_models_hold_and_no_more(sweep_run):
     for path in files:
         for node in _nodes(_members(path.read_bytes())[0]):
             seen.setdefault(node["__loader__"], set()).add(f"{node['__module__']}.{node['__class__']}")
+    allowed = _allowed_nodes()  # ALLOWED_NODES and the registered algorithms' estimators
     for loader, kinds in seen.items():
-        assert kinds <= ALLOWED_NODES.get(loader, frozenset()), loader
+        assert kinds <= allowed.get(loader, frozenset()), loader
     if run.path.name.startswith("mixed"):  # the mixed table uses every allowed entry
-        assert {k: frozenset(v) for k, v in seen.items()} == ALLOWED_NODES
+        assert {k: frozenset(v) for k, v in seen.items()} == allowed
 
 
 def test_segmint_functions_are_the_only_functions_and_no_numpy_function_is_allowed():

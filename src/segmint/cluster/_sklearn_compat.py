@@ -39,14 +39,17 @@ from sklearn.utils import check_array
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 # an estimator's declared parameter rules, checked as its own fit checks them first: the spec
-# refuses a negative tol before anything is fitted
-from sklearn.utils._param_validation import validate_parameter_constraints
+# refuses a negative tol before anything is fitted; Interval and StrOptions declare the rules of
+# segmint's own estimators (KPrototypes) in scikit-learn's terms
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 # squared row norms as KMeans computes them (not in the public API reference)
 from sklearn.utils.extmath import row_norms
 
 __all__ = [
     "ALLOW_NONFINITE",
+    "Interval",
+    "StrOptions",
     "validate_parameter_constraints",
     "_euclidean_distances",
     "_inertia_dense",

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+
+from segmint.cluster._sklearn_compat import Interval, StrOptions
 
 __all__ = ["KPrototypes"]
 
