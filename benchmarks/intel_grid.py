@@ -80,18 +80,16 @@ def intel_table(path):
     try:
         import pandas as pd
 
-        from segmint.recipes import transactions as tr
+        from segmint.io import read_frame
+        from segmint.recipes import customer_table
 
-        fn = getattr(tr, "intel_features", None) or getattr(tr, "intel21_features")
-        raw = pd.read_parquet(path).rename(columns={
-            "CustomerID": "customer", "InvoiceNo": "invoice", "InvoiceDate": "date",
-            "Quantity": "quantity", "UnitPrice": "price", "StockCode": "product",
-            "Country": "country"})
-        table = fn(raw)
+        lines = read_frame(pd.read_parquet(path),
+                           required=["customer", "invoice", "date", "quantity", "price"])
+        table = customer_table(lines, "intel21").frame[COLUMNS]
         if list(table.columns) == COLUMNS and table.shape == private.shape:
             same = np.allclose(table.to_numpy(float), private.to_numpy(float))
             return table[COLUMNS].astype("float64"), (
-                f"segmint.recipes.transactions.{fn.__name__} "
+                "segmint.recipes.customer_table(..., 'intel21') "
                 f"(matches the protocol helper: {'yes' if same else 'NO'})")
     except Exception as exc:  # recipe absent or different: use the helper
         return private, f"protocol helper in this script ({type(exc).__name__} from recipe)"
