@@ -206,6 +206,15 @@ class SelectSpec(_Model):
     stability_top: int = Field(default=3, ge=1)
     stability_resamples: int = Field(default=10, ge=1, le=1000)
     stability_fraction: float = Field(default=0.8, gt=0, lt=1)
+    # only solutions with this many segments (noise aside) can be recommended
+    min_k: int | None = Field(default=None, ge=2)
+    max_k: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _k_range(self) -> SelectSpec:
+        if self.min_k is not None and self.max_k is not None and self.min_k > self.max_k:
+            raise ValueError(f"min_k ({self.min_k}) is above max_k ({self.max_k})")
+        return self
 
 
 class ProfileSpec(_Model):

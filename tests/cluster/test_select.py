@@ -74,3 +74,19 @@ def test_candidates_are_distinct_partitions(blobs):
     for i, a in enumerate(picked):
         for b in picked[i + 1:]:
             assert not np.array_equal(labels[a], labels[b])
+
+
+def test_min_k_and_max_k_bound_the_recommendation(blobs):
+    table, sols, board = blobs
+    rec = recommend(sols, board, table, SelectSpec(stability_resamples=2, min_k=6, max_k=7), seed=0)
+    chosen = rec.board.set_index("solution").loc[rec.solution]
+    assert 6 <= chosen["n_clusters"] <= 7 and rec.solution != "kmeans_k5"
+    assert not rec.board.set_index("solution").loc["kmeans_k5", "eligible"]
+    assert any("within the 6 to 7 asked for" in r for r in rec.reasons)
+    none = recommend(sols, board, table, SelectSpec(stability_resamples=2, min_k=20), seed=0)
+    assert none.solution is None and "between 20 and any number of segments" in none.reasons[0]
+
+
+def test_min_k_above_max_k_is_a_spec_error():
+    with pytest.raises(ValueError, match="min_k"):
+        SelectSpec(min_k=8, max_k=4)

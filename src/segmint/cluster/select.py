@@ -125,7 +125,9 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
                          & (board["min_cluster_share"] >= spec.min_cluster_share)
                          & (board["noise_share"] <= spec.max_noise_share)
                          & board["davies_bouldin"].notna()
-                         & board["solution"].isin([s.name for s in solutions if s.model is not None]))
+                         & board["solution"].isin([s.name for s in solutions if s.model is not None])
+                         & (board["n_clusters"] >= (spec.min_k or 0))
+                         & (board["n_clusters"] <= (spec.max_k or np.inf)))
     board["at_knee"] = [knees.get(_curve_key(r)) is not None and r["k"] == knees[_curve_key(r)]
                         for _, r in board.iterrows()]
     board["rank"] = pd.Series(pd.NA, index=board.index, dtype="Int64")
@@ -134,9 +136,11 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
     empty_stab = pd.DataFrame(columns=["solution", "stability_ari_mean", "stability_ari_std",
                                        "resamples"])
     if eligible.empty:
+        wanted = "" if spec.min_k is None and spec.max_k is None else \
+            f", between {spec.min_k or 2} and {spec.max_k or 'any number of'} segments"
         return Recommendation(None, ["no solution has two or more clusters with none below "
-                                     f"{spec.min_cluster_share:.0%} of customers"], knees, empty_stab,
-                              board)
+                                     f"{spec.min_cluster_share:.0%} of customers{wanted}"], knees,
+                              empty_stab, board)
     db_rank = eligible["davies_bouldin"].rank(method="min", ascending=True)
     sil_rank = eligible["silhouette"].rank(method="min", ascending=False)
     eligible["score"] = (db_rank + sil_rank.fillna(len(eligible))) / (2 * len(eligible))
@@ -184,6 +188,9 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
     if not math.isnan(row["silhouette"]):
         sil_pos = int((eligible["silhouette"] > row["silhouette"]).sum() + 1)
         reasons.append(f"silhouette {row['silhouette']:.3f} ({_ordinal(sil_pos)} highest)")
+    if spec.min_k is not None or spec.max_k is not None:
+        reasons.append(f"{int(row['n_clusters'])} segments, within the {spec.min_k or 2} to "
+                       f"{spec.max_k or 'any'} asked for (select.min_k / max_k)")
     reasons.append(f"smallest segment holds {row['min_cluster_share']:.1%} of customers "
                    f"(at least {spec.min_cluster_share:.0%})")
     if row["noise_share"] > 0:
