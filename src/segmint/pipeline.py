@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -25,6 +26,7 @@ from segmint.recipes._build import Source, build_customers
 from segmint.spec import RunSpec, SourceSpec, load_spec
 
 if TYPE_CHECKING:
+    from segmint.recipes import CustomerTable
     from segmint.runs import Run
 
 __all__ = ["run", "build_customers", "describe_columns", "demo_spec", "Progress"]
@@ -84,15 +86,22 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     timings["load_and_recipe"] = time.perf_counter() - t0
     log.info("customer table: %d customers x %d features", len(table), len(table.features))
 
+    table, clustered, flags = _set_outliers_apart(table, spec)
+
     t0 = time.perf_counter()
     sweep = Sweep(spec.sweep, seed=spec.seed, progress=stage("sweep"), prepare_spec=spec.prepare)
-    solutions = sweep.run(table)
-    solutions += rule_solutions(table, sweep.representations[spec.sweep.scalings[0]], spec)
+    solutions = sweep.run(clustered)
+    solutions += rule_solutions(clustered, sweep.representations[spec.sweep.scalings[0]], spec)
     timings["sweep"] = time.perf_counter() - t0
+    if flags is not None:  # flagged outliers: a segment of their own (-1) in every solution
+        for solution in solutions:
+            labels = np.full(len(flags), -1, dtype=np.int64)
+            labels[~flags] = solution.labels
+            solution.labels = labels
 
     t0 = time.perf_counter()
     board = leaderboard(solutions)
-    data = model_input(table.frame, table.types, table.features)
+    data = model_input(clustered.frame, clustered.types, clustered.features)
     rec = recommend(solutions, board, data, spec.select, seed=spec.seed, progress=stage("stability"))
     timings["select"] = time.perf_counter() - t0
 
@@ -104,6 +113,27 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
 
 
 @public
+def _set_outliers_apart(table: CustomerTable, spec: RunSpec
+                        ) -> tuple[CustomerTable, CustomerTable, np.ndarray | None]:
+    """(the run's table, the table that is clustered, the outlier flags to label -1 or None)."""
+    from segmint.prepare import prepare
+    from segmint.prepare.outliers import find_outliers
+
+    rule = spec.prepare.outliers
+    if rule.method == "none":
+        return table, table, None
+    first = prepare(table, spec.sweep.scalings[0], spec.prepare)
+    found = find_outliers(first.X, rule, seed=spec.seed)
+    assert found is not None
+    table.notes.append(found.describe(rule.mode))
+    table.outliers = {"method": rule.method, "contamination": rule.contamination,
+                      "mode": rule.mode, "count": found.count}
+    clustered = table.subset(~found.flags)
+    if rule.mode == "drop":
+        return clustered, clustered, None
+    return table, clustered, found.flags
+
+
 def describe_columns(source_or_spec: Source | RunSpec | str | Path | dict,
                      spec: RunSpec | str | Path | dict | None = None) -> pd.DataFrame:
     """The feature report of a source, without running anything else: how each column is

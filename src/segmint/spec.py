@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from segmint.errors import SpecError, public
 
 __all__ = [
-    "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "PrepareSpec", "SweepSpec",
+    "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "OutlierSpec", "PrepareSpec", "SweepSpec",
     "AlgorithmSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
 ]
 
@@ -141,6 +141,14 @@ class RecipeSpec(_Model):
         return self
 
 
+class OutlierSpec(_Model):
+    """Customers too unlike the rest to cluster (see :mod:`segmint.prepare.outliers`)."""
+
+    method: Literal["none", "ecod", "isolation_forest"] = "none"
+    contamination: float = Field(default=0.01, gt=0, lt=0.5)  # the share flagged
+    mode: Literal["flag", "drop"] = "flag"  # flag: their own segment (-1); drop: out of the run
+
+
 class PrepareSpec(_Model):
     """Customer table -> the matrix that is clustered (besides the scalings the sweep tries)."""
 
@@ -148,6 +156,7 @@ class PrepareSpec(_Model):
     rare_share: float = Field(default=0.01, ge=0, lt=1)
     # categorical columns are one-hot encoded for the numeric clusterers; "drop" leaves them out
     categorical: Literal["onehot", "drop"] = "onehot"
+    outliers: OutlierSpec = Field(default_factory=OutlierSpec)
 
 
 class AlgorithmSpec(_Model):

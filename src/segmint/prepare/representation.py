@@ -48,6 +48,7 @@ class Representation:
     transformer: ColumnTransformer
     X: np.ndarray  # float64, finite, one row per customer
     columns: list[str]  # prepared column names, one per column of X
+    index: pd.Index | None = None  # the customers of the rows of X
 
 
 def model_input(frame: pd.DataFrame, types: dict[str, str], features: list[str]) -> pd.DataFrame:
@@ -163,7 +164,7 @@ def prepare(table: CustomerTable, scaling: str, spec: PrepareSpec | None = None)
     X = np.ascontiguousarray(transformer.fit_transform(frame), dtype=np.float64)
     columns = prepared_names(transformer)
     _check_finite(X, columns, f"the prepared matrix ({scaling})")
-    return Representation(scaling, transformer, X, columns)
+    return Representation(scaling, transformer, X, columns, table.frame.index)
 
 
 def what_columns_became(transformer: ColumnTransformer, features: list[str]) -> dict[str, str]:

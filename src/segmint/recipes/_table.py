@@ -1,7 +1,7 @@
 """The customer table: what every recipe hands to preparation."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -50,6 +50,9 @@ class CustomerTable:
         What was read (the reader's record: file, rows, sha256, columns).
     lines : int or None
         Raw rows read (transaction lines, or table rows).
+    outliers : dict or None
+        How outliers were looked for and how many were found (see
+        :mod:`segmint.prepare.outliers`); None when they were not.
     schema : dict
         What scoring needs to apply this recipe to new data the same way (column types as
         fitted, ordinal levels, date reference); JSON-serialisable.
@@ -64,6 +67,7 @@ class CustomerTable:
     source: dict[str, Any] = field(default_factory=dict)
     lines: int | None = None
     schema: dict[str, Any] = field(default_factory=dict)
+    outliers: dict[str, Any] | None = None  # method, contamination, mode, count (when searched)
 
     def __post_init__(self) -> None:
         missing = [c for c in self.features if c not in self.frame.columns]
@@ -81,3 +85,7 @@ class CustomerTable:
     @property
     def ids(self) -> pd.Index:
         return self.frame.index
+
+    def subset(self, keep: Any) -> CustomerTable:
+        """The same table with only the rows where ``keep`` (a boolean array) holds."""
+        return replace(self, frame=self.frame[keep], notes=list(self.notes))

@@ -225,7 +225,9 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         chosen = next((s for s in solutions if s.name == rec.solution), None)
         if chosen is not None:
             rep = representations[chosen.representation]
-            prepared = pd.DataFrame(rep.X, columns=rep.columns, index=table.frame.index)
+            # the customers that were clustered (flagged outliers are not)
+            index = rep.index if rep.index is not None else table.frame.index
+            prepared = pd.DataFrame(rep.X, columns=rep.columns, index=index)
             write_parquet_atomic(prepared.reset_index(), tmp / L.PREPARED)
         board.to_csv(tmp / L.LEADERBOARD, index=False)
         rec.stability.to_csv(tmp / L.STABILITY, index=False)
@@ -245,6 +247,7 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
             "input": table.source,
             "lines": table.lines,
             "customers": len(table),
+            "outliers": table.outliers,
             "recipe": spec.recipe.kind,
             "features": table.features,
             "types": table.types,
