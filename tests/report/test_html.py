@@ -372,3 +372,24 @@ def test_report_renders_offline_in_chromium(page: str, run: dict, tmp_path: Path
     width, height = _png_size(screenshot)
     assert width == 1280 and height > 1500
     assert screenshot.stat().st_size > 50_000
+
+
+def test_lift_colours_know_which_direction_is_good() -> None:
+    profile = pd.DataFrame({
+        "segment": [0, 1], "name": ["lapsed", "loyal"], "size": [50, 50], "share": [0.5, 0.5],
+        "mean_recency_days": [300.0, 10.0], "lift_recency_days": [1.9, 0.1],
+        "mean_monetary": [20.0, 900.0], "lift_monetary": [0.1, 1.9],
+        "mean_age": [60.0, 30.0], "lift_age": [1.3, 0.7],
+        "top_job": ["retired", "student"], "topshare_job": [0.9, 0.8], "lift_job": [3.0, 2.5]})
+    page = render_report(title="t", manifest={}, leaderboard=pd.DataFrame({"solution": ["s"]}),
+                         profile=profile, recommended="s", reasons=[])
+    section = re.search(r'<section id="profile">.*?</section>', page, flags=re.S).group(0)
+    # a long recency is bad (red), a short one good (green); high spend good, low spend bad
+    assert '<span class="lift lo">(×1.9)</span>' in section.split("lapsed")[1].split("loyal")[0]
+    rows = section.split("<tr>")[2:]
+    lapsed, loyal = rows[0], rows[1]
+    assert 'class="lift lo">(×1.9)' in lapsed and 'class="lift lo">(×0.1)' in lapsed
+    assert 'class="lift hi">(×0.1)' in loyal and 'class="lift hi">(×1.9)' in loyal
+    # age and a job level have no good direction: high or low only
+    assert 'class="lift up">(×1.3)' in lapsed and 'class="lift down">(×0.7)' in loyal
+    assert 'class="lift up">(×3.0)' in lapsed

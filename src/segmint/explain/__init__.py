@@ -1,4 +1,12 @@
 """Profiles, centroid tables and segment names."""
-from segmint.explain.profile import NOISE_NAME, centroids_long, name_segments, profile
+from segmint.explain.profile import (
+    GOOD_DIRECTION,
+    NOISE_NAME,
+    centroids_long,
+    good_direction,
+    name_segments,
+    profile,
+)
 
-__all__ = ["NOISE_NAME", "centroids_long", "name_segments", "profile"]
+__all__ = ["GOOD_DIRECTION", "NOISE_NAME", "centroids_long", "good_direction", "name_segments",
+           "profile"]

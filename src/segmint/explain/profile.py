@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-__all__ = ["profile", "centroids_long", "name_segments", "NOISE_NAME"]
+__all__ = ["profile", "centroids_long", "name_segments", "good_direction", "GOOD_DIRECTION",
+           "NOISE_NAME"]
 
 #: words for a feature being high / low; anything else reads "high <feature>" / "low <feature>"
 _WORDS: dict[str, tuple[str, str]] = {
@@ -23,6 +24,26 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 NOISE_NAME = "outliers (noise)"
+
+#: Which way is good for a feature a marketer reads: +1 higher is better (spend, frequency),
+#: -1 lower is better (days since the last purchase, returns). Features not listed have no
+#: good direction (age, a balance): a report shows them high or low, not good or bad.
+GOOD_DIRECTION: dict[str, int] = {
+    "gross_revenue": 1, "monetary": 1, "revenue": 1, "Amount": 1, "frequency": 1,
+    "NumberOfOrders": 1, "quantity_of_products": 1,
+    "recency_days": -1, "Recency": -1, "returns": -1,
+}
+
+
+def good_direction(feature: str) -> int:
+    """+1 when more of ``feature`` is good, -1 when less is, 0 when neither is known.
+
+    Examples
+    --------
+    >>> good_direction("recency_days"), good_direction("monetary"), good_direction("age")
+    (-1, 1, 0)
+    """
+    return GOOD_DIRECTION.get(feature, 0)
 
 
 def _types(table: pd.DataFrame, types: dict[str, str] | None) -> dict[str, str]:

@@ -390,6 +390,20 @@ def _share_cell(fraction: Any) -> str:
     return f'{_esc(text)}<div class="bar"><span style="width:{width:.1f}%"></span></div>'
 
 
+def _tone(feature: str, lift: float) -> str:
+    """The lift's class: green when the segment is better than typical on a feature whose good
+    direction is known (high spend, low recency), red when worse; for other features only
+    high or low (no judgement: a high age is neither good nor bad)."""
+    from segmint.explain import good_direction
+
+    if 0.8 < lift < 1.25:
+        return ""
+    direction = good_direction(feature) * (1 if lift >= 1.25 else -1)
+    if direction:
+        return " hi" if direction > 0 else " lo"
+    return " up" if lift >= 1.25 else " down"
+
+
 def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
     if f"top_{feature}" in row:  # a categorical feature: its most common level and share
         top: Any = row.get(f"top_{feature}")
@@ -399,7 +413,8 @@ def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
             return f'<td class="num">{MISSING}</td>'
         text = f'<span class="mean">{_esc(top)}: {_esc(_format_percent(share))}</span>'
         if not _is_missing(level_lift):
-            tone = " hi" if float(level_lift) >= 1.25 else " lo" if float(level_lift) <= 0.8 else ""
+            # a level more common in the segment than overall is neither good nor bad
+            tone = " up" if float(level_lift) >= 1.25 else " down" if float(level_lift) <= 0.8 else ""
             text += f' <span class="lift{tone}">({_esc(_format_lift(float(level_lift)))})</span>'
         return f'<td class="num">{text}</td>'
     mean: Any = row.get(f"mean_{feature}")
@@ -409,8 +424,7 @@ def _feature_cell(row: Mapping[str, Any], feature: str) -> str:
     text = f'<span class="mean">{_esc(_format_readable(mean))}</span>'
     if not _is_missing(lift):
         lift = float(lift)
-        tone = " hi" if lift >= 1.25 else " lo" if lift <= 0.8 else ""
-        text += f' <span class="lift{tone}">({_esc(_format_lift(lift))})</span>'
+        text += f' <span class="lift{_tone(feature, lift)}">({_esc(_format_lift(lift))})</span>'
     return f'<td class="num"{title}>{text}</td>'
 
 
@@ -630,6 +644,8 @@ table.profile td { padding: 8px; }
 .lift { color: var(--muted); }
 .lift.hi { color: #1a7f37; font-weight: 600; }
 .lift.lo { color: #cf222e; }
+.lift.up { color: var(--ink, #1f2328); font-weight: 600; }
+.lift.down { font-style: italic; }
 .bar { height: 4px; margin-top: 3px; border-radius: 2px; background: #eaeef2; }
 .bar span { display: block; height: 100%; border-radius: 2px; background: var(--accent); }
 /* auto-fill, not auto-fit: the first plot is drawn before the second exists, and must not
