@@ -52,20 +52,27 @@ def test_two_runs_of_one_spec_started_together_get_distinct_folders(tmp_path):
         assert run.manifest["run_id"] == run.path.name
 
 
-def test_a_run_killed_while_writing_leaves_nothing_visible_and_the_next_run_cleans_up(tmp_path):
+def _signal_mid_write(tmp_path: Path, signum: int) -> tuple[Path, int, str]:
+    """Run a long spec in a process, send it ``signum`` once its temporary run folder exists;
+    return the output root, the exit code and what it printed on stderr."""
     spec = _spec(tmp_path, ks=list(range(2, 31)))
     root = tmp_path / "runs"
     root.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "segmint.cli", "run", str(spec)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if any(".tmp-" in p.name for p in root.iterdir()):
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, signum)
             break
         time.sleep(0.005)
-    proc.wait()
-    if proc.returncode != -signal.SIGKILL:
+    _, stderr = proc.communicate(timeout=120)
+    return root, proc.returncode, stderr
+
+
+def test_a_run_killed_while_writing_leaves_nothing_visible_and_the_next_run_cleans_up(tmp_path):
+    root, code, _ = _signal_mid_write(tmp_path, signal.SIGKILL)
+    if code != -signal.SIGKILL:
         pytest.skip("the run finished before it could be killed mid-write")
     left = [p.name for p in root.iterdir()]
     assert _visible(root) == [] and any(".tmp-" in n for n in left) and any(
@@ -188,21 +195,10 @@ def test_a_bug_inside_the_api_is_an_internal_error_with_its_trace_on_file(monkey
 
 
 def test_a_run_terminated_while_writing_cleans_up_after_itself(tmp_path):
-    spec = _spec(tmp_path, ks=list(range(2, 31)))
-    root = tmp_path / "runs"
-    root.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "segmint.cli", "run", str(spec)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(".tmp-" in p.name for p in root.iterdir()):
-            os.kill(proc.pid, signal.SIGTERM)
-            break
-        time.sleep(0.005)
-    _, stderr = proc.communicate(timeout=120)
-    if proc.returncode == 0:
+    root, code, stderr = _signal_mid_write(tmp_path, signal.SIGTERM)
+    if code == 0:
         pytest.skip("the run finished before it could be terminated mid-write")
-    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert code == 130 and "interrupted" in stderr and "Traceback" not in stderr
     assert list(root.iterdir()) == []  # nothing visible, nothing hidden
 
 

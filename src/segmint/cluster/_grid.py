@@ -50,8 +50,9 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 
+from segmint.prepare._checks import locate_nonfinite
+
 from . import _grid_kernels as _K
-from ._checks import locate_nonfinite
 from ._sklearn_compat import (
     ALLOW_NONFINITE,
     _euclidean_distances,

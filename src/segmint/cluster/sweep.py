@@ -54,10 +54,6 @@ class Solution:
     rules: dict[str, Any] | None = field(repr=False, default=None)  # a rule-based solution's rules
     segment_names: dict[int, str] = field(repr=False, default_factory=dict)  # names given by rules
 
-    @property
-    def scaling(self) -> str:  # the name format-1 runs used
-        return self.representation
-
     def row(self) -> dict[str, Any]:
         """This solution as one leaderboard row (columns of LEADERBOARD_COLUMNS)."""
         m = self.metrics

@@ -1077,7 +1077,9 @@ def _check_sql_select(query: str, where: str) -> None:
 # --------------------------------------------------------------------------- invalid values
 
 #: Numbers beyond this magnitude are no quantity, price or amount (an overflow, a misread id).
-_LARGEST_NUMBER = 1e15
+#: Beyond this magnitude a number is no customer figure: its square loses all precision in
+#: scaling and distances (and overflows near 1e154). Readers and recipes share it.
+LARGEST_VALUE = 1e15
 _EARLIEST_DATE = pd.Timestamp("1900-01-01")
 
 
@@ -1091,7 +1093,7 @@ def _invalid_reasons(out: pd.DataFrame) -> dict[str, np.ndarray]:
             reasons[f"{role} missing"] = np.isnan(numbers)
             reasons[f"{role} infinite"] = np.isinf(numbers)
             with np.errstate(invalid="ignore"):
-                reasons[f"{role} beyond 1e15"] = np.isfinite(numbers) & (np.abs(numbers) > _LARGEST_NUMBER)
+                reasons[f"{role} beyond 1e15"] = np.isfinite(numbers) & (np.abs(numbers) > LARGEST_VALUE)
         elif role == "date":
             dates = values
             if isinstance(dates.dtype, pd.DatetimeTZDtype):

@@ -29,6 +29,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from segmint.errors import InputError
+from segmint.io import LARGEST_VALUE
+from segmint.prepare._checks import check_matrix
 from segmint.prepare.scaling import make_scaler
 from segmint.recipes._table import CustomerTable
 from segmint.spec import PrepareSpec
@@ -37,7 +39,6 @@ __all__ = ["MixedInput", "Representation", "make_representation", "model_input",
            "prepare_mixed", "prepared_names", "what_columns_became"]
 
 _INFREQUENT = "infrequent_sklearn"  # scikit-learn's name for the folded level
-_LARGEST = 1e15  # beyond this, squared distances lose all precision (and overflow near 1e154)
 
 
 @dataclass
@@ -118,15 +119,6 @@ def prepared_names(transformer: ColumnTransformer) -> list[str]:
     return names
 
 
-def _check_finite(X: np.ndarray, columns: list[str], where: str) -> None:
-    bad = ~np.isfinite(X)
-    if bad.any():
-        j = int(np.flatnonzero(bad.any(axis=0))[0])
-        rows = np.flatnonzero(bad[:, j])
-        raise InputError(f"{where} holds {int(bad.sum())} non-finite values (NaN or inf); first "
-                         f"in rows {[int(r) + 1 for r in rows[:5]]}", column=columns[j])
-
-
 def prepare(table: CustomerTable, scaling: str, spec: PrepareSpec | None = None) -> Representation:
     """Fit the representation named ``scaling`` on ``table`` and return it with its matrix.
 
@@ -153,17 +145,17 @@ def prepare(table: CustomerTable, scaling: str, spec: PrepareSpec | None = None)
                 rows = np.flatnonzero(infinite)
                 raise InputError(f"the customer table holds {len(rows)} non-finite values (inf); "
                                  f"first in rows {[int(r) + 1 for r in rows[:5]]}", column=column)
-            huge = np.abs(np.nan_to_num(values)) > _LARGEST
+            huge = np.abs(np.nan_to_num(values)) > LARGEST_VALUE
             if huge.any():  # squares overflow in scaling and distances: one cluster everywhere
                 rows = np.flatnonzero(huge)
-                raise InputError(f"the customer table holds {len(rows)} values beyond ±{_LARGEST:g} "
+                raise InputError(f"the customer table holds {len(rows)} values beyond ±{LARGEST_VALUE:g} "
                                  f"(e.g. {values[rows[0]]:g}), too large to be a customer figure; "
                                  f"first in rows {[int(r) + 1 for r in rows[:5]]}", column=column)
     with_missing = [c for c in features if frame[c].isna().any()]
     transformer = make_representation(scaling, table.types, features, with_missing, spec)
     X = np.ascontiguousarray(transformer.fit_transform(frame), dtype=np.float64)
     columns = prepared_names(transformer)
-    _check_finite(X, columns, f"the prepared matrix ({scaling})")
+    X = check_matrix(X, columns, what=f"the prepared matrix ({scaling})")
     return Representation(scaling, transformer, X, columns, table.frame.index)
 
 

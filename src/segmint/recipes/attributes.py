@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from segmint.errors import InputError
+from segmint.io import LARGEST_VALUE
 from segmint.recipes._table import FEATURE_INFO_COLUMNS, CustomerTable
 from segmint.spec import RecipeSpec
 
@@ -71,7 +72,6 @@ _DATE_SHARE = 0.9
 
 _USED_TYPES = ("numeric", "categorical", "binary", "ordinal", "date")
 _LIST = 10  # rows / ids an error lists at most
-_LARGEST = 1e15  # beyond this a number is no customer figure (and its square loses all precision)
 
 
 class ColumnType(NamedTuple):
@@ -423,10 +423,10 @@ def _to_numeric(values: pd.Series, column: str, where: str) -> pd.Series:
         rows = _rows(infinite)
         raise InputError(f"{len(rows)} infinite values; rows {_row_list(rows)}", file=where,
                          column=column, row=rows[0])
-    huge = np.abs(out.fillna(0.0).to_numpy()) > _LARGEST
+    huge = np.abs(out.fillna(0.0).to_numpy()) > LARGEST_VALUE
     if huge.any():  # squared in scaling and distances, such a value puts everyone in one cluster
         rows = _rows(huge)
-        raise InputError(f"{len(rows)} values beyond ±{_LARGEST:g} (first "
+        raise InputError(f"{len(rows)} values beyond ±{LARGEST_VALUE:g} (first "
                          f"{out.iloc[rows[0] - 1]:g}), too large to be a customer figure; rows "
                          f"{_row_list(rows)}", file=where, column=column, row=rows[0])
     return out

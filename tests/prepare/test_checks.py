@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint.cluster._checks import check_matrix, locate_nonfinite
 from segmint.errors import InputError
+from segmint.prepare._checks import check_matrix, locate_nonfinite
 
 
 def test_clean_matrix_comes_back_as_float64_c_ordered():
