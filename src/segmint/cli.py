@@ -104,7 +104,9 @@ def _summary(run) -> None:
             badge = "  [Insiders]" if row.get("insiders") else ""
             out.print(f"  segment {row['segment']}: {row['name']} - {row['size']:,} customers "
                       f"({row['share']:.1%}){badge}", highlight=False)
-    for name in board.loc[~board["eligible"].astype(bool), "solution"]:
+    from segmint.cluster.rules import RULE_ALGORITHMS
+
+    for name in board.loc[board["algorithm"].isin(RULE_ALGORITHMS), "solution"]:
         solution = run.solution(str(name))
         if solution.rule_based:
             prof = solution.profile().sort_values("size", ascending=False)

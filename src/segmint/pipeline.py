@@ -112,7 +112,6 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
                      progress=progress)
 
 
-@public
 def _set_outliers_apart(table: CustomerTable, spec: RunSpec
                         ) -> tuple[CustomerTable, CustomerTable, np.ndarray | None]:
     """(the run's table, the table that is clustered, the outlier flags to label -1 or None)."""

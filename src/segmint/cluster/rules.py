@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from segmint.recipes import CustomerTable
     from segmint.spec import RunSpec
 
-__all__ = ["rule_solutions", "RFM_ALGORITHM"]
+__all__ = ["rule_solutions", "RFM_ALGORITHM", "RULE_ALGORITHMS"]
 
 RFM_ALGORITHM = "rfm_rules"
+#: every rule-based solution's ``algorithm`` (none is in the registry)
+RULE_ALGORITHMS = (RFM_ALGORITHM,)
 
 
 def _rfm_solution(table: CustomerTable, rep: Representation, spec: RunSpec) -> Solution:

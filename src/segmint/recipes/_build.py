@@ -88,7 +88,6 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
     from segmint.recipes.transactions import customer_table, required_roles
 
     source = _as_source(spec, source)
-    recipe = spec.recipe
     where = "DataFrame"
     if is_table(source):
         source, spec = _frame_with_id(source, spec)
@@ -116,14 +115,8 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
             raise InputError(f"{exc.message}. If the table is already one row per customer "
                              f"(a CRM export), set recipe.kind: attributes", file=exc.file,
                              column=exc.column, row=exc.row) from None
-        own = con is None
-        con = duckdb.connect() if con is None else con
-        try:
-            table = customer_table(raw, recipe.features, recipe.cleaning,
-                                   cluster_revenue=recipe.cluster_revenue, con=con)
-        finally:
-            if own:
-                con.close()
+        table = customer_table(raw, recipe.features, recipe.cleaning,
+                               cluster_revenue=recipe.cluster_revenue, con=con)
     table.source = dict(raw.attrs.get("source", {}))
     table.lines = len(raw)
     dropped = table.source.get("dropped") or {}

@@ -57,6 +57,9 @@ def rfm_segment(r_score: int, f_score: int) -> str:
     raise ValueError(f"scores must be in 1..5, got R={r_score}, F={f_score}")
 
 
+#: (R score, F score) -> segment, for all 25 pairs.
+_SEGMENT_OF = {(r, f): rfm_segment(r, f) for r in range(1, 6) for f in range(1, 6)}
+
 def _quintile_scores(values: pd.Series) -> pd.Series:
     # Ranking first makes every rank distinct, so qcut always finds five non-empty edges
     # and equal values still get a reproducible score (earlier customer id, lower rank).
@@ -140,9 +143,9 @@ def rfm_segments(table: pd.DataFrame) -> pd.DataFrame:
         "f_score": _quintile_scores(ordered["frequency"]),
         "m_score": _quintile_scores(ordered["monetary"]),
     }, index=ordered.index)
-    lookup = {(r, f): rfm_segment(r, f) for r in range(1, 6) for f in range(1, 6)}
     scores["rfm_segment"] = pd.array(
-        [lookup[rf] for rf in zip(scores["r_score"], scores["f_score"], strict=True)], dtype="string")
+        [_SEGMENT_OF[rf] for rf in zip(scores["r_score"], scores["f_score"], strict=True)],
+        dtype="string")
     return scores.reindex(table.index)
 
 
@@ -192,6 +195,6 @@ def score_with_edges(table: pd.DataFrame, edges: dict[str, list[float]]) -> pd.D
         cut = np.asarray(edges[score], dtype="float64")
         passed = values[:, None] >= cut[None, :] if higher else values[:, None] <= cut[None, :]
         out[score] = (1 + passed.sum(axis=1)).astype("int64")
-    out["rfm_segment"] = pd.array([rfm_segment(r, f) for r, f in
+    out["rfm_segment"] = pd.array([_SEGMENT_OF[rf] for rf in
                                    zip(out["r_score"], out["f_score"], strict=True)], dtype="string")
     return out

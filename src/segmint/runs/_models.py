@@ -179,7 +179,9 @@ def _check(data: bytes, where: str) -> list[str]:
     import skops.io as sio
 
     schema = _read_schema(data, where)
-    refused = sorted(_refused_nodes(schema, where))
+    nodes = _allowed_nodes()  # builds each registered estimator once: do it once per file
+    types = frozenset().union(*nodes.values())
+    refused = sorted(_refused_nodes(schema, where, nodes, types))
     if refused:
         raise ModelError(f"model holds types segmint does not load: {_few(refused)}", file=where)
     root = (schema.get("__loader__"), f"{schema.get('__module__')}.{schema.get('__class__')}")
@@ -191,7 +193,7 @@ def _check(data: bytes, where: str) -> list[str]:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:
         raise ModelError(f"skops could not read the model: {_one_line(exc)}", file=where) from None
-    beyond = sorted(set(untrusted) - _allowed_types())
+    beyond = sorted(set(untrusted) - types)
     if beyond:
         raise ModelError(f"model holds types segmint does not load: {_few(beyond)}", file=where)
     return list(untrusted)
@@ -230,11 +232,11 @@ def _read_schema(data: bytes, where: str) -> dict[str, Any]:
     return schema
 
 
-def _refused_nodes(schema: dict[str, Any], where: str) -> set[str]:
+def _refused_nodes(schema: dict[str, Any], where: str, nodes: dict[str, frozenset[str]],
+                   types: frozenset[str]) -> set[str]:
     """Every node of the schema whose (loader, type) is not allowed, by the name skops would
     import. Every dict of the JSON is visited, not only where a loader would look."""
     refused = set()
-    nodes, types = _allowed_nodes(), _allowed_types()
     for node in _dicts(schema):
         if "__loader__" not in node:
             continue

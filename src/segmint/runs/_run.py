@@ -100,17 +100,15 @@ class SavedSolution:
 
         if self.rule_based:
             return self._predict_by_rules(data)
-        version = L.format_version(self.run.manifest)
         features = list(self.metrics["features"])
         pipe = self.model
-        if version == 1:
-            frame = self.run._customer_rows(data, features)
+        frame = self.run._customer_rows(data, features)
+        if self.run.format_version == 1:
             Z = pipe.named_steps["scale"].transform(frame.to_numpy(dtype="float64"))
             columns = features
         else:
             from segmint.prepare import model_input
 
-            frame = self.run._customer_rows(data, features)
             Z = pipe.named_steps["prepare"].transform(model_input(frame, self.run.types, features))
             columns = list(self.metrics["prepared_columns"])
         algo = ALGORITHMS.get(self.algorithm)

@@ -150,7 +150,8 @@ def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
     return table.frame[columns], types
 
 
-def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> None:
+def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.DataFrame:
+    """Write one solution's folder; return its profile."""
     from sklearn.pipeline import Pipeline
 
     from segmint.cluster.registry import ALGORITHMS
@@ -186,6 +187,7 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> None:
             "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds,
             "model_sha256": model_sha256, **sol.metrics}
     (folder / L.METRICS).write_text(json.dumps(jsonable(meta), indent=2), encoding="utf-8")
+    return prof
 
 
 def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], rec: Recommendation,
@@ -233,8 +235,11 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         rec.stability.to_csv(tmp / L.STABILITY, index=False)
         if table.info is not None:
             table.info.to_csv(tmp / L.FEATURE_INFO, index=False)
+        prof = None  # the recommended solution's profile, for the report
         for i, sol in enumerate(solutions):
-            _save_solution(sol, table, L.solution_dir(tmp, sol.name))
+            saved = _save_solution(sol, table, L.solution_dir(tmp, sol.name))
+            if chosen is not None and sol.name == chosen.name:
+                prof = saved
             if progress:
                 progress("save", i + 1, len(solutions), sol.name)
         timings = {**timings, "write": time.perf_counter() - t0}
@@ -264,7 +269,6 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         }
         manifest = redact_obj(jsonable(manifest))  # the source's record may hold a URL's password
         write_text_atomic(json.dumps(manifest, indent=2), tmp / L.MANIFEST)
-        prof = None if chosen is None else pd.read_parquet(L.solution_dir(tmp, chosen.name) / L.PROFILE)
         # the reasons have their own box in the report; the header shows the rest of the manifest
         header = {k: v for k, v in manifest.items()
                   if k not in {"reasons", "schema", "prepared_columns", "types", "notes"}}
