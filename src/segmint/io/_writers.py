@@ -232,8 +232,9 @@ def atomic_dir(final_path: str | os.PathLike[str], *, overwrite: bool = False) -
                            file=str(final))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(final)
-    tmp.mkdir()
     try:
+        # made inside the try: an interrupt that lands as mkdir returns still removes it
+        tmp.mkdir()
         yield tmp
         if final.exists():
             if not overwrite:
