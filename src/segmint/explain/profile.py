@@ -1,49 +1,146 @@
-"""Per-segment profiles a marketing manager can read, in the features' own units."""
+"""Per-segment profiles a marketing manager can read, in the features' own units, and segment
+names and one-sentence descriptions in a marketer's words."""
 from __future__ import annotations
 
+import re
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["profile", "centroids_long", "name_segments", "good_direction", "GOOD_DIRECTION",
-           "NOISE_NAME"]
-
-#: words for a feature being high / low; anything else reads "high <feature>" / "low <feature>"
-_WORDS: dict[str, tuple[str, str]] = {
-    "gross_revenue": ("high revenue", "low revenue"),
-    "monetary": ("high spend", "low spend"),
-    "revenue": ("high revenue", "low revenue"),
-    "Amount": ("high spend per line", "low spend per line"),
-    "recency_days": ("lapsed", "recent"),
-    "Recency": ("lapsed", "recent"),
-    "frequency": ("frequent", "infrequent"),
-    "NumberOfOrders": ("many orders", "few orders"),
-    "quantity_of_products": ("many products", "few products"),
-    "returns": ("many returns", "few returns"),
-}
+__all__ = ["profile", "centroids_long", "name_segments", "describe_segments", "good_direction",
+           "GOOD_DIRECTION", "NOISE_NAME"]
 
 NOISE_NAME = "outliers (noise)"
+#: A segment is named by at most this many features ...
+NAME_PARTS = 3
+#: ... each at least this many standard deviations from the population (see name_segments).
+THRESHOLD = 0.25
 
-#: Which way is good for a feature a marketer reads: +1 higher is better (spend, frequency),
-#: -1 lower is better (days since the last purchase, returns). Features not listed have no
-#: good direction (age, a balance): a report shows them high or low, not good or bad.
-GOOD_DIRECTION: dict[str, int] = {
-    "gross_revenue": 1, "monetary": 1, "revenue": 1, "Amount": 1, "frequency": 1,
-    "NumberOfOrders": 1, "quantity_of_products": 1,
-    "recency_days": -1, "Recency": -1, "returns": -1,
-}
+
+@dataclass(frozen=True)
+class _Concept:
+    """What a numeric column means to a marketer, recognised from the words of its name."""
+
+    #: each spelling's words must all be among the column name's words ("since last" matches
+    #: days_since_last_order); plurals match singulars
+    spellings: tuple[str, ...]
+    high: str
+    low: str
+    #: the quantity, for descriptions ("spend 3.2x the average", "average age 58 vs 41 overall")
+    noun: str
+    #: +1 more is better for the business, -1 less is, 0 neither (age, a balance)
+    good: int = 0
+    #: a ratio to the average reads well (spend, orders); not for age, recency or tenure
+    ratio: bool = True
+
+
+#: Tried in order, the first match wins: "days_since_first_order" is tenure before "order" can
+#: make it orders, "avg_order_value" a basket before it is orders or spend.
+_CONCEPTS: tuple[_Concept, ...] = (
+    _Concept(("tenure", "seniority", "since first", "first purchase", "first order", "months on book",
+              "customer since", "member since"), "long-standing", "new", "tenure", ratio=False),
+    _Concept(("recency", "since last", "last purchase", "last order", "last visit", "days inactive"),
+             "lapsed", "recent", "recency", good=-1, ratio=False),
+    _Concept(("return", "refund"), "many returns", "few returns", "returns", good=-1),
+    _Concept(("discount", "coupon", "promo"), "discount-driven", "few discounts", "discounts"),
+    _Concept(("ticket", "basket", "aov", "order value", "avg spend", "average spend", "mean spend",
+              "avg amount", "spend per", "revenue per", "amount per"),
+             "big baskets", "small baskets", "average basket", good=1),
+    _Concept(("clv", "ltv", "lifetime value", "customer value"), "high lifetime value",
+             "low lifetime value", "lifetime value", good=1),
+    _Concept(("revenue", "sales", "turnover"), "high revenue", "low revenue", "revenue", good=1),
+    _Concept(("spend", "spent", "spending", "monetary", "amount", "expenditure"), "high spend",
+             "low spend", "spend", good=1),
+    _Concept(("price",), "premium buyers", "bargain buyers", "price paid"),
+    _Concept(("frequency", "freq", "purchase", "transaction"), "frequent", "infrequent",
+             "purchase frequency", good=1),
+    _Concept(("order", "invoice"), "many orders", "few orders", "orders", good=1),
+    _Concept(("product", "item", "quantity", "qty", "sku"), "many products", "few products",
+             "products", good=1),
+    _Concept(("session duration", "time on site"), "long visits", "short visits", "visit length"),
+    _Concept(("visit", "session", "pageview"), "many visits", "few visits", "visits"),
+    _Concept(("balance",), "high balance", "low balance", "balance"),
+    _Concept(("income", "salary", "wage", "earning"), "high income", "low income", "income"),
+    _Concept(("age",), "older", "younger", "age", ratio=False),
+    _Concept(("duration",), "long duration", "short duration", "duration", ratio=False),
+    _Concept(("campaign", "contact", "call"), "often contacted", "rarely contacted", "contacts"),
+)
+
+#: Which way is good for a feature a marketer reads, by the words of its name (matched as
+#: :func:`good_direction` matches them): +1 higher is better (spend, frequency), -1 lower is
+#: better (days since the last purchase, returns). Features not covered have no good direction
+#: (age, a balance): a report shows them high or low, not good or bad.
+GOOD_DIRECTION: dict[str, int] = {spelling: concept.good for concept in _CONCEPTS
+                                  for spelling in concept.spellings if concept.good}
+
+#: 0/1 columns by the words of their name: (the phrase for 1, the phrase for 0)
+_BINARY_WORDS: tuple[tuple[str, str, str], ...] = (
+    ("housing", "with a housing loan", "without a housing loan"),
+    ("mortgage", "with a mortgage", "without a mortgage"),
+    ("default", "in default", "not in default"),
+    ("loan", "with a loan", "without a loan"),
+    ("churn", "churned", "not churned"),
+)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december")
+#: columns whose levels name people by themselves, in the plural ("mostly technicians")
+_ROLE_WORDS = {"job", "occupation", "profession", "role", "position"}
+#: ... and as they are ("married", "female")
+_PLAIN_WORDS = {"marital", "gender", "sex", "civil", "generation"}
+#: places: "in Portugal"
+_PLACE_WORDS = {"country", "city", "town", "state", "province", "location", "place"}
+_UNKNOWN_LEVELS = {"unknown", "other", "none", "n/a", "na", "nan", "missing", "?", "-", ""}
+
+
+def _words(name: object) -> list[str]:
+    """A column name's words, lower case: NumberOfOrders -> number of orders, recency_days ->
+    recency days."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", text)
+    return [word.lower() for word in re.split(r"[^A-Za-z0-9]+", text) if word]
+
+
+def _stem(word: str) -> str:
+    # plurals match singulars: orders / order, returns / return; "balance", "status" unharmed
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _concept(feature: object) -> _Concept | None:
+    """The concept a numeric column's name spells, or None."""
+    stems = {_stem(word) for word in _words(feature)}
+    for concept in _CONCEPTS:
+        for spelling in concept.spellings:
+            if {_stem(word) for word in spelling.split()} <= stems:
+                return concept
+    for day in _WEEKDAYS:  # the transactions recipe's purchase counts by weekday and month
+        if day in stems:
+            name = day.capitalize() + "s"
+            return _Concept((), f"buy on {name}", f"rarely buy on {name}", f"purchases on {name}")
+    for month in _MONTHS:
+        if month in stems and len(stems) == 1:  # "may" only as the whole name
+            name = month.capitalize()
+            return _Concept((), f"buy in {name}", f"rarely buy in {name}", f"purchases in {name}")
+    return None
 
 
 def good_direction(feature: str) -> int:
     """+1 when more of ``feature`` is good, -1 when less is, 0 when neither is known.
 
+    The column's name is read as words, whatever the spelling: ``recency``, ``Recency``,
+    ``recency_days`` and ``days_since_last_order`` are all recency (less is better).
+
     Examples
     --------
     >>> good_direction("recency_days"), good_direction("monetary"), good_direction("age")
     (-1, 1, 0)
+    >>> good_direction("Recency"), good_direction("NumberOfOrders"), good_direction("returns")
+    (-1, 1, -1)
     """
-    return GOOD_DIRECTION.get(feature, 0)
+    concept = _concept(feature)
+    return concept.good if concept is not None else 0
 
 
 def _types(table: pd.DataFrame, types: dict[str, str] | None) -> dict[str, str]:
@@ -76,60 +173,323 @@ def _indicators(table: pd.DataFrame,
     return wide, keys
 
 
+@dataclass(frozen=True)
+class _Trait:
+    """One way a segment stands apart: a numeric feature high or low, a 0/1 feature's side, or
+    a categorical level over-represented."""
+
+    feature: str
+    kind: str  # "numeric" | "binary" | "categorical"
+    #: standard deviations from the population; the sign says high or low
+    z: float
+    #: the segment's mean (numeric) or the share of its customers at ``level``
+    value: float
+    #: the same measure over all customers
+    overall: float
+    #: the categorical level, or 1 / 0 for the side of a 0/1 column the segment leans to
+    level: object = None
+    #: the column's yes/no pair (one, zero) when its levels are one
+    yes_no: tuple[str, str] | None = None
+
+
+def _yes_no(levels: list[object]) -> tuple[str, str] | None:
+    """(one, zero) when a categorical's levels are a yes/no-like pair (never 1/0 codes)."""
+    from segmint.recipes.attributes import _BINARY_PAIRS
+
+    lowered = {str(level).lower(): str(level) for level in levels}
+    for one, zero in _BINARY_PAIRS:
+        if not one.isdigit() and set(lowered) == {one, zero}:
+            return lowered[one], lowered[zero]
+    return None
+
+
+def _traits(table: pd.DataFrame, labels: np.ndarray, types: dict[str, str]) -> dict[int, list[_Trait]]:
+    """Per segment (noise included), every way it stands apart, strongest first.
+
+    A numeric feature's strength is how many population standard deviations the segment's mean
+    is from the population's, both taken on values clipped to the 1st-99th percentiles so that
+    a few extreme customers do not make every other segment look typical; a feature whose
+    clipped and raw means disagree on the direction is left out. A 0/1 column or a categorical
+    level is measured the same way on its 0/1 indicator; a level counts only when
+    over-represented, and only a column's strongest level counts.
+    """
+    wide, keys = _indicators(table, types)
+    numeric = [j for j, (feature, level) in enumerate(keys)
+               if level is None and types.get(feature) != "binary"]
+    clipped = wide.copy()
+    if numeric:
+        low, high = wide[numeric].quantile(0.01), wide[numeric].quantile(0.99)
+        clipped[numeric] = wide[numeric].clip(low, high, axis=1)
+    mean, std = clipped.mean(), clipped.std(ddof=0).replace(0, np.nan)
+    raw_mean = wide.mean()
+    index = pd.Index(labels)
+    by_segment = clipped.groupby(index).mean()
+    raw_by_segment = wide.groupby(index).mean()
+    yes_no = {feature: _yes_no(list(pd.unique(table[feature].dropna())))
+              for feature in table.columns if types[feature] == "categorical"}
+
+    out: dict[int, list[_Trait]] = {}
+    for seg in by_segment.index:
+        z = ((by_segment.loc[seg] - mean) / std).dropna()
+        traits: dict[str, _Trait] = {}  # one per feature: a categorical's strongest level
+        for j, value in z.items():
+            feature, level = keys[int(j)]
+            kind = "categorical" if level is not None else \
+                "binary" if types.get(feature) == "binary" else "numeric"
+            if kind == "numeric":
+                seg_mean, pop_mean = float(raw_by_segment.loc[seg, j]), float(raw_mean[j])
+                if np.sign(seg_mean - pop_mean) != np.sign(value):
+                    continue
+                trait = _Trait(feature, kind, float(value), seg_mean, pop_mean)
+            elif kind == "binary":
+                share, overall = float(by_segment.loc[seg, j]), float(mean[j])
+                side = 1 if value > 0 else 0
+                trait = _Trait(feature, kind, float(value), share if side else 1 - share,
+                               overall if side else 1 - overall, level=side)
+            else:
+                if value <= 0:
+                    continue
+                trait = _Trait(feature, kind, float(value), float(by_segment.loc[seg, j]),
+                               float(mean[j]), level=level, yes_no=yes_no.get(feature))
+            if feature not in traits or abs(trait.z) > abs(traits[feature].z):
+                traits[feature] = trait
+        out[int(seg)] = sorted(traits.values(), key=lambda t: -abs(t.z))
+    return out
+
+
+def _binary_phrases(feature: object) -> tuple[str, str]:
+    """What having a 0/1 feature and not having it are called: housing -> with / without a
+    housing loan; is_active -> active / not active; anything else with / without <its words>."""
+    words = _words(feature)
+    stems = {_stem(word) for word in words}
+    for spelling, yes, no in _BINARY_WORDS:
+        if spelling in stems:
+            return yes, no
+    if words and words[0] == "is" and len(words) > 1:
+        rest = " ".join(words[1:])
+        return rest, f"not {rest}"
+    if words and words[0] in ("has", "have", "with") and len(words) > 1:
+        words = words[1:]
+    text = " ".join(words)
+    return f"with {text}", f"without {text}"
+
+
+def _plural(word: str) -> str:
+    # job levels read as people: "technicians"; adjectives ("retired", "blue-collar") stay
+    if not re.fullmatch(r"[a-z]+", word) or word.endswith(("s", "ed", "ment", "ing", "collar")):
+        return word
+    return word + ("es" if word.endswith(("sh", "ch", "x")) else "s")
+
+
+def _level_phrase(feature: object, level: object, yes_no: tuple[str, str] | None) -> str:
+    """A categorical level in words: "blue-collar" for a job, "married", "tertiary education",
+    "in Portugal", "region 3", "with a housing loan" for housing = yes."""
+    text = str(level).strip()
+    if yes_no is not None:
+        yes, no = _binary_phrases(feature)
+        return yes if text == yes_no[0] else no
+    words = _words(feature)
+    stems = {_stem(word) for word in words}
+    label = " ".join(words)
+    if text.lower() in _UNKNOWN_LEVELS:
+        return f"{label} unknown"
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return f"{label} {text}"
+    text = text.rstrip(".").replace("_", " ").strip()
+    if stems & _ROLE_WORDS:
+        return _plural(text)
+    if stems & _PLAIN_WORDS:
+        return text
+    if stems & _PLACE_WORDS:
+        return f"in {text}"
+    return f"{text} {label}"
+
+
+def _share_phrase(trait: _Trait) -> str:
+    """A 0/1 side or a level with how much of the segment it covers: all but a few (plain),
+    most ("mostly ..."), or fewer than half but more than overall ("often ...")."""
+    if trait.kind == "binary":
+        yes, no = _binary_phrases(trait.feature)
+        phrase = yes if trait.level == 1 else no
+    else:
+        phrase = _level_phrase(trait.feature, trait.level, trait.yes_no)
+    if trait.value >= 0.9:
+        return phrase
+    return f"{'mostly' if trait.value > 0.5 else 'often'} {phrase}"
+
+
+def _name_part(trait: _Trait) -> str:
+    if trait.kind != "numeric":
+        return _share_phrase(trait)
+    concept = _concept(trait.feature)
+    if concept is None:
+        words = " ".join(_words(trait.feature))
+        return f"high {words}" if trait.z > 0 else f"low {words}"
+    return concept.high if trait.z > 0 else concept.low
+
+
+def _chosen(traits: list[_Trait], top: int, threshold: float) -> list[tuple[_Trait, str]]:
+    """The traits that name a segment, with their words: the ``top`` strongest past
+    ``threshold``, skipping one that says what an earlier one already said."""
+    chosen: list[tuple[_Trait, str]] = []
+    for trait in traits:
+        if len(chosen) == top or abs(trait.z) < threshold:
+            break
+        words = _name_part(trait)
+        if all(words != said for _, said in chosen):
+            chosen.append((trait, words))
+    return chosen
+
+
+def _unique(names: dict[int, str]) -> dict[int, str]:
+    seen = Counter(names.values())
+    return {seg: f"{name} ({seg})" if seen[name] > 1 else name for seg, name in names.items()}
+
+
+def _names(traits: dict[int, list[_Trait]], top: int, threshold: float) -> dict[int, str]:
+    names = {}
+    for seg, segment_traits in traits.items():
+        if seg < 0:
+            names[seg] = NOISE_NAME
+            continue
+        words = [part for _, part in _chosen(segment_traits, top, threshold)]
+        names[seg] = ", ".join(words) if words else "typical"
+    return _unique(names)
+
+
 def name_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | None = None,
-                  top: int = 3, threshold: float = 0.25) -> dict[int, str]:
-    """Name each segment by the features that set it apart most.
+                  top: int = NAME_PARTS, threshold: float = THRESHOLD) -> dict[int, str]:
+    """Name each segment, in a marketer's words, by the features that set it apart most.
 
     A numeric feature counts when the segment's mean is at least ``threshold`` population
-    standard deviations from the population mean; a categorical level counts when its share
-    in the segment is that far above its share overall (measured the same way, as a 0/1
-    column). The ``top`` largest differences name the segment ("high revenue, frequent,
-    recent"; "job: retired"). Segments with none are "typical".
+    standard deviations from the population mean (both on values clipped to the 1st-99th
+    percentiles); a 0/1 feature or a categorical level counts when its share in the segment
+    is that far from its share overall (a level only when over-represented). The ``top``
+    largest name the segment:
+
+    - numeric features by what their name means: ``recency_days``, ``Recency`` or
+      ``days_since_last_order`` high is "lapsed", low "recent"; spend, revenue, frequency,
+      orders, products, returns, balance, age ("older"), income, tenure ("long-standing") and
+      others likewise; any other column "high <its words>" / "low <its words>";
+    - 0/1 features as having it or not: "with a housing loan", "in default", "with <words>";
+    - categorical levels by the level: "blue-collar" for a job, "married", "tertiary
+      education", "with a housing loan" for ``housing = yes``;
+
+    a 0/1 side or a level shared by fewer than 90% of the segment reads "mostly ..." (at least
+    half) or "often ..." (fewer, but more than overall). Segments with no such feature are
+    "typical"; noise (segment < 0) is :data:`NOISE_NAME`. Two segments with the same words get
+    their number after them.
 
     Examples
     --------
     >>> t = pd.DataFrame({"gross_revenue": [10.0, 12.0, 1000.0], "recency_days": [300.0, 280.0, 2.0]})
     >>> name_segments(t, np.array([0, 0, 1]))
     {0: 'low revenue, lapsed', 1: 'high revenue, recent'}
-    >>> t = pd.DataFrame({"job": ["retired", "student", "student", "admin."]})
-    >>> name_segments(t, np.array([0, 1, 1, 0]))[1]
-    'job: student'
+    >>> t = pd.DataFrame({"job": ["retired", "student", "student", "admin."],
+    ...                   "housing": ["no", "yes", "yes", "no"]})
+    >>> name_segments(t, np.array([0, 1, 1, 0]))
+    {0: 'without a housing loan, often retired', 1: 'students, with a housing loan'}
     """
-    types = _types(table, types)
-    wide, keys = _indicators(table, types)
-    mean, std = wide.mean(), wide.std(ddof=0).replace(0, np.nan)
     labels = np.asarray(labels)
-    names: dict[int, str] = {}
-    for seg in sorted({int(x) for x in labels}):
+    return _names(_traits(table, labels, _types(table, types)), top, threshold)
+
+
+def _percent(fraction: float) -> str:
+    """62%, 5.4%, 0.3%: whole percents from 10% up, one decimal below."""
+    return f"{fraction:.0%}" if abs(fraction) >= 0.1 else f"{fraction:.1%}"
+
+
+def _number(value: float) -> str:
+    """1,234 / 58.3 / 0.042: a figure a reader takes in at a glance."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
+def _unit(feature: object) -> str:
+    stems = {_stem(word) for word in _words(feature)}
+    for unit in ("day", "week", "month", "year"):
+        if unit in stems:
+            return f" {unit}s"
+    return ""
+
+
+def _clause(trait: _Trait) -> str:
+    """One trait with its figures: "spend 3.2x the average", "average age 58 vs 41 overall",
+    "mostly blue-collar (62% vs 21% overall)"."""
+    if trait.kind != "numeric":
+        return f"{_share_phrase(trait)} ({_percent(trait.value)} vs {_percent(trait.overall)} overall)"
+    concept = _concept(trait.feature)
+    noun = concept.noun if concept is not None else " ".join(_words(trait.feature))
+    if trait.value == 0 and trait.overall > 0 and concept is not None and concept.ratio:
+        return f"no {noun}"
+    ratio = trait.value / trait.overall if trait.overall > 0 and trait.value >= 0 else np.nan
+    if concept is not None and concept.ratio and not np.isnan(ratio) \
+            and not 0.95 <= ratio < 1.05:
+        times = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}" if ratio >= 0.1 else f"{ratio:.2f}"
+        return f"{noun} {times}x the average"
+    unit = _unit(trait.feature)
+    return f"average {noun} {_number(trait.value)}{unit} vs {_number(trait.overall)} overall"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _descriptions(traits: dict[int, list[_Trait]], table: pd.DataFrame, labels: np.ndarray,
+                  revenue: str | None) -> dict[int, str]:
+    sizes = pd.Series(labels).value_counts()
+    shares: pd.Series | None = None
+    if revenue is not None:
+        if revenue not in table.columns:
+            raise ValueError(f"revenue column {revenue!r} is not in the table")
+        spend = pd.to_numeric(table[revenue]).astype("float64").to_numpy()
+        total = np.nansum(spend)
+        shares = pd.Series(spend).groupby(labels).sum() / total if total else None
+    out = {}
+    for seg, segment_traits in traits.items():
+        size = int(sizes[seg])
+        who = f"{size:,} customer{'s' if size != 1 else ''} ({size / len(labels):.1%})"
         if seg < 0:
-            names[seg] = NOISE_NAME
-            continue
-        z = ((wide[labels == seg].mean() - mean) / std).dropna()
-        # a categorical level names a segment only by being over-represented
-        over = np.array([keys[j][1] is None or v > 0 for j, v in z.items()], dtype=bool)
-        z = z[(z.abs() >= threshold).to_numpy() & over]
-        z = z.reindex(z.abs().sort_values(ascending=False, kind="stable").index)[:top]
-        words = []
-        for j, value in z.items():
-            feature, level = keys[j]
-            if level is not None:
-                words.append(f"{feature}: {level}")
-            elif types.get(feature) == "binary":
-                words.append(str(feature) if value > 0 else f"no {feature}")
-            else:
-                high, low = _WORDS.get(feature, (f"high {feature}", f"low {feature}"))
-                words.append(high if value > 0 else low)
-        names[seg] = ", ".join(words) if words else "typical"
-    seen = Counter(names.values())
-    for seg, name in list(names.items()):
-        if seen[name] > 1:
-            names[seg] = f"{name} ({seg})"
-    return names
+            text = f"{who} set apart as outliers: too unlike the rest to join a segment, so not clustered"
+        else:
+            clauses = [_clause(trait) for trait, _ in _chosen(segment_traits, NAME_PARTS, THRESHOLD)]
+            text = f"{who}: {_and(clauses)}" if clauses else f"{who}, close to the average on every feature"
+        if shares is not None:
+            text += f"; {_percent(float(shares[seg]))} of revenue"
+        out[seg] = text + "."
+    return out
+
+
+def describe_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | None = None,
+                      revenue: str | None = None) -> dict[int, str]:
+    """One sentence per segment: its size and share of customers, then what sets it apart
+    (the features that name it, see :func:`name_segments`) with figures: a numeric feature as
+    a ratio to the average ("spend 3.2x the average") or, where a ratio reads oddly (age,
+    recency, tenure, a column with negative values), as its mean against the overall mean; a
+    0/1 feature or a categorical level as its share against the overall share. With
+    ``revenue`` (a column of ``table`` holding each customer's spend) the segment's share of
+    the total revenue ends the sentence; without one there is no revenue figure. Noise
+    (segment < 0) is said to be set apart and not clustered.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"gross_revenue": [10.0, 30.0, 20.0, 940.0],
+    ...                   "job": ["admin.", "admin.", "student", "retired"]})
+    >>> d = describe_segments(t, np.array([0, 0, 0, 1]), revenue="gross_revenue")
+    >>> d[1]
+    '1 customer (25.0%): retired (100% vs 25% overall) and revenue 3.8x the average; 94% of revenue.'
+    >>> d[0]
+    '3 customers (75.0%): revenue 0.08x the average and mostly admins (67% vs 50% overall); 6.0% of revenue.'
+    """
+    labels = np.asarray(labels)
+    return _descriptions(_traits(table, labels, _types(table, types)), table, labels, revenue)
 
 
 def profile(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | None = None,
             revenue: str | None = None) -> pd.DataFrame:
-    """One row per segment: segment, name, size, share and, per column of ``table``:
+    """One row per segment: segment, name and description (see :func:`name_segments` and
+    :func:`describe_segments`), size, share and, per column of ``table``:
 
     - numeric and binary columns: ``mean_``, ``median_`` and ``lift_`` (segment mean /
       population mean; for a 0/1 column the mean is the share of ones);
@@ -157,11 +517,14 @@ def profile(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | 
     types = _types(table, types)
     if revenue is not None and revenue not in table.columns:
         raise ValueError(f"revenue column {revenue!r} is not in the table")
-    names = name_segments(table, labels, types=types)
+    traits = _traits(table, labels, types)
+    names = _names(traits, NAME_PARTS, THRESHOLD)
+    descriptions = _descriptions(traits, table, labels, revenue)
     grouped_index = pd.Index(labels)
     sizes = pd.Series(labels).value_counts().sort_index()
     out = pd.DataFrame({"segment": sizes.index.astype(int),
                         "name": [names[int(s)] for s in sizes.index],
+                        "description": [descriptions[int(s)] for s in sizes.index],
                         "size": sizes.to_numpy(), "share": sizes.to_numpy() / len(labels)})
     if revenue is not None:
         spend = pd.to_numeric(table[revenue]).astype("float64")
