@@ -400,10 +400,10 @@ def _percent(fraction: float) -> str:
 
 
 def _number(value: float) -> str:
-    """1,234 / 58.3 / 0.042: a figure a reader takes in at a glance."""
+    """1,234 / 58.3 / 9.9 / 0.042: a figure a reader takes in at a glance."""
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2g}"
 
 
 def _unit(feature: object) -> str:
