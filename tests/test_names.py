@@ -151,3 +151,19 @@ def test_other_columns_read_as_words():
 ])
 def test_good_direction_reads_any_spelling(feature, direction):
     assert good_direction(feature) == direction
+
+
+@pytest.mark.parametrize(("column", "high", "low"), [
+    ("MntWines", "high spend on wines", "low spend on wines"),
+    ("total_spend", "high spend", "low spend"),
+    ("Year_Birth", "younger", "older"),  # a later birth year is a younger customer
+    ("age", "older", "younger"),
+    ("Dt_Customer", "long-standing", "new"),  # days since joining, as the attributes recipe makes it
+    ("NumberOfOrders", "many orders", "few orders"),
+    ("balance", "high balance", "low balance"),
+    ("Kidhome", "more children", "fewer children"),
+])
+def test_numeric_columns_by_the_words_of_their_name(column, high, low):
+    labels = np.repeat([0, 1], 50)
+    table = pd.DataFrame({column: np.r_[np.linspace(10, 20, 50), np.linspace(1, 5, 50)]})
+    assert name_segments(table, labels) == {0: high, 1: low}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,25 +34,28 @@ class _Concept:
     good: int = 0
     #: a ratio to the average reads well (spend, orders); not for age, recency or tenure
     ratio: bool = True
+    #: the name's other words say what on: MntWines -> "high spend on wines"
+    on_what: bool = False
 
 
 #: Tried in order, the first match wins: "days_since_first_order" is tenure before "order" can
 #: make it orders, "avg_order_value" a basket before it is orders or spend.
 _CONCEPTS: tuple[_Concept, ...] = (
     _Concept(("tenure", "seniority", "since first", "first purchase", "first order", "months on book",
-              "customer since", "member since"), "long-standing", "new", "tenure", ratio=False),
+              "customer since", "member since", "dt customer"),
+             "long-standing", "new", "tenure", ratio=False),
     _Concept(("recency", "since last", "last purchase", "last order", "last visit", "days inactive"),
              "lapsed", "recent", "recency", good=-1, ratio=False),
     _Concept(("return", "refund"), "many returns", "few returns", "returns", good=-1),
-    _Concept(("discount", "coupon", "promo"), "discount-driven", "few discounts", "discounts"),
+    _Concept(("discount", "coupon", "promo", "deal"), "discount-driven", "few discounts", "discounts"),
     _Concept(("ticket", "basket", "aov", "order value", "avg spend", "average spend", "mean spend",
               "avg amount", "spend per", "revenue per", "amount per"),
              "big baskets", "small baskets", "average basket", good=1),
     _Concept(("clv", "ltv", "lifetime value", "customer value"), "high lifetime value",
              "low lifetime value", "lifetime value", good=1),
     _Concept(("revenue", "sales", "turnover"), "high revenue", "low revenue", "revenue", good=1),
-    _Concept(("spend", "spent", "spending", "monetary", "amount", "expenditure"), "high spend",
-             "low spend", "spend", good=1),
+    _Concept(("spend", "spent", "spending", "monetary", "amount", "expenditure", "mnt"), "high spend",
+             "low spend", "spend", good=1, on_what=True),
     _Concept(("price",), "premium buyers", "bargain buyers", "price paid"),
     _Concept(("frequency", "freq", "purchase", "transaction"), "frequent", "infrequent",
              "purchase frequency", good=1),
@@ -64,6 +67,9 @@ _CONCEPTS: tuple[_Concept, ...] = (
     _Concept(("balance",), "high balance", "low balance", "balance"),
     _Concept(("income", "salary", "wage", "earning"), "high income", "low income", "income"),
     _Concept(("age",), "older", "younger", "age", ratio=False),
+    _Concept(("year birth", "birth year", "yob"), "younger", "older", "birth year", ratio=False),
+    _Concept(("kidhome", "kid", "child", "children"), "more children", "fewer children", "children"),
+    _Concept(("teenhome", "teen", "teenager"), "more teenagers", "fewer teenagers", "teenagers"),
     _Concept(("duration",), "long duration", "short duration", "duration", ratio=False),
     _Concept(("campaign", "contact", "call"), "often contacted", "rarely contacted", "contacts"),
 )
@@ -82,6 +88,8 @@ _BINARY_WORDS: tuple[tuple[str, str, str], ...] = (
     ("default", "in default", "not in default"),
     ("loan", "with a loan", "without a loan"),
     ("churn", "churned", "not churned"),
+    ("complain", "complained", "never complained"),
+    ("response", "responded", "did not respond"),
 )
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -92,6 +100,10 @@ _ROLE_WORDS = {"job", "occupation", "profession", "role", "position"}
 _PLAIN_WORDS = {"marital", "gender", "sex", "civil", "generation"}
 #: places: "in Portugal"
 _PLACE_WORDS = {"country", "city", "town", "state", "province", "location", "place"}
+#: words that say nothing of what a spend is on ("total_spend", "avg_purchase_amount")
+_SPEND_WORDS = {"mnt", "amount", "spend", "spent", "spending", "monetary", "expenditure", "total",
+                "gross", "net", "sum", "value", "customer", "annual", "yearly", "monthly", "per",
+                "purchase", "order", "transaction", "of", "on", "in", "the", "a"}
 _UNKNOWN_LEVELS = {"unknown", "other", "none", "n/a", "na", "nan", "missing", "?", "-", ""}
 
 
@@ -110,11 +122,16 @@ def _stem(word: str) -> str:
 
 def _concept(feature: object) -> _Concept | None:
     """The concept a numeric column's name spells, or None."""
-    stems = {_stem(word) for word in _words(feature)}
+    words = _words(feature)
+    stems = {_stem(word) for word in words}
     for concept in _CONCEPTS:
         for spelling in concept.spellings:
             if {_stem(word) for word in spelling.split()} <= stems:
-                return concept
+                rest = " ".join(word for word in words if _stem(word) not in _SPEND_WORDS)
+                if not concept.on_what or not rest:
+                    return concept
+                return replace(concept, high=f"{concept.high} on {rest}", low=f"{concept.low} on {rest}",
+                               noun=f"{concept.noun} on {rest}")
     for day in _WEEKDAYS:  # the transactions recipe's purchase counts by weekday and month
         if day in stems:
             name = day.capitalize() + "s"
