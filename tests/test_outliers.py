@@ -43,8 +43,13 @@ def _spec(mode: str) -> dict:
 def test_flagged_outliers_are_their_own_segment_and_not_clustered(tmp_path):
     frame, planted = _clients_with_outliers()
     run = segmint.run(frame, _spec("flag"), output=tmp_path)
-    assert run.manifest["outliers"] == {"method": "ecod", "contamination": 0.01, "mode": "flag",
-                                        "count": 3}
+    said = run.manifest["outliers"]
+    assert {k: said[k] for k in ("method", "contamination", "mode", "count", "scaling", "auto")} \
+        == {"method": "ecod", "contamination": 0.01, "mode": "flag", "count": 3,
+            "scaling": "standard", "auto": False}
+    # the detector is saved: scoring the training customers sets the same three apart
+    scored = run.predict(frame.reset_index(), solution="kmeans_k2").set_index("customer")
+    assert sorted(scored.index[scored["segment"] == -1]) == planted
     assert run.manifest["customers"] == 300
     assert any("3 customers (1.0%) are outliers by ecod" in n for n in run.manifest["notes"])
     for name in run.solutions():
@@ -61,6 +66,10 @@ def test_flagged_outliers_are_their_own_segment_and_not_clustered(tmp_path):
         kept.value_counts().min() / 297)  # shares among the clustered customers
     prof = run.solution("kmeans_k2").profile().set_index("segment")
     assert prof.loc[-1, "size"] == 3 and prof["size"].sum() == 300
+    # stability refits on resamples of the clustered customers and compares with their own
+    # labels: two well-apart groups come back identical (a misaligned comparison gives ~0)
+    stab = pd.read_csv(run.path / "stability.csv").set_index("solution")
+    assert stab.loc["kmeans_k2", "stability_ari_mean"] == pytest.approx(1.0)
 
 
 def test_dropped_outliers_leave_the_run(tmp_path):
@@ -70,3 +79,64 @@ def test_dropped_outliers_leave_the_run(tmp_path):
     assert not set(planted) & set(run.customers().index)
     labels = run.solution("kmeans_k2").labels()
     assert len(labels) == 297 and (labels["segment"] >= 0).all()
+
+
+def _retail_like(n: int = 400) -> pd.DataFrame:
+    """Transaction lines: most customers buy a few times; four buy a thousand times more."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for c in range(n):
+        big = c < 4
+        for i in range(int(rng.integers(1, 6))):
+            rows.append({"customer": f"k{c:03d}", "invoice": f"i{c}-{i}",
+                         "date": pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 300))),
+                         "quantity": float(rng.integers(1, 10)) * (1000 if big else 1),
+                         "price": float(rng.uniform(1, 20))})
+    return pd.DataFrame(rows)
+
+
+def test_transactions_set_extreme_customers_apart_by_default(tmp_path):
+    lines = _retail_like()
+    spec = {"recipe": {"kind": "transactions", "features": "rfm"},  # columns found by name
+            "sweep": {"algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2, 3]}}]},
+            "select": {"stability_resamples": 2}}
+    run = segmint.run(lines, spec, output=tmp_path)
+    said = run.manifest["outliers"]
+    assert said["auto"] and said["method"] == "isolation_forest" and said["scaling"] == "log"
+    assert said["count"] == 4  # 1% of 400 customers
+    labels = run.solution("kmeans_k2").labels().set_index("customer")["segment"]
+    spend = (lines["quantity"] * lines["price"]).groupby(lines["customer"]).sum()
+    # the four who bought a thousand times more are the ones set apart
+    assert sorted(labels[labels == -1].index) == sorted(spend.nlargest(4).index)
+    assert any(n.startswith("by default for transaction data") for n in run.manifest["notes"])
+    # scoring applies the saved detector: the same customers come back set apart
+    scored = run.predict(run.customers().reset_index(), solution="kmeans_k2")
+    assert (scored.set_index("customer")["segment"] == labels).all()
+
+
+def test_customer_tables_keep_every_customer_by_default(tmp_path):
+    frame, _ = _clients_with_outliers()
+    run = segmint.run(frame, {"recipe": {"kind": "attributes"},
+                              "sweep": {"algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2]}}]},
+                              "select": {"stability_resamples": 2}}, output=tmp_path)
+    assert run.manifest["outliers"] is None
+    assert (run.solution("kmeans_k2").labels()["segment"] >= 0).all()
+
+
+def test_online_retail_default_outliers_leave_k_4_to_8_eligible(tmp_path):
+    """The new user's complaint on real data: a few extreme customers made every k >= 5
+    ineligible. With the default outlier handling, k 4..8 are all eligible."""
+    from segmint.pipeline import demo_spec
+
+    spec = demo_spec(tmp_path).model_dump()
+    spec["sweep"] = {"scalings": ["log"],
+                     "algorithms": [{"name": "kmeans", "grid": {"n_clusters": [4, 5, 6, 7, 8]}}]}
+    spec["select"] = {"stability_top": 1, "stability_resamples": 2}
+    run = segmint.run(spec)
+    board = run.leaderboard().set_index("solution")
+    assert board["eligible"].all(), board[["min_cluster_share", "eligible"]]
+    assert (board["min_cluster_share"] >= 0.01).all()
+    assert run.manifest["outliers"]["count"] == int(0.01 * run.manifest["customers"])
+    reasons = " ".join(run.manifest["reasons"])
+    k = int(board.loc[run.recommended, "k"])
+    assert f"k={k}" in reasons

@@ -106,7 +106,9 @@ def test_predict_from_raw_transactions_goes_through_the_recipe(first_run, tmp_pa
     some.to_parquet(path)
     scored = first_run.predict(path, solution="kmeans_k3")
     assert sorted(scored["customer"]) == ["12347", "12348", "17850"]
-    assert scored["segment"].between(0, 2).all()
+    # -1: set apart by the run's saved outlier detector, as in fitting (17850 spends the most)
+    assert scored["segment"].between(-1, 2).all()
+    assert (scored.loc[scored["segment"] == -1, "name"] == "outliers (noise)").all()
     # the same features recomputed from these lines alone: 12347's revenue is all in them
     table = first_run.customers()
     assert table.loc["12347", "gross_revenue"] > 0
@@ -116,7 +118,9 @@ def test_centroids_match_profile_means(first_run):
     sol = first_run.solution("kmeans_k3")
     cents = sol.centroids().pivot(index="segment", columns="feature", values="value")
     prof = sol.profile().set_index("segment")
-    assert np.allclose(cents["gross_revenue"], prof["mean_gross_revenue"])
+    # centroids are the clustered segments' (the outlier segment -1 has none)
+    assert list(cents.index) == [s for s in prof.index if s >= 0]
+    assert np.allclose(cents["gross_revenue"], prof.loc[cents.index, "mean_gross_revenue"])
 
 
 def test_unknown_solution_is_a_model_error(first_run):
@@ -172,5 +176,5 @@ def test_intel21_revenue_shares_equal_the_shares_from_the_raw_lines(tmp_path):
         prof = sol.profile().set_index("segment")
         assert np.allclose(prof.loc[expected.index, "revenue_share"], expected, rtol=1e-9)
         # the Insiders badge sits on the segment with the highest mean spend
-        top = mine.groupby(labels).mean().idxmax()
+        top = mine.groupby(labels).mean().drop(-1, errors="ignore").idxmax()  # outliers aside
         assert prof["insiders"].sum() == 1 and prof.loc[top, "insiders"]

@@ -69,7 +69,7 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     from segmint.cluster import leaderboard, recommend
     from segmint.cluster.rules import rule_solutions
     from segmint.cluster.sweep import Sweep
-    from segmint.prepare import model_input
+    from segmint.prepare import model_input, prepare
     from segmint.runs._write import write_run
 
     source, spec = _source_and_spec(source_or_spec, spec)
@@ -86,20 +86,28 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     timings["load_and_recipe"] = time.perf_counter() - t0
     log.info("customer table: %d customers x %d features", len(table), len(table.features))
 
-    table, clustered, flags = _set_outliers_apart(table, spec)
+    table, clustered, flags, outlier_model = _set_outliers_apart(table, spec)
 
     t0 = time.perf_counter()
     sweep = Sweep(spec.sweep, seed=spec.seed, progress=stage("sweep"), prepare_spec=spec.prepare)
     solutions = sweep.run(clustered)
-    solutions += rule_solutions(clustered, sweep.representations[spec.sweep.scalings[0]], spec)
+    first = sweep.representations[spec.sweep.scalings[0]]
+    # rule-based segments (RFM) score every customer, outliers included: their quintiles are
+    # the whole customer base's
+    rules = rule_solutions(table, first if flags is None else
+                           prepare(table, spec.sweep.scalings[0], spec.prepare), spec)
     timings["sweep"] = time.perf_counter() - t0
+
+    # selection sees the clustered customers only: stability refits on resamples of them and
+    # compares with the solution's labels of the same rows
+    t0 = time.perf_counter()
     if flags is not None:  # flagged outliers: a segment of their own (-1) in every solution
         for solution in solutions:
             labels = np.full(len(flags), -1, dtype=np.int64)
             labels[~flags] = solution.labels
+            solution.clustered = ~flags
             solution.labels = labels
-
-    t0 = time.perf_counter()
+    solutions += rules
     board = leaderboard(solutions)
     data = model_input(clustered.frame, clustered.types, clustered.features)
     rec = recommend(solutions, board, data, spec.select, seed=spec.seed, progress=stage("stability"))
@@ -109,28 +117,36 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
         table.info = _with_became(table.info, sweep.representations[spec.sweep.scalings[0]],
                                   table.features)
     return write_run(spec, table, solutions, rec, sweep.representations, timings=timings,
-                     progress=progress)
+                     progress=progress, outlier_model=outlier_model)
 
 
 def _set_outliers_apart(table: CustomerTable, spec: RunSpec
-                        ) -> tuple[CustomerTable, CustomerTable, np.ndarray | None]:
-    """(the run's table, the table that is clustered, the outlier flags to label -1 or None)."""
+                        ) -> tuple[CustomerTable, CustomerTable, np.ndarray | None, Any]:
+    """(the run's table, the table that is clustered, the outlier flags to label -1 or None,
+    the fitted detector as one pipeline (its space's preparation + detector) or None)."""
+    from sklearn.pipeline import Pipeline
+
     from segmint.prepare import prepare
     from segmint.prepare.outliers import find_outliers
 
-    rule = spec.prepare.outliers
+    rule = spec.prepare.outliers.resolved(spec.recipe.kind)
     if rule.method == "none":
-        return table, table, None
-    first = prepare(table, spec.sweep.scalings[0], spec.prepare)
-    found = find_outliers(first.X, rule, seed=spec.seed)
+        return table, table, None, None
+    scaling = rule.scaling or spec.sweep.scalings[0]
+    space = prepare(table, scaling, spec.prepare)
+    found = find_outliers(space.X, rule, seed=spec.seed)
     assert found is not None
-    table.notes.append(found.describe(rule.mode))
+    said = "by default for transaction data, " if spec.prepare.outliers.method == "auto" else ""
+    table.notes.append(said + found.describe(rule.mode) + f"; scored in the {scaling} space")
     table.outliers = {"method": rule.method, "contamination": rule.contamination,
-                      "mode": rule.mode, "count": found.count}
+                      "mode": rule.mode, "count": found.count, "scaling": scaling,
+                      "auto": spec.prepare.outliers.method == "auto",
+                      "threshold": found.threshold}
+    detector = Pipeline([("prepare", space.transformer), ("detect", found.detector)])
     clustered = table.subset(~found.flags)
     if rule.mode == "drop":
-        return clustered, clustered, None
-    return table, clustered, found.flags
+        return clustered, clustered, None, detector
+    return table, clustered, found.flags, detector
 
 
 def describe_columns(source_or_spec: Source | RunSpec | str | Path | dict,

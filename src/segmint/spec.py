@@ -144,9 +144,28 @@ class RecipeSpec(_Model):
 class OutlierSpec(_Model):
     """Customers too unlike the rest to cluster (see :mod:`segmint.prepare.outliers`)."""
 
-    method: Literal["none", "ecod", "isolation_forest"] = "none"
+    # auto: isolation_forest in the log space for transaction recipes (a handful of extreme
+    # spenders would otherwise form clusters of one or two), none for customer tables
+    method: Literal["auto", "none", "ecod", "isolation_forest"] = "auto"
     contamination: float = Field(default=0.01, gt=0, lt=0.5)  # the share flagged
     mode: Literal["flag", "drop"] = "flag"  # flag: their own segment (-1); drop: out of the run
+    # the scaling of the space the detector scores in; None: log for auto, else the sweep's first
+    scaling: Literal[SCALINGS] | None = None  # type: ignore[valid-type]
+
+    def resolved(self, recipe_kind: str) -> OutlierSpec:
+        """``auto`` made concrete for a recipe kind (and the detector's space filled in).
+
+        Examples
+        --------
+        >>> OutlierSpec().resolved("transactions").method, OutlierSpec().resolved("attributes").method
+        ('isolation_forest', 'none')
+        """
+        if self.method != "auto":
+            return self
+        if recipe_kind == "transactions":
+            return self.model_copy(update={"method": "isolation_forest",
+                                           "scaling": self.scaling or "log"})
+        return self.model_copy(update={"method": "none"})
 
 
 class PrepareSpec(_Model):

@@ -410,11 +410,28 @@ def test_every_model_of_a_sweep_loads_and_predicts(sweep_run):
             assert (scored["segment"].to_numpy() == labels).all(), name
 
 
-def test_the_allow_list_is_what_real_models_hold_and_no_more(sweep_run):
+def _outlier_detectors(folder: Path) -> list[Path]:
+    """A run's saved outlier detector, of each method (prepare.outliers), as the pipeline saves it."""
+    from segmint.prepare.outliers import find_outliers
+    from segmint.spec import OutlierSpec
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    paths = []
+    for method in ("ecod", "isolation_forest"):
+        scale = StandardScaler().fit(X)
+        found = find_outliers(scale.transform(X), OutlierSpec(method=method), seed=0)
+        path = folder / f"{method}.skops"
+        save_model(Pipeline([("prepare", scale), ("detect", found.detector)]), path)
+        paths.append(path)
+    return paths
+
+
+def test_the_allow_list_is_what_real_models_hold_and_no_more(sweep_run, tmp_path):
     # every (loader, type) of every model written: the sweep's and the format-1 fixture's
     run, _ = sweep_run
     seen: dict[str, set[str]] = {}
-    files = [*run.path.glob("solutions/*/model.skops"), *FORMAT1.glob("solutions/*/model.skops")]
+    files = [*run.path.glob("solutions/*/model.skops"), *FORMAT1.glob("solutions/*/model.skops"),
+             *_outlier_detectors(tmp_path)]
     for path in files:
         for node in _nodes(_members(path.read_bytes())[0]):
             seen.setdefault(node["__loader__"], set()).add(f"{node['__module__']}.{node['__class__']}")

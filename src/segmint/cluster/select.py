@@ -86,7 +86,7 @@ def stability(solution: Solution, data: pd.DataFrame | np.ndarray, *, resamples:
         part = data.iloc[idx] if isinstance(data, pd.DataFrame) else data[idx]
         labels = model.fit_predict(part) if hasattr(model, "fit_predict") \
             else model.fit(part).predict(part)
-        aris.append(adjusted_rand_score(solution.labels[idx], labels))
+        aris.append(adjusted_rand_score(solution.clustered_labels()[idx], labels))
     return {"stability_ari_mean": float(np.mean(aris)), "stability_ari_std": float(np.std(aris)),
             "resamples": resamples}
 
@@ -179,6 +179,19 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
     elif own_knee is not None:
         reasons.append(f"the elbow of its inertia curve is at k={own_knee}; k={int(row['k'])} "
                        f"separates the segments better")
+    elif not math.isnan(row["k"]):
+        curve = board[board.apply(_curve_key, axis=1) == _curve_key(row)]
+        tried = sorted({int(k) for k in curve["k"].dropna()})
+        reasons.append(f"its inertia curve has no clear elbow over k {tried[0]}..{tried[-1]}; "
+                       f"k={int(row['k'])} ranks best on Davies-Bouldin and silhouette together")
+    if not math.isnan(row["k"]):
+        curve = board[board.apply(_curve_key, axis=1) == _curve_key(row)]
+        small = sorted({int(k) for k in curve.loc[~curve["eligible"]
+                                                  & (curve["min_cluster_share"]
+                                                     < spec.min_cluster_share), "k"].dropna()})
+        if small:
+            reasons.append(f"k={', '.join(map(str, small))} left a segment under "
+                           f"{spec.min_cluster_share:.0%} of customers, so were not eligible")
     if chosen != eligible["solution"].iloc[0]:
         reasons.append(f"{eligible['solution'].iloc[0]} ranked higher but was less stable under "
                        f"resampling (see the stability table)")

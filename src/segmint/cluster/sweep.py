@@ -53,6 +53,12 @@ class Solution:
     description: str = ""
     rules: dict[str, Any] | None = field(repr=False, default=None)  # a rule-based solution's rules
     segment_names: dict[int, str] = field(repr=False, default_factory=dict)  # names given by rules
+    # the customers that were clustered (False: an outlier set apart, labelled -1); None: all
+    clustered: np.ndarray | None = field(repr=False, default=None)
+
+    def clustered_labels(self) -> np.ndarray:
+        """The labels of the customers that were clustered, in table order."""
+        return self.labels if self.clustered is None else self.labels[self.clustered]
 
     def row(self) -> dict[str, Any]:
         """This solution as one leaderboard row (columns of LEADERBOARD_COLUMNS)."""

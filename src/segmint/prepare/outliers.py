@@ -12,12 +12,13 @@ and ``isolation_forest`` (scikit-learn, seeded).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from segmint.spec import OutlierSpec
 
-__all__ = ["Outliers", "find_outliers"]
+__all__ = ["Outliers", "find_outliers", "outlier_scores"]
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Outliers:
     scores: np.ndarray  # higher: more unusual
     method: str
     contamination: float
+    detector: Any = None  # the fitted detector (IsolationForest or pyod's ECOD), for scoring
+    threshold: float = np.inf  # a score at or above it is an outlier (the lowest flagged score)
 
     @property
     def count(self) -> int:
@@ -55,20 +58,31 @@ def find_outliers(X: np.ndarray, spec: OutlierSpec, seed: int = 0) -> Outliers |
     if spec.method == "none":
         return None
     n = len(X)
+    detector: Any
     if spec.method == "ecod":
         from pyod.models.ecod import ECOD
 
-        scores = ECOD().fit(X).decision_scores_
+        detector = ECOD().fit(X)
     else:
         from sklearn.ensemble import IsolationForest
 
-        forest = IsolationForest(random_state=seed, n_estimators=200).fit(X)
-        scores = -forest.score_samples(X)
-    scores = np.asarray(scores, dtype="float64")
+        detector = IsolationForest(random_state=seed, n_estimators=200).fit(X)
+    scores = outlier_scores(detector, X)
     count = int(np.floor(spec.contamination * n))
     flags = np.zeros(n, dtype=bool)
+    threshold = np.inf
     if count:
         # the highest scores; ties at the cut broken by row order (stable), so runs repeat
         order = np.argsort(-scores, kind="stable")
         flags[order[:count]] = True
-    return Outliers(flags, scores, spec.method, spec.contamination)
+        threshold = float(scores[order[count - 1]])
+    return Outliers(flags, scores, spec.method, spec.contamination, detector, threshold)
+
+
+def outlier_scores(detector: Any, X: np.ndarray) -> np.ndarray:
+    """A fitted detector's scores for the rows of ``X``, higher: more unusual. New customers
+    are scored against the fitted customers (ECOD's tails are the fitted data's), so a saved
+    run flags a new customer as it would have flagged it in fitting."""
+    if hasattr(detector, "score_samples"):  # IsolationForest: lower is more anomalous
+        return -np.asarray(detector.score_samples(X), dtype="float64")
+    return np.asarray(detector.decision_function(X), dtype="float64")

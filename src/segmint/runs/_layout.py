@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["FORMAT_VERSION", "SPEC", "MANIFEST", "CUSTOMERS", "PREPARED", "LEADERBOARD",
            "STABILITY", "FEATURE_INFO", "REPORT", "SOLUTIONS", "MODEL", "LABELS", "PROFILE",
-           "CENTROIDS", "CENTERS", "METRICS", "RULES", "format_version", "solution_dir"]
+           "CENTROIDS", "CENTERS", "METRICS", "RULES", "OUTLIERS_MODEL", "format_version", "solution_dir"]
 
 FORMAT_VERSION = 2
 
@@ -27,6 +27,7 @@ STABILITY = "stability.csv"
 FEATURE_INFO = "feature_info.csv"
 REPORT = "report.html"
 SOLUTIONS = "solutions"
+OUTLIERS_MODEL = "outliers.skops"  # the fitted outlier detector (prepare.outliers), for scoring
 
 # inside solutions/<name>/
 MODEL = "model.skops"

@@ -57,7 +57,12 @@ ALLOWED_NODES: dict[str, frozenset[str]] = {
         "sklearn.cluster._hdbscan.hdbscan.HDBSCAN",
         "sklearn.cluster._agglomerative.AgglomerativeClustering",
         "sklearn.mixture._gaussian_mixture.GaussianMixture",
+        # the outlier detectors a run saves for scoring (prepare.outliers)
+        "sklearn.ensemble._iforest.IsolationForest",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+        "pyod.models.ecod.ECOD",
     }),
+    "TreeNode": frozenset({"sklearn.tree._tree.Tree"}),  # an isolation tree's arrays
     # the only functions inside a model: the "log" scaling's FunctionTransformer
     "FunctionNode": frozenset({f"{_SCALING}.signed_log1p", f"{_SCALING}.signed_expm1"}),
     "NdArrayNode": frozenset({"numpy.ndarray", "numpy.float64"}),  # read with allow_pickle=False

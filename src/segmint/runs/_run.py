@@ -127,6 +127,9 @@ class SavedSolution:
                 np.empty((len(Z), 0))
         assign = algo.assign if algo is not None else nearest_center
         segment = np.asarray(assign(estimator, Z, ids, C), dtype=np.int64)
+        outliers = self.run.outlier_flags(frame, features)
+        if outliers is not None:  # set apart as in fitting: the outlier segment, no centroid
+            segment[outliers] = -1
         prof = self.profile()
         names = dict(zip(prof["segment"], prof["name"], strict=True))
         order = np.argsort(dist, axis=1, kind="stable")
@@ -173,6 +176,7 @@ class Run:
         if not isinstance(path, (str, Path)):
             raise ModelError(f"a run is opened from its folder's path; got {type(path).__name__}")
         self.path = Path(path)
+        self._outlier_model: Any = None
         manifest = self.path / L.MANIFEST
         if not manifest.is_file():
             raise ModelError("not a segmint run folder (no manifest.json)", file=str(self.path))
@@ -274,6 +278,24 @@ class Run:
     def predict(self, data: Any, solution: str | None = None) -> pd.DataFrame:
         """Score customers with a solution (the recommended one by default)."""
         return self.solution(solution).predict(data)
+
+    def outlier_flags(self, frame: pd.DataFrame, features: list[str]) -> np.ndarray | None:
+        """Which customers of ``frame`` (customer-table rows) the run's saved outlier detector
+        sets apart, by the threshold it used in fitting; None when the run set none apart."""
+        from segmint.prepare import model_input
+        from segmint.prepare.outliers import outlier_scores
+        from segmint.runs._models import load_model
+
+        said = self.manifest.get("outliers") or {}
+        if "model_sha256" not in said:
+            return None
+        if self._outlier_model is None:
+            self._outlier_model = load_model(self.path / L.OUTLIERS_MODEL,
+                                             sha256=said["model_sha256"])
+        pipe = self._outlier_model
+        Z = pipe.named_steps["prepare"].transform(model_input(frame, self.types, features))
+        return outlier_scores(pipe.named_steps["detect"], np.asarray(Z, dtype="float64")) \
+            >= float(said["threshold"])
 
     def _customer_rows(self, data: Any, features: list[str]) -> pd.DataFrame:
         """The customers in ``data`` as rows of the run's features, indexed by customer id."""

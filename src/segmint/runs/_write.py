@@ -192,15 +192,19 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
 
 def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], rec: Recommendation,
               representations: dict[str, Representation], *, timings: dict[str, float],
-              progress: Callable[[str, int, int, str], None] | None = None) -> Run:
-    """Write the run folder and return the :class:`~segmint.runs.Run` that opens it."""
+              progress: Callable[[str, int, int, str], None] | None = None,
+              outlier_model: Any = None) -> Run:
+    """Write the run folder and return the :class:`~segmint.runs.Run` that opens it.
+
+    ``outlier_model`` is the fitted outlier detector (preparation + detector) that scoring
+    applies before the segments, saved beside the solutions."""
     from segmint.runs._run import Run
 
     created = _dt.datetime.now(_dt.UTC)
     final, claim = _claim_run_folder(spec, created)
     try:
         _write(final, spec, table, solutions, rec, representations, created=created,
-               timings=timings, progress=progress)
+               timings=timings, progress=progress, outlier_model=outlier_model)
     except OSError as exc:  # a full disk, a folder made read-only meanwhile
         raise SegmintError(f"cannot write the run folder ({exc.strerror or exc}); nothing was "
                            f"left behind", file=str(final)) from None
@@ -212,8 +216,9 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
 def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Solution],
            rec: Recommendation, representations: dict[str, Representation], *,
            created: _dt.datetime, timings: dict[str, float],
-           progress: Callable[[str, int, int, str], None] | None) -> None:
+           progress: Callable[[str, int, int, str], None] | None, outlier_model: Any = None) -> None:
     from segmint.report import render_report
+    from segmint.runs._models import save_model
 
     run_id = final.name
     board = rec.board
@@ -242,6 +247,10 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
                 prof = saved
             if progress:
                 progress("save", i + 1, len(solutions), sol.name)
+        outliers = table.outliers
+        if outlier_model is not None and outliers is not None:
+            outliers = {**outliers, "model_sha256": save_model(outlier_model,
+                                                               tmp / L.OUTLIERS_MODEL)}
         timings = {**timings, "write": time.perf_counter() - t0}
         manifest = {
             "format_version": L.FORMAT_VERSION,
@@ -252,7 +261,7 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
             "input": table.source,
             "lines": table.lines,
             "customers": len(table),
-            "outliers": table.outliers,
+            "outliers": outliers,
             "recipe": spec.recipe.kind,
             "features": table.features,
             "types": table.types,
