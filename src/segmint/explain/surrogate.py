@@ -101,6 +101,13 @@ def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str
     """Fit a LightGBM model that predicts each customer's segment from ``table``'s columns and
     say, with SHAP values, which columns it relies on.
 
+    The model (multiclass, up to 200 trees of depth 5) is fit on a stratified, seeded split:
+    ``holdout`` of each segment is kept back to score it, and trees stop being added when they
+    no longer help on a tenth of the remaining customers, so the holdout score is not tuned
+    to. SHAP values come from a stratified sample of about 2,000 customers (at least 100 of
+    each segment, or all of a smaller one). LightGBM uses every usable core from 20,000
+    training rows, one thread below.
+
     Parameters
     ----------
     table : pandas.DataFrame
