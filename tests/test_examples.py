@@ -121,3 +121,41 @@ def test_cdnow_example_runs(tmp_path, name, header):
         raw["amount"].sum(), rel=1e-9)
     assert profile["revenue_share"].sum() == pytest.approx(1.0)
     assert "rfm_segments" in set(run.leaderboard()["solution"])
+
+
+def test_bank_llm_comparison_runs_on_a_sample(tmp_path, monkeypatch):
+    """The LLM comparison (one-hot k-means, k-prototypes, k-means on MiniLM embeddings) on
+    1,500 bank clients: every way is on the leaderboard, measured in its own space and in the
+    common one, and the report shows the projections and the surrogate's explanation."""
+    monkeypatch.setenv("SEGMINT_CACHE", str(tmp_path / "cache"))
+    spec = _example("bank_llm.yaml")
+    raw = pd.read_csv(spec.source.path, sep=";")
+    sample = raw.sample(1500, random_state=0)
+    sample.to_csv(tmp_path / "bank.csv", sep=";", index=False)
+    spec.source.path = str(tmp_path / "bank.csv")
+    for algorithm in spec.sweep.algorithms:
+        algorithm.grid["n_clusters"] = [3, 4]
+    spec.select.stability_resamples = 2
+    spec.profile.projections = ["pca", "mca"]
+    run = segmint.run(spec, output=tmp_path / "runs")
+
+    board = run.leaderboard().set_index("solution")
+    assert set(board.index) >= {"kmeans_k3_standard", "kmeans_k3_text", "kprototypes_k3"}
+    assert (board["n_clusters"] > 0).all()
+    # 10% set apart by ECOD, as the article does; the rest clustered
+    assert run.manifest["outliers"]["count"] == 150
+    # one-hot k-means is measured in the common space itself; the text solutions are not
+    same = board.loc["kmeans_k3_standard"]
+    assert same["common_davies_bouldin"] == pytest.approx(same["davies_bouldin"])
+    text = board.loc["kmeans_k3_text"]
+    assert text["common_davies_bouldin"] != pytest.approx(text["davies_bouldin"])
+    # the text space: 384 MiniLM dimensions
+    assert len(run.manifest["prepared_columns"]["text"]) == 384
+    # the recommendation ranks in the common space: the chosen one is the best candidate there
+    eligible = board[board["eligible"]]
+    assert board.loc[run.recommended, "eligible"]
+    assert eligible["rank"].min() == 1
+    page = run.report_path.read_text(encoding="utf-8")
+    assert "The segments, projected" in page and "What sets the segments apart" in page
+    summary = pd.read_parquet(run.path / "solutions" / run.recommended / "explain_summary.parquet")
+    assert summary.loc[0, "accuracy"] > 0.7

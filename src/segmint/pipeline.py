@@ -91,11 +91,12 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     t0 = time.perf_counter()
     sweep = Sweep(spec.sweep, seed=spec.seed, progress=stage("sweep"), prepare_spec=spec.prepare)
     solutions = sweep.run(clustered)
-    first = sweep.representations[spec.sweep.scalings[0]]
+    first = sweep.common
+    assert first is not None
     # rule-based segments (RFM) score every customer, outliers included: their quintiles are
     # the whole customer base's
     rules = rule_solutions(table, first if flags is None else
-                           prepare(table, spec.sweep.scalings[0], spec.prepare), spec)
+                           prepare(table, spec.sweep.common.scaling, spec.prepare), spec)
     timings["sweep"] = time.perf_counter() - t0
 
     # selection sees the clustered customers only: stability refits on resamples of them and
@@ -114,10 +115,59 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     timings["select"] = time.perf_counter() - t0
 
     if table.info is not None:
-        table.info = _with_became(table.info, sweep.representations[spec.sweep.scalings[0]],
-                                  table.features)
+        table.info = _with_became(table.info, first, table.features)
+    chosen = next((s for s in solutions if s.name == rec.solution), None)
+    t0 = time.perf_counter()
+    insight = _insight(spec, table, chosen, first, progress=stage("explain")) \
+        if chosen is not None else None
+    timings["explain"] = time.perf_counter() - t0
     return write_run(spec, table, solutions, rec, sweep.representations, timings=timings,
-                     progress=progress, outlier_model=outlier_model)
+                     progress=progress, outlier_model=outlier_model, insight=insight)
+
+
+def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
+             progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """What the report shows of the recommended solution beyond its profile: projections of
+    its customers coloured by segment (``profile.projections``) and a surrogate model's
+    explanation (``profile.explain``)."""
+    from segmint.explain import name_segments
+    from segmint.explain.surrogate import explain_segments
+    from segmint.prepare.projections import project, project_categorical
+    from segmint.report._figures import projection_figure
+
+    out: dict[str, Any] = {"projections": [], "explanation": None}
+    wanted = list(spec.profile.projections)
+    steps = len(wanted) + int(spec.profile.explain)
+    features = table.frame[table.features]
+    names = name_segments(features, chosen.labels, types=table.types)
+    clustered = chosen.clustered_labels()  # the common space holds the clustered customers
+    categorical = [c for c in table.features if table.types[c] == "categorical"]
+    for i, method in enumerate(wanted):
+        if progress:
+            progress(i, steps, f"projection {method}")
+        if method == "mca":
+            if not categorical:
+                continue
+            shown = project_categorical(features, categorical, seed=spec.seed,
+                                        max_rows=spec.profile.projection_rows)
+            labels = chosen.labels
+            what = f"MCA of the categorical columns ({', '.join(categorical)})"
+        else:
+            method_name = "pca" if method == "pca3" else method
+            shown = project(common.X, method_name, n_components=3 if method == "pca3" else 2,
+                            seed=spec.seed, max_rows=spec.profile.projection_rows)
+            labels = clustered
+            what = f"{method_name.upper() if method_name == 'pca' else method_name} of the " \
+                   f"{common.name} space ({len(common.columns)} prepared columns)"
+        figure = projection_figure(shown, labels, names, title="")
+        out["projections"].append({"method": method, "heading": what, "note": shown.note,
+                                   "figure": figure, "explained": shown.explained})
+    if spec.profile.explain and len({int(x) for x in chosen.labels if x >= 0}) >= 2:
+        if progress:
+            progress(len(wanted), steps, "surrogate model")
+        out["explanation"] = explain_segments(features, chosen.labels, types=table.types,
+                                              seed=spec.seed)
+    return out
 
 
 def _set_outliers_apart(table: CustomerTable, spec: RunSpec
@@ -132,7 +182,7 @@ def _set_outliers_apart(table: CustomerTable, spec: RunSpec
     rule = spec.prepare.outliers.resolved(spec.recipe.kind)
     if rule.method == "none":
         return table, table, None, None
-    scaling = rule.scaling or spec.sweep.scalings[0]
+    scaling = rule.scaling or spec.sweep.common.scaling
     space = prepare(table, scaling, spec.prepare)
     found = find_outliers(space.X, rule, seed=spec.seed)
     assert found is not None
@@ -167,7 +217,7 @@ def describe_columns(source_or_spec: Source | RunSpec | str | Path | dict,
     table = build_customers(spec, source)
     if table.info is None:
         raise SpecError("this recipe keeps no feature report")
-    return _with_became(table.info, prepare(table, spec.sweep.scalings[0], spec.prepare),
+    return _with_became(table.info, prepare(table, spec.sweep.common.scaling, spec.prepare),
                         table.features)
 
 

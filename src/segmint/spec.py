@@ -11,7 +11,7 @@ from segmint.errors import SpecError, public
 
 __all__ = [
     "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "OutlierSpec", "PrepareSpec", "SweepSpec",
-    "AlgorithmSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
+    "AlgorithmSpec", "RepresentationSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
 ]
 
 #: The roles a transactions source maps its columns to. ``amount`` is a line total (what the
@@ -217,15 +217,85 @@ class AlgorithmSpec(_Model):
         return self
 
 
+class RepresentationSpec(_Model):
+    """One space the sweep clusters in (see :mod:`segmint.prepare`).
+
+    - ``scaled``: numeric columns scaled by ``scaling``, categoricals one-hot (the default);
+    - ``text``: each customer's row written as text ("Age: 58, Job: management, ...") and
+      embedded by a sentence-embedding model (bundled all-MiniLM-L6-v2, or a local
+      sentence-transformers folder in ``model``), vectors L2-normalised and cached on disk;
+    - ``tree``: a random forest learns ``target`` from the other columns (scaled by
+      ``scaling``); its leaves, laid out by UMAP in ``n_components`` dimensions, are the space.
+    """
+
+    kind: Literal["scaled", "text", "tree"] = "scaled"
+    name: str | None = None  # in solution names; default: the scaling, "text" or "tree"
+    scaling: Literal[SCALINGS] = "standard"  # type: ignore[valid-type]
+    template: str | None = None  # text: "{age} years, works in {job}"; default "Age: 58, Job: ..."
+    model: str | None = None  # text: a local sentence-transformers model folder
+    columns: list[str] | None = None  # text: the columns written; default every feature
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    target: str | None = None  # tree: the column the forest learns; default the revenue column
+    n_components: int = Field(default=2, ge=2, le=50)
+    n_estimators: int = Field(default=100, ge=1, le=5000)
+    metric: Literal["hamming", "euclidean"] = "hamming"  # tree: UMAP's metric on leaf indices
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_word(cls, v: Any) -> Any:
+        if isinstance(v, str):  # "log" is a scaled representation; "text" and "tree" kinds
+            return {"kind": v} if v in ("scaled", "text", "tree") else {"kind": "scaled", "scaling": v}
+        return v
+
+    @model_validator(mode="after")
+    def _named(self) -> RepresentationSpec:
+        if self.name is None:
+            self.name = self.scaling if self.kind == "scaled" else self.kind
+        if not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"representation name {self.name!r}: letters, digits, - and _ only")
+        return self
+
+
 class SweepSpec(_Model):
     scalings: list[Literal[SCALINGS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["standard"], min_length=1)
+    # the spaces clustered in; default: one scaled space per scaling. Solutions of different
+    # spaces are compared in one common space: the first scaled one (else standard scaling).
+    representations: list[RepresentationSpec] | None = Field(default=None, min_length=1)
     algorithms: list[AlgorithmSpec] = Field(default_factory=lambda: [
         AlgorithmSpec(name="kmeans", grid={"n_clusters": list(range(2, 11))})], min_length=1)
     # silhouette on a seeded sample of this many customers above it (it is quadratic)
     silhouette_sample: int = Field(default=20_000, ge=100)
     # Fitted on at most this many rows where an algorithm is quadratic (agglomerative).
     max_rows_quadratic: int = Field(default=20_000, ge=2)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SweepSpec:
+        if self.representations is not None:
+            # scalings mirror the scaled representations (a run's spec.yaml holds both)
+            derived = [r.scaling for r in self.representations if r.kind == "scaled"] or ["standard"]
+            if "scalings" in self.model_fields_set and self.scalings != derived:
+                raise ValueError("give either 'scalings' or 'representations' (a scaling is "
+                                 "a representation: representations: [standard, log])")
+            names = [str(r.name) for r in self.representations]
+            self.scalings = derived
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"two representations are named {twice[0]!r}; give one a 'name'")
+        return self
+
+    def spaces(self) -> list[RepresentationSpec]:
+        """The representations clustered in, in order (from ``scalings`` when not given)."""
+        if self.representations is not None:
+            return list(self.representations)
+        return [RepresentationSpec(kind="scaled", scaling=s) for s in self.scalings]
+
+    @property
+    def common(self) -> RepresentationSpec:
+        """The space every solution is also measured in: the first scaled representation,
+        else standard scaling."""
+        return next((r for r in self.spaces() if r.kind == "scaled"),
+                    RepresentationSpec(kind="scaled", scaling="standard"))
 
 
 class SelectSpec(_Model):
@@ -245,9 +315,21 @@ class SelectSpec(_Model):
         return self
 
 
+ProjectionName = Literal["pca", "pca3", "tsne", "umap", "mca"]
+
+
 class ProfileSpec(_Model):
     # a customer-table column to use as revenue in the profile; None: what the recipe declares
     revenue: str | None = None
+    # plots of the recommended solution's customers in the report, coloured by segment: pca
+    # (2-D), pca3 (3-D), tsne and umap (of a seeded sample of projection_rows customers) of the
+    # common space, mca of the categorical columns
+    projections: list[ProjectionName] = Field(
+        default_factory=lambda: list[ProjectionName](["pca", "mca"]))
+    projection_rows: int = Field(default=5000, ge=100, le=100_000)
+    # a LightGBM model that predicts the recommended segments from the original columns, with
+    # its holdout accuracy and SHAP importance (what sets each segment apart)
+    explain: bool = True
 
 
 class RunSpec(_Model):

@@ -426,12 +426,27 @@ def _outlier_detectors(folder: Path) -> list[Path]:
     return paths
 
 
+def _text_embedding_model(folder: Path) -> Path:
+    """A solution's model on the text representation (row text -> MiniLM vectors -> k-means),
+    as the sweep saves it: fitted on vectors given directly, so no embedding runs here."""
+    from segmint.prepare.embed import TextEmbedding
+
+    clients = pd.DataFrame({"age": [30.0, 40.0], "job": ["admin.", "services"]})
+    embedding = TextEmbedding(columns=["age", "job"]).fit(clients)
+    vectors = np.random.default_rng(0).normal(size=(20, embedding.dim_))
+    path = folder / "text.skops"
+    save_model(Pipeline([("prepare", embedding),
+                         ("cluster", KMeans(n_clusters=2, n_init=1, random_state=0).fit(vectors))]),
+               path)
+    return path
+
+
 def test_the_allow_list_is_what_real_models_hold_and_no_more(sweep_run, tmp_path):
     # every (loader, type) of every model written: the sweep's and the format-1 fixture's
     run, _ = sweep_run
     seen: dict[str, set[str]] = {}
     files = [*run.path.glob("solutions/*/model.skops"), *FORMAT1.glob("solutions/*/model.skops"),
-             *_outlier_detectors(tmp_path)]
+             *_outlier_detectors(tmp_path), _text_embedding_model(tmp_path)]
     for path in files:
         for node in _nodes(_members(path.read_bytes())[0]):
             seen.setdefault(node["__loader__"], set()).add(f"{node['__module__']}.{node['__class__']}")

@@ -27,7 +27,7 @@ class Column:
 LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     Column("solution", "string", "the solution's id, also its folder under solutions/"),
     Column("algorithm", "string", "a name from segmint.cluster.ALGORITHMS"),
-    Column("representation", "string", "how the customer table was prepared (the scaling)"),
+    Column("representation", "string", "the space clustered in (a scaling, text or tree embedding)"),
     Column("params", "string", "the algorithm's parameters as a JSON object", shown=False),
     Column("description", "string", "the solution in words"),
     Column("k", "float64", "the value of the algorithm's number-of-clusters parameter, if any", shown=False),
@@ -41,6 +41,11 @@ LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     Column("calinski_harabasz", "float64", "Calinski-Harabasz index (higher is better)"),
     Column("silhouette", "float64", "mean silhouette (higher is better)"),
     Column("silhouette_sample", "int64", "customers the silhouette was computed on"),
+    Column("common_davies_bouldin", "float64",
+           "Davies-Bouldin in the common space (the first scaled representation), where "
+           "solutions of different spaces compare; the selection ranks on it"),
+    Column("common_calinski_harabasz", "float64", "Calinski-Harabasz in the common space"),
+    Column("common_silhouette", "float64", "silhouette in the common space"),
     Column("bic", "float64", "Bayesian information criterion (mixtures only)"),
     Column("fit_seconds", "float64", "fit time (a share of the group's time for grid fits)"),
 )
@@ -111,4 +116,8 @@ def read_leaderboard(path: Any) -> pd.DataFrame:
         board["params"] = [params_text(parse_params(p)) for p in board["params"]]
     if "description" not in board.columns:
         board.insert(board.columns.get_loc("params") + 1, "description", board["solution"])
+    for measure in ("davies_bouldin", "calinski_harabasz", "silhouette"):
+        if f"common_{measure}" not in board.columns and measure in board.columns:
+            # runs before the common space measured every solution in its own space only
+            board[f"common_{measure}"] = board[measure]
     return board

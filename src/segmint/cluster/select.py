@@ -124,7 +124,7 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
     board["eligible"] = ((board["n_clusters"] >= 2)
                          & (board["min_cluster_share"] >= spec.min_cluster_share)
                          & (board["noise_share"] <= spec.max_noise_share)
-                         & board["davies_bouldin"].notna()
+                         & board["common_davies_bouldin"].notna()
                          & board["solution"].isin([s.name for s in solutions if s.model is not None])
                          & (board["n_clusters"] >= (spec.min_k or 0))
                          & (board["n_clusters"] <= (spec.max_k or np.inf)))
@@ -141,8 +141,9 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
         return Recommendation(None, ["no solution has two or more clusters with none below "
                                      f"{spec.min_cluster_share:.0%} of customers{wanted}"], knees,
                               empty_stab, board)
-    db_rank = eligible["davies_bouldin"].rank(method="min", ascending=True)
-    sil_rank = eligible["silhouette"].rank(method="min", ascending=False)
+    # ranked in the common space: measures of different spaces do not compare
+    db_rank = eligible["common_davies_bouldin"].rank(method="min", ascending=True)
+    sil_rank = eligible["common_silhouette"].rank(method="min", ascending=False)
     eligible["score"] = (db_rank + sil_rank.fillna(len(eligible))) / (2 * len(eligible))
     # An elbow is evidence too: it moves a solution up by a tenth of the field.
     eligible["order"] = eligible["score"] - 0.1 * eligible["at_knee"]
@@ -195,12 +196,15 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
     if chosen != eligible["solution"].iloc[0]:
         reasons.append(f"{eligible['solution'].iloc[0]} ranked higher but was less stable under "
                        f"resampling (see the stability table)")
-    db_pos = int((eligible["davies_bouldin"] < row["davies_bouldin"]).sum() + 1)
-    reasons.append(f"Davies-Bouldin {row['davies_bouldin']:.3f} "
+    spaces = board["representation"].nunique() > 1
+    where = " in the common space" if spaces else ""
+    db_pos = int((eligible["common_davies_bouldin"] < row["common_davies_bouldin"]).sum() + 1)
+    reasons.append(f"Davies-Bouldin{where} {row['common_davies_bouldin']:.3f} "
                    f"({_ordinal(db_pos)} lowest of {n_elig} eligible solutions)")
-    if not math.isnan(row["silhouette"]):
-        sil_pos = int((eligible["silhouette"] > row["silhouette"]).sum() + 1)
-        reasons.append(f"silhouette {row['silhouette']:.3f} ({_ordinal(sil_pos)} highest)")
+    if not math.isnan(row["common_silhouette"]):
+        sil_pos = int((eligible["common_silhouette"] > row["common_silhouette"]).sum() + 1)
+        reasons.append(f"silhouette{where} {row['common_silhouette']:.3f} "
+                       f"({_ordinal(sil_pos)} highest)")
     if spec.min_k is not None or spec.max_k is not None:
         reasons.append(f"{int(row['n_clusters'])} segments, within the {spec.min_k or 2} to "
                        f"{spec.max_k or 'any'} asked for (select.min_k / max_k)")

@@ -23,9 +23,12 @@ from segmint.cluster.leaderboard import params_text
 from segmint.cluster.metrics import label_centers, solution_metrics
 from segmint.cluster.registry import ALGORITHMS, Algorithm, expand_grid
 from segmint.errors import SpecError
-from segmint.prepare import MixedInput, Representation, prepare, prepare_mixed
+from segmint.prepare import MixedInput, Representation, prepare_mixed, represent
 from segmint.recipes._table import CustomerTable
-from segmint.spec import PrepareSpec, SweepSpec
+from segmint.spec import PrepareSpec, RepresentationSpec, SweepSpec
+
+#: measures also taken in the common space (leaderboard columns ``common_<measure>``)
+COMMON_MEASURES = ("davies_bouldin", "calinski_harabasz", "silhouette")
 
 __all__ = ["Solution", "Sweep", "run_sweep", "solution_name", "describe"]
 
@@ -82,6 +85,7 @@ class Solution:
             "calinski_harabasz": m["calinski_harabasz"],
             "silhouette": m["silhouette"],
             "silhouette_sample": m["silhouette_sample"],
+            **{f"common_{k}": m.get(f"common_{k}", m[k]) for k in COMMON_MEASURES},
             "bic": m.get("bic", math.nan),
             "fit_seconds": self.fit_seconds,
         }
@@ -140,51 +144,61 @@ class Sweep:
         self._metrics_cache: dict[tuple[str, str], dict] = {}
         self.representations: dict[str, Representation] = {}
         self._mixed: MixedInput | None = None
+        self.common: Representation | None = None  # the space every solution is measured in
 
-    def plan(self) -> list[tuple[str, Algorithm, list[dict[str, Any]], set[str]]]:
+    def plan(self) -> list[tuple[RepresentationSpec, Algorithm, list[dict[str, Any]], set[str]]]:
         plan = []
-        for representation in self.spec.scalings:
+        for space in self.spec.spaces():
             for algo_spec in self.spec.algorithms:
                 algo = ALGORITHMS[algo_spec.name]
                 grid = dict(algo_spec.grid or algo.default_grid)
                 if algo.k_param and algo.k_param not in grid:
                     grid = {algo.k_param: algo.default_grid[algo.k_param], **grid}
                 varied = {k for k, v in grid.items() if len(v) > 1}
-                plan.append((representation, algo, expand_grid(grid), varied))
+                plan.append((space, algo, expand_grid(grid), varied))
         return plan
+
+    def _represent(self, table: CustomerTable, space: RepresentationSpec) -> Representation:
+        if space.name not in self.representations:
+            self.representations[str(space.name)] = represent(table, space, self.prepare_spec,
+                                                              seed=self.seed)
+        return self.representations[str(space.name)]
 
     def run(self, table: CustomerTable | pd.DataFrame) -> list[Solution]:
         if isinstance(table, pd.DataFrame):  # a plain numeric table: every column a feature
             table = CustomerTable(table, {c: "numeric" for c in table.columns}, list(table.columns))
         plan = self.plan()
-        total = sum(len(p[2]) for p in plan)
-        many = len(self.spec.scalings) > 1
+        spaces = self.spec.spaces()
+        first = spaces[0].name
+        total = sum(len(p[2]) for p in plan if p[1].input != "mixed" or p[0].name == first)
+        many = len(spaces) > 1
         names: set[str] = set()
         solutions: list[Solution] = []
-        for representation, algo, grid, varied in plan:
-            if representation not in self.representations:
-                self.representations[representation] = prepare(table, representation,
-                                                                self.prepare_spec)
-            rep = self.representations[representation]
-            X, prepare_step, fixed = rep.X, rep.transformer, {}
+        self.common = self._represent(table, self.spec.common)
+        for space, algo, grid, varied in plan:
+            X, prepare_step, fixed = None, None, {}
             if algo.input == "mixed":
-                # a mixed-type clusterer scales inside: one fit, whatever the scalings; its
-                # measures are taken in the first representation, the space every solution shares
-                if representation != self.spec.scalings[0]:
+                # a mixed-type clusterer scales inside: one fit, whatever the representations;
+                # its measures are taken in the common space
+                if space.name != first:
                     continue
                 if self._mixed is None:
                     self._mixed = prepare_mixed(table)
+                rep = self.common
                 X, prepare_step = self._mixed.X, self._mixed.transformer
                 fixed = {"categorical": self._mixed.categorical}
             elif algo.input != "numeric":
                 raise SpecError(f"{algo.name} takes {algo.input} input, which this sweep does "
                                 f"not prepare yet")
+            else:
+                rep = self._represent(table, space)
+                X = rep.X
             if algo.quadratic and len(rep.X) > self.spec.max_rows_quadratic:
                 raise SpecError(
                     f"{algo.label or algo.name} is quadratic in memory; {len(rep.X):,} customers "
                     f"is above sweep.max_rows_quadratic={self.spec.max_rows_quadratic:,}")
             for params, estimator, labels, seconds in _fit_group(algo, X, grid, self.seed, fixed):
-                name = solution_name(algo, params, varied, representation,
+                name = solution_name(algo, params, varied, str(space.name),
                                      many and algo.input == "numeric")
                 if name in names:
                     raise SpecError(f"two grid settings give the same solution name {name!r}")
@@ -208,6 +222,15 @@ class Sweep:
                 X, labels, silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
         metrics = dict(self._metrics_cache[key])
         metrics["sizes"] = dict(metrics["sizes"])
+        # the same measures in the common space, where solutions of different spaces compare
+        common = self.common if self.common is not None else rep
+        ckey = (common.name, key[1])
+        if ckey not in self._metrics_cache:
+            self._metrics_cache[ckey] = solution_metrics(
+                common.X, labels, silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
+        for measure in COMMON_MEASURES:
+            metrics[f"common_{measure}"] = self._metrics_cache[ckey][measure]
+        metrics["common_space"] = common.name
         if algo.inertia_from_model and getattr(estimator, "inertia_", None) is not None:
             inertia = float(estimator.inertia_)
             metrics["inertia"] = inertia
@@ -222,6 +245,9 @@ class Sweep:
                           ("cluster", estimator)])
         description = describe(algo, params, rep.name) if algo.input == "numeric" else \
             f"{algo.describe(params)}, on the mixed table (measured in the {rep.name} space)"
+        kind = next((r.kind for r in self.spec.spaces() if r.name == rep.name), "scaled")
+        if algo.input == "numeric" and kind != "scaled":
+            description = f"{algo.describe(params)}, on the {kind} embedding {rep.name!r}"
         return Solution(name, algo.name, rep.name, params, labels, model, metrics, seconds,
                         center_ids=np.asarray(ids), centers=np.asarray(centers, dtype="float64"),
                         columns=list(rep.columns), description=description)

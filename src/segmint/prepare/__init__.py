@@ -7,9 +7,11 @@ from segmint.prepare.representation import (
     prepare,
     prepare_mixed,
     prepared_names,
+    represent,
     what_columns_became,
 )
 from segmint.prepare.scaling import SCALERS, make_scaler
 
 __all__ = ["SCALERS", "MixedInput", "Representation", "make_representation", "make_scaler",
-           "model_input", "prepare", "prepare_mixed", "prepared_names", "what_columns_became"]
+           "model_input", "prepare", "prepare_mixed", "prepared_names", "represent",
+           "what_columns_became"]

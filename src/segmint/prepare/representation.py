@@ -33,10 +33,10 @@ from segmint.io import LARGEST_VALUE
 from segmint.prepare._checks import check_matrix
 from segmint.prepare.scaling import make_scaler
 from segmint.recipes._table import CustomerTable
-from segmint.spec import PrepareSpec
+from segmint.spec import PrepareSpec, RepresentationSpec
 
 __all__ = ["MixedInput", "Representation", "make_representation", "model_input", "prepare",
-           "prepare_mixed", "prepared_names", "what_columns_became"]
+           "prepare_mixed", "prepared_names", "represent", "what_columns_became"]
 
 _INFREQUENT = "infrequent_sklearn"  # scikit-learn's name for the folded level
 
@@ -212,3 +212,56 @@ def prepare_mixed(table: CustomerTable) -> MixedInput:
     X = transformer.fit_transform(frame)
     X = np.asarray(X, dtype=object if categorical else np.float64)
     return MixedInput(transformer, X, list(range(len(numeric), len(features))), numeric + categorical)
+
+
+def represent(table: CustomerTable, space: RepresentationSpec, spec: PrepareSpec | None = None, *,
+              seed: int = 0) -> Representation:
+    """Fit one space of the sweep (a :class:`~segmint.spec.RepresentationSpec`) on ``table``.
+
+    - ``scaled``: :func:`prepare` with the space's scaling;
+    - ``text``: each customer's row as text (the space's template, or "Label: value, ..."),
+      embedded by :class:`segmint.prepare.embed.TextEmbedding` (L2-normalised vectors);
+    - ``tree``: the ``scaled`` preparation, then :class:`segmint.prepare.tree_embedding.TreeEmbedding`
+      (a forest learns ``target`` from the other columns; UMAP lays out its leaves).
+
+    The transformer takes what :func:`model_input` makes of the customer table, so a saved
+    solution scores new customers through the same steps.
+    """
+    from sklearn.base import clone
+
+    if space.kind == "scaled":
+        rep = prepare(table, space.scaling, spec)
+        rep.name = str(space.name)
+        return rep
+    frame = model_input(table.frame, table.types, table.features)
+    transformer: Any
+    if space.kind == "text":
+        from segmint.prepare.embed import TextEmbedding
+
+        columns = list(space.columns or table.features)
+        unknown = [c for c in columns if c not in table.features]
+        if unknown:
+            raise InputError(f"the text representation writes column {unknown[0]!r}, which is "
+                             f"not a feature of the customer table; features: {table.features}")
+        transformer = TextEmbedding(columns=columns, template=space.template, model=space.model,
+                                    batch_size=space.batch_size)
+    else:
+        from segmint.prepare.tree_embedding import TreeEmbedding
+
+        target = space.target or table.revenue
+        if target is None:
+            raise InputError("a tree representation needs a 'target' column for its forest to "
+                             "learn (no revenue column is declared)")
+        if target not in table.features or table.types.get(target) not in ("numeric", "binary"):
+            raise InputError(f"the tree representation's target {target!r} is not a numeric "
+                             f"feature of the customer table; numeric features: "
+                             f"{[c for c in table.features if table.types[c] == 'numeric']}")
+        scaled = clone(prepare(table, space.scaling, spec).transformer).set_output(transform="pandas")
+        transformer = Pipeline([("prepare", scaled),
+                                ("embed", TreeEmbedding(target, n_estimators=space.n_estimators,
+                                                        n_components=space.n_components,
+                                                        umap_metric=space.metric, seed=seed))])
+    X = np.ascontiguousarray(transformer.fit_transform(frame), dtype=np.float64)
+    columns = [str(c) for c in transformer.get_feature_names_out()]
+    X = check_matrix(X, columns, what=f"the {space.kind} representation {space.name!r}")
+    return Representation(str(space.name), transformer, X, columns, table.frame.index)

@@ -63,6 +63,8 @@ def render_report(
     stability: pd.DataFrame | None = None,
     feature_info: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
+    projections: Sequence[Mapping[str, Any]] = (),
+    explanation: Any = None,
 ) -> str:
     """Render a run as one self-contained HTML document.
 
@@ -144,12 +146,15 @@ def render_report(
         _header_html(title, manifest),
         _recommendation_html(recommended, reasons),
         _profile_html(profile, recommended),
+        _explanation_html(explanation),
+        _projections_html(projections),
         _plots_html(plots),
         _leaderboard_html(leaderboard, recommended),
         _stability_html(stability, recommended),
         _feature_info_html(feature_info, notes),
     ]
-    plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) else ""
+    plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) \
+        or projections else ""
     return _PAGE.format(
         title=_esc(title),
         css=_CSS,
@@ -586,6 +591,47 @@ def _plots_html(plots: Sequence[tuple[str, str, go.Figure | None, str]]) -> str:
         blocks.append(f'<figure class="plot"><figcaption>{_esc(heading)}</figcaption>'
                       f"{content}</figure>")
     return f'<section><h2>Choosing k</h2><div class="plots">{"".join(blocks)}</div></section>'
+
+
+def _projections_html(projections: Sequence[Mapping[str, Any]]) -> str:
+    """The recommended solution's customers in 2-D or 3-D, coloured by segment."""
+    import plotly.io as pio
+
+    if not projections:
+        return ""
+    blocks = []
+    for i, shown in enumerate(projections):
+        content = pio.to_html(shown["figure"], full_html=False, include_plotlyjs=False,
+                              div_id=f"projection-{i}", config=_PLOT_CONFIG,
+                              default_height=f"{_PLOT_HEIGHT + 80}px")
+        blocks.append(f'<figure class="plot"><figcaption>{_esc(shown["heading"])}</figcaption>'
+                      f'{content}<p class="note">{_esc(shown["note"])}</p></figure>')
+    return ('<section id="projections"><h2>The segments, projected</h2><p class="note">Each point '
+            'a customer of the recommended solution (a seeded sample on large tables), coloured '
+            f'by segment.</p><div class="plots">{"".join(blocks)}</div></section>')
+
+
+def _explanation_html(explanation: Any) -> str:
+    """What sets the segments apart, by a surrogate model that predicts them."""
+    if explanation is None:
+        return ""
+    top = explanation.importance.head(10)
+    rows = "".join(f"<tr><td>{_esc(r.feature)}</td><td>{r.mean_abs_shap:.3f}</td>"
+                   f"<td>{r.gain:.1%}</td></tr>" for r in top.itertuples())
+    by = explanation.by_segment
+    per = []
+    for segment in sorted(by["segment"].unique()):
+        part = by[by["segment"] == segment].sort_values("rank").head(3)
+        words = ", ".join(f"{f} ({'+' if v > 0 else '-'})"
+                          for f, v in zip(part["feature"], part["mean_shap"], strict=True))
+        recall = explanation.recall_by_segment.get(int(segment), float("nan"))
+        per.append(f"<tr><td>{int(segment)}</td><td>{_esc(words)}</td><td>{recall:.1%}</td></tr>")
+    return ('<section id="explanation"><h2>What sets the segments apart</h2>'
+            f'<p class="note">{_esc(explanation.note)}</p><div class="table-wrap"><table>'
+            '<thead><tr><th>column</th><th>mean |SHAP|</th><th>gain share</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table></div><div class="table-wrap"><table><thead><tr>'
+            '<th>segment</th><th>columns that put customers in it (+ pushes in, - pushes out)</th>'
+            f'<th>recall</th></tr></thead><tbody>{"".join(per)}</tbody></table></div></section>')
 
 
 def _plotly_js() -> str:

@@ -61,6 +61,9 @@ ALLOWED_NODES: dict[str, frozenset[str]] = {
         "sklearn.ensemble._iforest.IsolationForest",
         "sklearn.tree._classes.ExtraTreeRegressor",
         "pyod.models.ecod.ECOD",
+        # the text representation: plain values only (columns, template, a model folder's
+        # path); its model is read from that folder as JSON and safetensors, never run as code
+        "segmint.prepare.embed.TextEmbedding",
     }),
     "TreeNode": frozenset({"sklearn.tree._tree.Tree"}),  # an isolation tree's arrays
     # the only functions inside a model: the "log" scaling's FunctionTransformer

@@ -100,6 +100,11 @@ class SavedSolution:
 
         if self.rule_based:
             return self._predict_by_rules(data)
+        if self.metrics.get("scorable") is False:
+            raise ModelError(f"solution {self.name!r} was clustered on a tree embedding, whose "
+                             f"UMAP layout cannot be saved in a safe format: it labels the run's "
+                             f"customers but cannot score new ones; score with a solution of "
+                             f"another representation")
         features = list(self.metrics["features"])
         pipe = self.model
         frame = self.run._customer_rows(data, features)

@@ -150,6 +150,17 @@ def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
     return table.frame[columns], types
 
 
+def _holds_tree_embedding(model: Any) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    from segmint.prepare.tree_embedding import TreeEmbedding
+
+    def steps(est: Any) -> list[Any]:
+        return [s for _, s in est.steps for s in [s, *steps(s)]] if isinstance(est, Pipeline) else []
+
+    return any(isinstance(step, TreeEmbedding) for step in steps(model))
+
+
 def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.DataFrame:
     """Write one solution's folder; return its profile."""
     from sklearn.pipeline import Pipeline
@@ -165,7 +176,9 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
         # the safe format cannot hold this estimator: keep the preparation; new customers go
         # to the nearest centre (centers.parquet), as the registry's assign says
         model = Pipeline([("prepare", model.named_steps["prepare"]), ("cluster", "passthrough")])
-    model_sha256 = save_model(model, folder / L.MODEL) if model is not None else None
+    scorable = model is not None and not _holds_tree_embedding(model)
+    # a tree embedding's UMAP cannot be saved in the safe format: its solutions are not scored
+    model_sha256 = save_model(model, folder / L.MODEL) if scorable else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
     # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
@@ -185,7 +198,8 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
     meta = {"name": sol.name, "algorithm": sol.algorithm, "representation": sol.representation,
             "params": sol.params, "description": sol.description, "features": table.features,
             "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds,
-            "model_sha256": model_sha256, **sol.metrics}
+            "model_sha256": model_sha256, "scorable": scorable or sol.rules is not None,
+            **sol.metrics}
     (folder / L.METRICS).write_text(json.dumps(jsonable(meta), indent=2), encoding="utf-8")
     return prof
 
@@ -193,7 +207,7 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
 def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], rec: Recommendation,
               representations: dict[str, Representation], *, timings: dict[str, float],
               progress: Callable[[str, int, int, str], None] | None = None,
-              outlier_model: Any = None) -> Run:
+              outlier_model: Any = None, insight: dict[str, Any] | None = None) -> Run:
     """Write the run folder and return the :class:`~segmint.runs.Run` that opens it.
 
     ``outlier_model`` is the fitted outlier detector (preparation + detector) that scoring
@@ -204,7 +218,7 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
     final, claim = _claim_run_folder(spec, created)
     try:
         _write(final, spec, table, solutions, rec, representations, created=created,
-               timings=timings, progress=progress, outlier_model=outlier_model)
+               timings=timings, progress=progress, outlier_model=outlier_model, insight=insight)
     except OSError as exc:  # a full disk, a folder made read-only meanwhile
         raise SegmintError(f"cannot write the run folder ({exc.strerror or exc}); nothing was "
                            f"left behind", file=str(final)) from None
@@ -216,7 +230,8 @@ def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], re
 def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Solution],
            rec: Recommendation, representations: dict[str, Representation], *,
            created: _dt.datetime, timings: dict[str, float],
-           progress: Callable[[str, int, int, str], None] | None, outlier_model: Any = None) -> None:
+           progress: Callable[[str, int, int, str], None] | None, outlier_model: Any = None,
+           insight: dict[str, Any] | None = None) -> None:
     from segmint.report import render_report
     from segmint.runs._models import save_model
 
@@ -245,6 +260,11 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
             saved = _save_solution(sol, table, L.solution_dir(tmp, sol.name))
             if chosen is not None and sol.name == chosen.name:
                 prof = saved
+                explanation = (insight or {}).get("explanation")
+                if explanation is not None:  # the surrogate's tables beside the profile
+                    folder = L.solution_dir(tmp, sol.name)
+                    for key, frame in explanation.to_frames().items():
+                        write_parquet(frame, folder / f"explain_{key}.parquet", index=False)
             if progress:
                 progress("save", i + 1, len(solutions), sol.name)
         outliers = table.outliers
@@ -285,5 +305,7 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
                              manifest={**header, "knee": {"k": rec.chosen_knee}},
                              leaderboard=board, profile=prof, recommended=rec.solution,
                              reasons=rec.reasons, stability=rec.stability,
-                             feature_info=table.info, notes=table.notes)
+                             feature_info=table.info, notes=table.notes,
+                             projections=(insight or {}).get("projections", ()),
+                             explanation=(insight or {}).get("explanation"))
         write_text_atomic(html, tmp / L.REPORT)
