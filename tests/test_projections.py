@@ -125,7 +125,7 @@ def test_mca_missing_values_are_a_level_and_samples_are_seeded():
     assert same.sum() >= 2 and np.ptp(first.coords[same], axis=0).max() < 1e-9
 
 
-@pytest.mark.parametrize("n_components", [1, 4])
+@pytest.mark.parametrize("n_components", [1, 4, 2.0])
 def test_only_two_or_three_components(n_components):
     X, _ = _blobs()
     with pytest.raises(ValueError, match="n_components must be 2 or 3"):

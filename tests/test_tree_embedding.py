@@ -29,7 +29,9 @@ def _customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[pd.DataFrame, TreeEmbedding, np.ndarray]:
-    frame = _customers()
+    # 270 customers and 30 copies of the first 30: identical customers are common in practice
+    customers = _customers(n=270)
+    frame = pd.concat([customers, customers.iloc[:30]], ignore_index=True)
     embedding = TreeEmbedding("revenue", seed=0)
     return frame, embedding, embedding.fit_transform(frame)
 
@@ -68,21 +70,31 @@ def test_the_transformer_contract(fitted):
     assert embedding.n_features_in_ == 4
     assert embedding.forest_.n_estimators == 100
     assert max(est.get_n_leaves() for est in embedding.forest_.estimators_) <= 64
-    # new customers need only the features; the fitted table itself is the fitted layout
-    np.testing.assert_array_equal(embedding.transform(frame.drop(columns="revenue")), coords)
-    # the same customers in another order are new rows to UMAP: placed by their neighbours,
-    # next to where the fit put them
+    # customers with the same leaves in every tree share one place: the copies, at least
+    assert len(embedding.leaves_) <= 270
+    np.testing.assert_array_equal(coords[270:], coords[:30])
+    # the fitted customers, in any order and without their target, are placed where the fit
+    # put them
     order = np.random.default_rng(1).permutation(len(frame))
-    placed = embedding.transform(frame.iloc[order])[np.argsort(order)]
-    assert placed.shape == coords.shape and np.isfinite(placed).all()
-    moved = np.linalg.norm(placed - coords, axis=1)
-    assert np.median(moved) < 0.05 * np.ptp(coords, axis=0).max()
-    low, high = _low_and_high(frame)
-    assert _apart(placed, low, high)[0] >= 0.95
+    placed = embedding.transform(frame.iloc[order].drop(columns="revenue"))
+    np.testing.assert_array_equal(placed[np.argsort(order)], coords)
     assert embedding.describe().startswith("UMAP (hamming) of the leaves of a 100-tree forest "
                                            "(at most 64 leaves each) that predicts 'revenue'")
     cloned = clone(embedding)  # scikit-learn's contract: parameters only in __init__
     assert cloned.get_params() == embedding.get_params() and not hasattr(cloned, "embedding_")
+
+
+def test_new_customers_land_among_fitted_customers_of_like_revenue(fitted):
+    frame, embedding, coords = fitted
+    new = _customers(n=100, seed=9)
+    placed = embedding.transform(new)
+    assert placed.shape == (100, 2) and np.isfinite(placed).all()
+    # the mean revenue of each new customer's 5 nearest fitted customers in the embedding
+    # follows the new customer's own revenue
+    distances = np.linalg.norm(placed[:, None] - coords[None], axis=2)
+    nearest = np.argsort(distances, axis=1)[:, :5]
+    neighbours = frame["revenue"].to_numpy()[nearest].mean(axis=1)
+    assert np.corrcoef(neighbours, new["revenue"])[0, 1] > 0.9
 
 
 def test_euclidean_on_leaf_indices_reproduces_the_original_project():

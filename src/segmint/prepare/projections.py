@@ -222,7 +222,8 @@ def project_categorical(frame: pd.DataFrame, columns: list[str], *, n_components
 
 
 def _check_settings(n_components: int, max_rows: int) -> None:
-    if n_components not in (2, 3) or isinstance(n_components, bool):
+    whole = isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool)
+    if not whole or n_components not in (2, 3):
         raise ValueError(f"n_components must be 2 or 3 (a plot's dimensions), got {n_components!r}")
     if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ValueError(f"max_rows must be a whole number of rows, at least 1; got {max_rows!r}")

@@ -18,6 +18,13 @@ Two choices differ from the original project, both on purpose:
   64 leaves per tree keeps each leaf a group of customers (hundreds of them in a table of tens
   of thousands). ``None`` grows the trees fully, as the original project did.
 
+Customers whose leaves agree in every tree are one point to the forest, and they are common
+(a leaf holds many customers): there are often a few times fewer distinct leaf combinations
+than customers. UMAP lays out each distinct combination once, and its customers share the place
+(what umap-learn's ``unique=True`` does). Fed the copies, UMAP finds a customer's neighbours all
+at distance 0, makes islands of copies and its spectral start fails; on tens of thousands of
+customers the fit then takes many minutes instead of seconds.
+
 The forest's out-of-bag R² (``oob_score_``) says whether the leaves mean anything: a forest
 that cannot predict its target out of bag splits on noise, and so does the embedding built on
 its leaves. A warning is logged below 0.3.
@@ -90,8 +97,14 @@ class TreeEmbedding(TransformerMixin, BaseEstimator):
         The columns the forest learns from: every column of the fitted frame but ``target``.
     forest_ : RandomForestRegressor
     umap_ : umap.UMAP
+        Fitted on ``leaves_``.
+    leaves_ : ndarray of shape (n_distinct, n_estimators)
+        The distinct rows of leaf indices (one leaf per tree) among the fitted customers.
+    leaves_embedding_ : ndarray of shape (n_distinct, n_components)
+        Where UMAP put each of ``leaves_``.
     embedding_ : ndarray of shape (n_customers, n_components)
-        The fitted customers' coordinates (what ``fit_transform`` returns).
+        The fitted customers' coordinates (what ``fit_transform`` returns): each customer at
+        the place of its row of ``leaves_``.
     oob_score_ : float
         The forest's out-of-bag R² on ``target``: near 1, the leaves group customers by what
         drives the target; near 0 or below, the forest cannot predict it and the embedding
@@ -178,10 +191,18 @@ class TreeEmbedding(TransformerMixin, BaseEstimator):
             logger.warning("the tree embedding's forest predicts %r with out-of-bag R² %.2f: its "
                            "leaves hold little about the target, and the embedding is close to "
                            "noise", self.target, self.oob_score_)
-        self.umap_ = self._make_umap(len(matrix))
+        leaves = np.asarray(forest.apply(matrix), dtype=np.int64)
+        distinct, where = np.unique(leaves, axis=0, return_inverse=True)
+        if len(distinct) < self.n_components + 2:
+            raise InputError(f"the forest puts all {len(leaves):,} customers in {len(distinct)} "
+                             f"distinct leaf combinations: too few points to lay out in "
+                             f"{self.n_components} dimensions", column=self.target)
+        self.umap_ = self._make_umap(len(distinct))
         with _quiet_umap():
-            self.embedding_ = np.asarray(self.umap_.fit_transform(forest.apply(matrix)),
-                                         dtype=np.float64)
+            placed = self.umap_.fit_transform(distinct)
+        self.leaves_ = distinct
+        self.leaves_embedding_ = np.asarray(placed, dtype=np.float64)
+        self.embedding_ = self.leaves_embedding_[where.reshape(-1)]
         self.features_ = features
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = len(X.columns)
@@ -191,9 +212,9 @@ class TreeEmbedding(TransformerMixin, BaseEstimator):
         """The UMAP coordinates of new customers: their leaves, placed among the fitted ones.
 
         ``X`` needs the fitted ``features_`` (the target may be there; it is not used).
-        UMAP places each new customer by its nearest fitted neighbours in leaf space, so a
-        fitted customer lands near its place in ``embedding_`` (the fitted table itself, rows
-        in the same order, gets ``embedding_`` back: umap-learn recognises it).
+        A customer whose leaves are a fitted combination (every fitted customer is one) takes
+        its place; UMAP places the others by their nearest fitted neighbours in leaf space, each
+        new combination once.
         """
         check_is_fitted(self, "embedding_")
         absent = [c for c in self.features_ if c not in getattr(X, "columns", ())]
@@ -201,9 +222,18 @@ class TreeEmbedding(TransformerMixin, BaseEstimator):
             raise InputError("the tree embedding was fitted with this column; the table to "
                              "place lacks it", column=absent[0])
         matrix = check_matrix(X[self.features_], self.features_, what="the tree embedding's input")
-        with _quiet_umap():
-            coords = self.umap_.transform(self.forest_.apply(matrix))
-        return np.asarray(coords, dtype=np.float64)
+        leaves = np.asarray(self.forest_.apply(matrix), dtype=np.int64)
+        known = {row.tobytes(): i for i, row in enumerate(self.leaves_)}
+        found = np.array([known.get(row.tobytes(), -1) for row in leaves], dtype=np.int64)
+        coords = np.empty((len(leaves), self.leaves_embedding_.shape[1]), dtype=np.float64)
+        seen = found >= 0
+        coords[seen] = self.leaves_embedding_[found[seen]]
+        if not seen.all():
+            new, where = np.unique(leaves[~seen], axis=0, return_inverse=True)
+            with _quiet_umap():
+                placed = np.asarray(self.umap_.transform(new), dtype=np.float64)
+            coords[~seen] = placed[where.reshape(-1)]
+        return coords
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> np.ndarray:
         """Fit, and return the fitted customers' coordinates (``embedding_``), not a re-placement."""
