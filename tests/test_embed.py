@@ -227,21 +227,28 @@ def test_second_run_reads_the_cache_without_running_the_model(model_cache: Path,
     assert counter_first.texts == 1
 
 
+@pytest.mark.parametrize("damage", ["vectors cut short", "keys overwritten", "vectors not finite"])
 def test_damaged_cache_shard_is_ignored_and_recomputed(model_cache: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
-    texts = [f"damaged shard test {i}" for i in range(5)]
+                                                       caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    texts = [f"damaged shard test, {damage}, {i}" for i in range(5)]
     first = TextEmbedder(cache_dir=model_cache)
     vectors = first.embed(texts)
-    shards = sorted((model_cache / "embeddings" / "vectors" / first.fingerprint).glob("*.npz"))
-    written = max(shards, key=lambda p: p.stat().st_mtime_ns)
-    written.write_bytes(written.read_bytes()[:200])  # cut short, as by a full disk
+    folder = model_cache / "embeddings" / "vectors" / first.fingerprint
+    keys_file = max(folder.glob("*.keys.npy"), key=lambda p: p.stat().st_mtime_ns)
+    vectors_file = keys_file.with_name(keys_file.name.replace(".keys.", ".vectors."))
+    if damage == "vectors cut short":  # as by a full disk
+        vectors_file.write_bytes(vectors_file.read_bytes()[:200])
+    elif damage == "keys overwritten":
+        keys_file.write_bytes(b"not a numpy file")
+    else:
+        np.save(vectors_file, np.full_like(vectors, np.nan))
 
     again = TextEmbedder(cache_dir=model_cache)
     counter = _Counter(again, monkeypatch)
     np.testing.assert_allclose(again.embed(texts), vectors, atol=1e-6)
     assert counter.texts == 5
     assert "damaged embedding cache file" in caplog.text
-    assert not written.exists()  # removed, so the warning is not repeated on every run
+    assert not keys_file.exists() and not vectors_file.exists()  # not warned about again
 
 
 def test_many_shards_are_merged(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,13 +258,34 @@ def test_many_shards_are_merged(model_cache: Path, monkeypatch: pytest.MonkeyPat
     root = model_cache / "merged"
     shutil.copytree(model_cache / "embeddings" / "onnx", root / "embeddings" / "onnx")
     embedder = TextEmbedder(cache_dir=root)
-    vectors = np.vstack([embedder.embed([f"merge test {i}"]) for i in range(5)])
+    vectors = np.vstack([embedder.embed([f"merge test {i}", "merge test"]) for i in range(6)])
     folder = root / "embeddings" / "vectors" / embedder.fingerprint
-    assert len(list(folder.glob("*.npz"))) <= 3
+    assert 1 <= len(list(folder.glob("*.keys.npy"))) <= 3
+    assert len(list(folder.glob("*.vectors.npy"))) == len(list(folder.glob("*.keys.npy")))
     again = TextEmbedder(cache_dir=root)
     counter = _Counter(again, monkeypatch)
-    np.testing.assert_array_equal(again.embed([f"merge test {i}" for i in range(5)]), vectors)
+    texts = [text for i in range(6) for text in (f"merge test {i}", "merge test")]
+    np.testing.assert_array_equal(again.embed(texts), vectors)
     assert counter.texts == 0
+
+
+def test_a_long_run_writes_shards_as_it_goes_then_merges(model_cache: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import segmint.prepare.embed as embed
+
+    monkeypatch.setattr(embed, "_SHARD_ROWS", 4)
+    root = model_cache / "long-run"
+    shutil.copytree(model_cache / "embeddings" / "onnx", root / "embeddings" / "onnx")
+    embedder = TextEmbedder(cache_dir=root, batch_size=3)
+    written: list[int] = []
+    store = embedder._cache.store
+    monkeypatch.setattr(embedder._cache, "store", lambda keys, vectors: (written.append(len(keys)),
+                                                                         store(keys, vectors)))
+    texts = [f"long run text {i}" for i in range(10)]
+    vectors = embedder.embed(texts)
+    assert written == [4, 4, 2]
+    assert len(list((root / "embeddings" / "vectors" / embedder.fingerprint).glob("*.keys.npy"))) == 1
+    np.testing.assert_array_equal(TextEmbedder(cache_dir=root).embed(texts), vectors)
 
 
 def test_default_cache_folder_is_segmint_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -268,7 +296,7 @@ def test_default_cache_folder_is_segmint_cache(monkeypatch: pytest.MonkeyPatch, 
     assert cache_dir() == Path.home() / ".cache" / "segmint"
     monkeypatch.setenv("SEGMINT_CACHE", str(model_cache))
     TextEmbedder(progress=True).embed(["default cache folder test"])  # the bar on a non-terminal
-    assert list((model_cache / "embeddings" / "vectors").glob("*/*.npz"))
+    assert list((model_cache / "embeddings" / "vectors").glob("*/*.keys.npy"))
 
 
 def test_int8_is_close_to_float32(model_cache: Path) -> None:

