@@ -434,3 +434,7 @@ def test_text_embedding_refuses_another_model_after_fit(model_cache: Path,
         step.transform(frame)
     with pytest.raises(InputError, match="needs a DataFrame"):
         TextEmbedding().fit(np.zeros((2, 2)))
+    with pytest.raises(SpecError, match="batch_size is 0"):
+        TextEmbedding(batch_size=0).fit(frame)
+    with pytest.raises(ValueError, match="'columns' parameter"):  # scikit-learn's own check
+        TextEmbedding(columns="age").fit(frame)

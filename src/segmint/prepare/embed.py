@@ -39,7 +39,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from segmint.cluster._sklearn_compat import Interval
 from segmint.errors import InputError, ModelError, SpecError
 from segmint.io._writers import _atomic_file
 
@@ -916,11 +915,13 @@ class TextEmbedding(TransformerMixin, BaseEstimator):
     first used and is not saved with it.
     """
 
+    # types only: the values are TextEmbedder's to check (a batch_size of 0 is refused there),
+    # and Interval lives in cluster's compatibility module, to the right of prepare in the flow
     _parameter_constraints: dict[str, list[Any]] = {
         "columns": [list, None],
         "template": [str, None],
         "model": [str, os.PathLike, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Integral],
     }
 
     def __init__(self, columns: list[str] | None = None, template: str | None = None,
