@@ -316,6 +316,14 @@ def test_cache_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path) ->
         TextEmbedder(cache_dir=blocker).embed(["unwritable cache test"])
 
 
+def test_texts_that_are_not_valid_unicode_or_not_strings_are_refused(embedder: TextEmbedder) -> None:
+    with pytest.raises(InputError, match="row 1: the text is not valid Unicode") as error:
+        embedder.embed(["fine", "bad \ud800 text"])
+    assert error.value.row == 1
+    with pytest.raises(InputError, match="must be strings, one is a float"):
+        embedder.embed(["fine", float("nan")])
+
+
 def test_parameters_are_checked(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="batch_size is 0"):
         TextEmbedder(batch_size=0, cache_dir=tmp_path)

@@ -803,7 +803,11 @@ class TextEmbedder:
         keys = []
         for text in unique:
             key = prefix.copy()
-            key.update(text.encode("utf-8", "surrogatepass"))
+            try:
+                key.update(text.encode("utf-8"))
+            except UnicodeEncodeError as exc:  # a lone surrogate: text decoded wrongly upstream
+                raise InputError(f"the text is not valid Unicode ({exc.reason} at character "
+                                 f"{exc.start}): {text[:60]!r}", row=texts.index(text)) from None
             keys.append(key.digest())
         rows = self._cache.rows(keys)
         missing = np.flatnonzero(rows < 0)
