@@ -173,6 +173,9 @@ class PrepareSpec(_Model):
 
     # one-hot levels held by fewer than this share of customers are folded into "other"
     rare_share: float = Field(default=0.01, ge=0, lt=1)
+    # at most this many one-hot columns per categorical column (the most common levels; the
+    # rest fold into "other"), so a 10,000-level column cannot make a 10,000-column matrix
+    max_levels: int = Field(default=100, ge=2, le=10_000)
     # categorical columns are one-hot encoded for the numeric clusterers; "drop" leaves them out
     categorical: Literal["onehot", "drop"] = "onehot"
     outliers: OutlierSpec = Field(default_factory=OutlierSpec)

@@ -180,7 +180,9 @@ def _indicators(table: pd.DataFrame,
     for column in table.columns:
         if types[column] == "categorical":
             values = table[column].astype("object")
-            for level in pd.unique(values.dropna()):
+            # the most common levels only: a postcode's 10,000 levels would make 10,000
+            # columns, and a level that rare cannot name a segment anyway
+            for level in values.value_counts(sort=True).index[:_MAX_LEVELS]:
                 parts.append((values == level).astype("float64").where(values.notna()))
                 keys.append((column, level))
         else:
@@ -188,6 +190,10 @@ def _indicators(table: pd.DataFrame,
             keys.append((column, None))
     wide = pd.concat(parts, axis=1, ignore_index=True) if parts else pd.DataFrame(index=table.index)
     return wide, keys
+
+
+#: categorical levels per column that can name or describe a segment (the most common ones)
+_MAX_LEVELS = 50
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def make_representation(scaling: str, types: dict[str, str], features: list[str]
     if categorical:
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,
                                 min_frequency=spec.rare_share if spec.rare_share > 0 else None,
-                                dtype=np.float64)
+                                max_categories=spec.max_levels, dtype=np.float64)
         parts.append(("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
                                        ("onehot", encoder)]), categorical))
     missing = [c for c in with_missing if c in numeric + binary + categorical]

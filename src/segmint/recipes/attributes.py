@@ -69,6 +69,8 @@ _DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d
 #: Share of present values that must parse for a text column to be taken as dates; the rest
 #: become missing (with a note). A declared date column with more unparseable values is an error.
 _DATE_SHARE = 0.9
+#: a text column is numeric, its other values missing, when at least this share are numbers
+_MIXED_NUMBER_SHARE = 0.95
 
 _USED_TYPES = ("numeric", "categorical", "binary", "ordinal", "date")
 _LIST = 10  # rows / ids an error lists at most
@@ -94,6 +96,7 @@ class _Plan:
     levels: list[Any] | None = None  # ordinal levels, low to high
     note: bool = False  # worth a line in the notes
     dayfirst: bool = False  # a declared date: prefer day-first formats (source.dayfirst)
+    lenient: bool = False  # numeric: the few values that are not numbers are read as missing
 
 
 def _normal_name(name: str) -> str:
@@ -329,6 +332,18 @@ def _infer_plan(values: pd.Series, name: str, code_levels: int, dayfirst: bool =
         plan = _numeric_plan(pd.to_numeric(text, errors="coerce").astype("float64"), name,
                              code_levels, prefix="numbers stored as text; ")
         return plan
+    numeric_share = float(numbers.notna().mean())
+    if numeric_share >= _MIXED_NUMBER_SHARE:
+        # mostly numbers with a few stray tokens ("n/a?", "-"): a number column whose strays
+        # are missing values (then imputed, dropped or an error, as recipe.missing says)
+        stray = present[numbers.isna()]
+        seen = ", ".join(repr(v) for v in stray.value_counts().index[:3])
+        plan = _numeric_plan(pd.to_numeric(text, errors="coerce").astype("float64"), name,
+                             code_levels, prefix=f"mixed: {numeric_share:.1%} numbers; {len(stray)} values "
+                             f"that are not ({seen}) read as missing; ")
+        if plan.type == "numeric":
+            plan.lenient, plan.note = True, True
+            return plan
     fmt, share = _date_format(text, dayfirst=dayfirst)
     if fmt is not None and share >= _DATE_SHARE:
         ambiguous = ""
@@ -352,6 +367,11 @@ def _infer_plan(values: pd.Series, name: str, code_levels: int, dayfirst: bool =
     if long_text:
         return _Plan("text", f"free text: {k} distinct values, {lengths.mean():.0f} characters on "
                      "average", note=True)
+    if numeric_share >= 0.5:
+        return _Plan("ignore", f"mixed types: {numeric_share:.0%} numbers and "
+                     f"{1 - numeric_share:.0%} text, "
+                     f"{k} distinct values; set recipe.columns.{name}: categorical to use it as "
+                     f"levels, or clean it", note=True)
     return _Plan("ignore", f"{k} distinct values, more than {limit} for categories; set "
                  f"recipe.columns.{name}: categorical to use it", note=True)
 
@@ -405,7 +425,7 @@ def infer_column_types(raw: pd.DataFrame, *, code_levels: int = 10,
 # ---------------------------------------------------------------------------------------------
 # conversions (each returns the column as it goes into the frame, or raises naming the rows)
 
-def _to_numeric(values: pd.Series, column: str, where: str) -> pd.Series:
+def _to_numeric(values: pd.Series, column: str, where: str, lenient: bool = False) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     if pd.api.types.is_numeric_dtype(values):
@@ -414,7 +434,7 @@ def _to_numeric(values: pd.Series, column: str, where: str) -> pd.Series:
         text = _as_text(values)
         out = pd.to_numeric(text, errors="coerce").astype("float64")
         bad = text.notna().to_numpy() & out.isna().to_numpy()
-        if bad.any():
+        if bad.any() and not lenient:
             rows = _rows(bad)
             raise InputError(f"{len(rows)} values are not numbers (first {text.iloc[rows[0] - 1]!r}); "
                              f"rows {_row_list(rows)}", file=where, column=column, row=rows[0])
@@ -656,7 +676,7 @@ def _convert(raw: pd.DataFrame, plans: dict[str, _Plan], where: str, notes: list
         values = raw[column]
         name, kind = column, plan.type
         if plan.type == "numeric":
-            out = _to_numeric(values, column, where)
+            out = _to_numeric(values, column, where, lenient=plan.lenient)
         elif plan.type == "binary":
             out = _to_binary(values, plan, column, where)
         elif plan.type == "ordinal":
