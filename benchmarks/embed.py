@@ -99,7 +99,8 @@ def main() -> None:
           f"each on average (min {tokens.min()}, max {tokens.max()})")
     print(f"e.g.  {texts[0]!r}")
 
-    cache = Path(tempfile.mkdtemp(prefix="segmint-embed-bench-"))
+    scratch = tempfile.TemporaryDirectory(prefix="segmint-embed-bench-")  # removed at exit
+    cache, big = Path(scratch.name) / "run", Path(scratch.name) / "bank-full"
     warm = [f"warm-up text {i}, not measured" for i in range(BATCH)]
     segmint = TextEmbedder(cache_dir=cache, batch_size=BATCH, progress=False)
     _, build_secs = timed(lambda: segmint.embed(warm[:1]))  # builds the graph, loads the session
@@ -155,7 +156,6 @@ def main() -> None:
 
     # the cache read at bank-full scale: 45,211 vectors as one shard, read by a new embedder
     full = rows_as_text(bank, COLUMNS)
-    big = Path(tempfile.mkdtemp(prefix="segmint-embed-cache-"))
     writer = TextEmbedder(cache_dir=big, progress=False)
     fake = np.random.default_rng(0).normal(size=(len(set(full)), writer.dim)).astype(np.float32)
     writer._encode = lambda ids, mask: fake[:len(ids)]  # no model: only the cache is timed
@@ -171,6 +171,7 @@ def main() -> None:
     print(f"cache read in a new process, all {len(full):,} bank-full rows ({len(set(full)):,} "
           f"distinct, stand-in vectors): {read_secs:.3f} s")
     print(f"{load()} at the end")
+    scratch.cleanup()
 
 
 if __name__ == "__main__":
