@@ -159,3 +159,24 @@ def test_bank_llm_comparison_runs_on_a_sample(tmp_path, monkeypatch):
     assert "The segments, projected" in page and "What sets the segments apart" in page
     summary = pd.read_parquet(run.path / "solutions" / run.recommended / "explain_summary.parquet")
     assert summary.loc[0, "accuracy"] > 0.7
+
+
+def test_insiders_tree_embedding_example_runs(tmp_path):
+    """Forest leaves + UMAP as a space: its solutions are on the leaderboard, measured in the
+    common (log) space too, and say plainly that they cannot score new customers."""
+    spec = _example("insiders_tree.yaml")
+    for algorithm in spec.sweep.algorithms:
+        algorithm.grid["n_clusters"] = [3, 4]
+    spec.select.stability_resamples = 2
+    spec.profile.projections = ["pca"]
+    run = segmint.run(spec, output=tmp_path)
+    board = run.leaderboard().set_index("solution")
+    assert {"kmeans_k3_tree", "kmeans_k4_tree", "kmeans_k3_log"} <= set(board.index)
+    assert run.manifest["prepared_columns"]["tree"] == ["tree_umap_0", "tree_umap_1"]
+    tree = board.loc["kmeans_k4_tree"]
+    assert tree["common_davies_bouldin"] != pytest.approx(tree["davies_bouldin"])
+    sol = run.solution("kmeans_k4_tree")
+    labels = sol.labels()
+    assert len(labels) == run.manifest["customers"] and labels["segment"].nunique() >= 4
+    with pytest.raises(segmint.ModelError, match="tree embedding"):
+        sol.predict(run.customers().head(5).reset_index())

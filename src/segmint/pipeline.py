@@ -132,7 +132,7 @@ def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
     explanation (``profile.explain``)."""
     from segmint.explain import name_segments
     from segmint.explain.surrogate import explain_segments
-    from segmint.prepare.projections import project, project_categorical
+    from segmint.prepare.projections import METHODS, project, project_categorical
     from segmint.report._figures import projection_figure
 
     out: dict[str, Any] = {"projections": [], "explanation": None}
@@ -157,8 +157,8 @@ def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
             shown = project(common.X, method_name, n_components=3 if method == "pca3" else 2,
                             seed=spec.seed, max_rows=spec.profile.projection_rows)
             labels = clustered
-            what = f"{method_name.upper() if method_name == 'pca' else method_name} of the " \
-                   f"{common.name} space ({len(common.columns)} prepared columns)"
+            what = f"{METHODS[method_name]} of the {common.name} space " \
+                   f"({len(common.columns)} prepared columns)"
         figure = projection_figure(shown, labels, names, title="")
         out["projections"].append({"method": method, "heading": what, "note": shown.note,
                                    "figure": figure, "explained": shown.explained})

@@ -167,7 +167,10 @@ class TreeEmbedding(TransformerMixin, BaseEstimator):
         if self.target not in X.columns:
             raise InputError("the tree embedding's target is not a column of the table",
                              column=self.target)
-        features = [str(c) for c in X.columns if c != self.target]
+        # the target's missing-value indicator (as a preparation names it) would hand the
+        # forest part of its answer: left out with the target
+        leaks = {self.target, f"missing_{self.target}", f"missingindicator_{self.target}"}
+        features = [str(c) for c in X.columns if c not in leaks]
         if not features:
             raise InputError("the tree embedding needs at least one column besides its target "
                              "to learn it from", column=self.target)
