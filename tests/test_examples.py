@@ -140,7 +140,9 @@ def test_bank_llm_comparison_runs_on_a_sample(tmp_path, monkeypatch):
     run = segmint.run(spec, output=tmp_path / "runs")
 
     board = run.leaderboard().set_index("solution")
-    assert set(board.index) >= {"kmeans_k3_standard", "kmeans_k3_text", "kprototypes_k3"}
+    assert set(board.index) >= {"kmeans_k3_standard", "kmeans_k3_text", "kprototypes_k3",
+                                "kmeans_k3_standard_all", "kmeans_k3_text_all", "kprototypes_k3_all"}
+    assert (run.solution("kmeans_k3_text_all").labels()["segment"] >= 0).all()
     assert (board["n_clusters"] > 0).all()
     # 10% set apart by ECOD, as the article does; the rest clustered
     assert run.manifest["outliers"]["count"] == 150

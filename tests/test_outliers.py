@@ -140,3 +140,34 @@ def test_online_retail_default_outliers_leave_k_4_to_8_eligible(tmp_path):
     reasons = " ".join(run.manifest["reasons"])
     k = int(board.loc[run.recommended, "k"])
     assert f"k={k}" in reasons
+
+
+def test_compare_outliers_runs_every_setting_with_and_without_them(tmp_path):
+    frame, planted = _clients_with_outliers()
+    spec = _spec("flag")
+    spec["sweep"]["compare_outliers"] = True
+    run = segmint.run(frame, spec, output=tmp_path)
+    board = run.leaderboard().set_index("solution")
+    assert {"kmeans_k2", "kmeans_k3", "kmeans_k2_all", "kmeans_k3_all"} <= set(board.index)
+    assert set(board.loc[["kmeans_k2_all", "kmeans_k3_all"], "representation"]) == {"standard_all"}
+    every = run.solution("kmeans_k3_all").labels().set_index("customer")["segment"]
+    assert (every >= 0).all() and len(every) == 300
+    # clustered with everyone, k=3 spends a segment on a planted outlier or two
+    sizes = every.value_counts()
+    assert sizes.min() <= 3 and not board.loc["kmeans_k3_all", "eligible"]
+    apart = run.solution("kmeans_k2").labels().set_index("customer")["segment"]
+    assert sorted(apart[apart == -1].index) == planted
+    # stability of a solution refits on its own clustered customers: with the outliers apart,
+    # the two real groups come back every time
+    stab = pd.read_csv(run.path / "stability.csv").set_index("solution")
+    assert "kmeans_k2" in stab.index and stab.loc["kmeans_k2", "stability_ari_mean"] > 0.99
+
+
+def test_compare_outliers_without_an_outlier_rule_is_a_clear_error(tmp_path):
+    frame, _ = _clients_with_outliers()
+    spec = _spec("flag")
+    spec["prepare"]["outliers"] = {"method": "none"}
+    spec["sweep"]["compare_outliers"] = True
+    with pytest.raises(segmint.SpecError, match="compare_outliers needs outliers"):
+        segmint.run(frame, spec, output=tmp_path)
+    assert not any(tmp_path.iterdir())

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, what)
 
+#: the suffix of solutions and spaces that cluster every customer, outliers included
+#: (sweep.compare_outliers)
+ALL_CUSTOMERS = "_all"
+
 def demo_spec(output: str | Path = "runs") -> RunSpec:
     """The bundled demo: Insiders features and Intel's grid on UCI Online Retail."""
     data = resources.files("segmint") / "data"
@@ -89,28 +93,47 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     table, clustered, flags, outlier_model = _set_outliers_apart(table, spec)
 
     t0 = time.perf_counter()
-    sweep = Sweep(spec.sweep, seed=spec.seed, progress=stage("sweep"), prepare_spec=spec.prepare)
-    solutions = sweep.run(clustered)
-    first = sweep.common
-    assert first is not None
+    # with sweep.compare_outliers, every setting runs twice: with the outliers set apart and
+    # with every customer clustered (solutions and spaces suffixed "_all")
+    variants: list[tuple[CustomerTable, np.ndarray | None, str]] = [(clustered, flags, "")]
+    if spec.sweep.compare_outliers:
+        if flags is None:
+            raise SpecError("sweep.compare_outliers needs outliers set apart and flagged: set "
+                            "prepare.outliers (a method, mode: flag)")
+        variants.append((table, None, ALL_CUSTOMERS))
+    solutions, representations, common_of = [], {}, {}
+    for part, part_flags, suffix in variants:
+        sweep = Sweep(spec.sweep, seed=spec.seed, progress=stage("sweep" + suffix),
+                      prepare_spec=spec.prepare)
+        found = sweep.run(part)
+        assert sweep.common is not None
+        for solution in found:
+            if part_flags is not None:  # flagged outliers: a segment of their own (-1)
+                labels = np.full(len(part_flags), -1, dtype=np.int64)
+                labels[~part_flags] = solution.labels
+                solution.clustered = ~part_flags
+                solution.labels = labels
+            if suffix:
+                solution.name += suffix
+                solution.representation += suffix
+                solution.description += " (every customer clustered, outliers included)"
+            common_of[solution.name] = sweep.common
+        representations.update({name + suffix: rep for name, rep in sweep.representations.items()})
+        solutions += found
+        if not suffix:
+            first = sweep.common
     # rule-based segments (RFM) score every customer, outliers included: their quintiles are
     # the whole customer base's
     rules = rule_solutions(table, first if flags is None else
                            prepare(table, spec.sweep.common.scaling, spec.prepare), spec)
     timings["sweep"] = time.perf_counter() - t0
 
-    # selection sees the clustered customers only: stability refits on resamples of them and
-    # compares with the solution's labels of the same rows
+    # selection: stability refits on resamples of each solution's clustered customers and
+    # compares with its labels of the same rows
     t0 = time.perf_counter()
-    if flags is not None:  # flagged outliers: a segment of their own (-1) in every solution
-        for solution in solutions:
-            labels = np.full(len(flags), -1, dtype=np.int64)
-            labels[~flags] = solution.labels
-            solution.clustered = ~flags
-            solution.labels = labels
     solutions += rules
     board = leaderboard(solutions)
-    data = model_input(clustered.frame, clustered.types, clustered.features)
+    data = model_input(table.frame, table.types, table.features)
     rec = recommend(solutions, board, data, spec.select, seed=spec.seed, progress=stage("stability"))
     timings["select"] = time.perf_counter() - t0
 
@@ -118,10 +141,10 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
         table.info = _with_became(table.info, first, table.features)
     chosen = next((s for s in solutions if s.name == rec.solution), None)
     t0 = time.perf_counter()
-    insight = _insight(spec, table, chosen, first, progress=stage("explain")) \
+    insight = _insight(spec, table, chosen, common_of[chosen.name], progress=stage("explain")) \
         if chosen is not None else None
     timings["explain"] = time.perf_counter() - t0
-    return write_run(spec, table, solutions, rec, sweep.representations, timings=timings,
+    return write_run(spec, table, solutions, rec, representations, timings=timings,
                      progress=progress, outlier_model=outlier_model, insight=insight)
 
 

@@ -271,6 +271,9 @@ class SweepSpec(_Model):
     silhouette_sample: int = Field(default=20_000, ge=100)
     # Fitted on at most this many rows where an algorithm is quadratic (agglomerative).
     max_rows_quadratic: int = Field(default=20_000, ge=2)
+    # every setting also run on every customer, outliers included (solutions named *_all), to
+    # compare with and without the outliers set apart (prepare.outliers, mode flag)
+    compare_outliers: bool = False
 
     @model_validator(mode="after")
     def _one_way(self) -> SweepSpec:

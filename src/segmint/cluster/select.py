@@ -77,6 +77,10 @@ def stability(solution: Solution, data: pd.DataFrame | np.ndarray, *, resamples:
 
     1.0 means the segments come back identical whatever subset of customers is used.
     """
+    if solution.clustered is not None and len(data) == len(solution.clustered):
+        # the whole table given: the solution's clustered customers are what it was fitted on
+        data = data.iloc[solution.clustered] if isinstance(data, pd.DataFrame) \
+            else data[solution.clustered]
     n = len(data)
     size = max(2, int(round(fraction * n)))
     aris = []
