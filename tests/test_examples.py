@@ -159,6 +159,16 @@ def test_bank_llm_comparison_runs_on_a_sample(tmp_path, monkeypatch):
     assert eligible["rank"].min() == 1
     page = run.report_path.read_text(encoding="utf-8")
     assert "The segments, projected" in page and "What sets the segments apart" in page
+    # the ways side by side: 3 ways x with and without the outliers, each its best-ranked
+    from segmint.cluster import compare_ways
+
+    ways = compare_ways(board.reset_index())
+    assert len(ways) == 6 and "Ways compared" in page
+    for row in ways.itertuples():
+        group = board[(board["algorithm"] == board.loc[row.solution, "algorithm"])
+                      & (board["representation"] == board.loc[row.solution, "representation"])]
+        if group["rank"].notna().any():
+            assert row.solution == group["rank"].idxmin()
     summary = pd.read_parquet(run.path / "solutions" / run.recommended / "explain_summary.parquet")
     assert summary.loc[0, "accuracy"] > 0.7
 

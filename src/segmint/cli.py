@@ -95,6 +95,7 @@ def _summary(run) -> None:
         out.print("columns (type: what it became; see feature_info.csv for why):")
         for row in info.itertuples():
             out.print(f"  {row.column}: {row.type} -> {row.became}", highlight=False)
+    _ways(board)
     out.print(f"solutions: {len(board)}; recommended: [bold]{run.recommended}[/]")
     for reason in run.manifest.get("reasons", []):
         out.print(f"  - {reason}", highlight=False)
@@ -113,6 +114,32 @@ def _summary(run) -> None:
             sizes = ", ".join(f"{r['name']} {r['size']:,}" for _, r in prof.iterrows())
             out.print(f"rule-based {name} (for comparison): {sizes}", highlight=False)
     out.print(f"report: {run.report_path}")
+
+
+def _ways(board) -> None:
+    """Several ways of clustering (algorithms x spaces): their best solutions side by side."""
+    from rich.table import Table
+
+    from segmint.cluster import compare_ways
+
+    ways = compare_ways(board)
+    if len(ways) < 2:
+        return
+    table = Table(title="ways compared (own space | common space; DB lower, CH and silhouette "
+                        "higher are better)", title_justify="left")
+    table.add_column("best solution of each way", no_wrap=True)
+    for column in ("DB", "CH", "sil.", "DB", "CH", "sil."):
+        table.add_column(column, justify="right")
+    for row in ways.itertuples():
+        table.add_row(row.solution,
+                      *(f"{v:.3f}" if name != "calinski_harabasz" else f"{v:,.0f}"
+                        for name, v in (("davies_bouldin", row.davies_bouldin),
+                                        ("calinski_harabasz", row.calinski_harabasz),
+                                        ("silhouette", row.silhouette),
+                                        ("davies_bouldin", row.common_davies_bouldin),
+                                        ("calinski_harabasz", row.common_calinski_harabasz),
+                                        ("silhouette", row.common_silhouette))))
+    out.print(table)
 
 
 @app.command("run")

@@ -15,7 +15,11 @@ from segmint.cluster.registry import ALGORITHMS
 from segmint.cluster.sweep import Solution
 from segmint.spec import SelectSpec
 
-__all__ = ["leaderboard", "find_knee", "knee_by_group", "stability", "recommend", "Recommendation"]
+__all__ = ["leaderboard", "find_knee", "knee_by_group", "stability", "recommend", "Recommendation",
+           "compare_ways"]
+
+#: the measures of :func:`compare_ways`, in their own space and in the common one
+_WAY_MEASURES = ("davies_bouldin", "calinski_harabasz", "silhouette")
 
 log = logging.getLogger(__name__)
 
@@ -221,3 +225,38 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
                    + ("" if st["stability_ari_mean"] >= 0.75 else
                       " (no candidate reached 0.75; the most stable was taken)"))
     return Recommendation(chosen, reasons, knees, stab, board)
+
+
+def compare_ways(board: pd.DataFrame) -> pd.DataFrame:
+    """One row per way of clustering (algorithm x representation, rule-based ones aside): its
+    best solution, the first-ranked eligible one (else the lowest Davies-Bouldin in the common
+    space), with Davies-Bouldin, Calinski-Harabasz and silhouette in its own space, as one
+    method is usually reported, and in the common space, where the ways compare.
+
+    Examples
+    --------
+    >>> board = pd.DataFrame({"solution": ["a2", "a3", "b3"], "algorithm": ["kmeans"] * 3,
+    ...     "representation": ["standard", "standard", "text"], "n_clusters": [2, 3, 3],
+    ...     "rank": [2, 1, pd.NA], "davies_bouldin": [1.0, 0.8, 0.5],
+    ...     "calinski_harabasz": [9.0, 8.0, 7.0], "silhouette": [0.3, 0.4, 0.5],
+    ...     "common_davies_bouldin": [1.0, 0.8, 1.9], "common_calinski_harabasz": [9.0, 8.0, 3.0],
+    ...     "common_silhouette": [0.3, 0.4, 0.1]})
+    >>> compare_ways(board)[["way", "solution"]].values.tolist()
+    [['kmeans on standard', 'a3'], ['kmeans on text', 'b3']]
+    """
+    from segmint.cluster.rules import RULE_ALGORITHMS
+
+    rows = []
+    shown = board[~board["algorithm"].isin(RULE_ALGORITHMS)]
+    for (algorithm, representation), group in shown.groupby(["algorithm", "representation"],
+                                                             sort=False):
+        ranked = group[group["rank"].notna()] if "rank" in group else group.iloc[:0]
+        best = ranked.sort_values("rank").iloc[0] if len(ranked) else \
+            group.sort_values("common_davies_bouldin", na_position="last").iloc[0]
+        algo = ALGORITHMS.get(str(algorithm))
+        mixed = algo is not None and algo.input == "mixed"
+        rows.append({"way": f"{algorithm} on {'the mixed table' if mixed else representation}",
+                     "solution": best["solution"], "n_clusters": int(best["n_clusters"]),
+                     **{m: best[m] for m in _WAY_MEASURES},
+                     **{f"common_{m}": best[f"common_{m}"] for m in _WAY_MEASURES}})
+    return pd.DataFrame(rows)

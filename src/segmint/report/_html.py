@@ -149,6 +149,7 @@ def render_report(
         _explanation_html(explanation),
         _projections_html(projections),
         _plots_html(plots),
+        _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
         _stability_html(stability, recommended),
         _feature_info_html(feature_info, notes),
@@ -632,6 +633,36 @@ def _explanation_html(explanation: Any) -> str:
             f'<tbody>{rows}</tbody></table></div><div class="table-wrap"><table><thead><tr>'
             '<th>segment</th><th>columns that put customers in it (+ pushes in, - pushes out)</th>'
             f'<th>recall</th></tr></thead><tbody>{"".join(per)}</tbody></table></div></section>')
+
+
+def _ways_html(leaderboard: pd.DataFrame) -> str:
+    """Several ways of clustering side by side: each one's best solution, measured in its own
+    space and in the common one."""
+    from segmint.cluster import compare_ways
+
+    needed = {"algorithm", "representation", "n_clusters", "common_davies_bouldin"}
+    if not needed <= set(leaderboard.columns):
+        return ""
+    ways = compare_ways(leaderboard)
+    if len(ways) < 2:
+        return ""
+
+    def cells(row: Any, prefix: str) -> str:
+        return (f"<td>{row[prefix + 'davies_bouldin']:.3f}</td>"
+                f"<td>{row[prefix + 'calinski_harabasz']:,.0f}</td>"
+                f"<td>{row[prefix + 'silhouette']:.3f}</td>")
+
+    body = "".join(f"<tr><td>{_esc(r['way'])}</td><td>{_esc(r['solution'])}</td>"
+                   f"<td>{int(r['n_clusters'])}</td>{cells(r, '')}{cells(r, 'common_')}</tr>"
+                   for _, r in ways.iterrows())
+    return ('<section id="ways"><h2>Ways compared</h2><p class="note">Each way\'s best solution. '
+            'Measures taken in different spaces do not compare (a 2-D layout or a unit-length '
+            'embedding scores differently from the one-hot table), so each is also measured in '
+            'the common space, where the selection ranks them. Davies-Bouldin: lower is better; '
+            'Calinski-Harabasz and silhouette: higher.</p><div class="table-wrap"><table><thead>'
+            '<tr><th>way</th><th>best solution</th><th>k</th><th>Davies-Bouldin</th>'
+            '<th>Calinski-Harabasz</th><th>silhouette</th><th>DB, common</th><th>CH, common</th>'
+            f'<th>silhouette, common</th></tr></thead><tbody>{body}</tbody></table></div></section>')
 
 
 def _plotly_js() -> str:
