@@ -10,6 +10,7 @@ import pytest
 
 import segmint
 from segmint import load_spec
+from segmint.prepare.embed import rows_as_text
 from segmint.spec import AlgorithmSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,8 +152,13 @@ def test_bank_llm_comparison_runs_on_a_sample(tmp_path, monkeypatch):
     assert same["common_davies_bouldin"] == pytest.approx(same["davies_bouldin"])
     text = board.loc["kmeans_k3_text"]
     assert text["common_davies_bouldin"] != pytest.approx(text["davies_bouldin"])
-    # the text space: 384 MiniLM dimensions
+    # the text space: 384 MiniLM dimensions; yes/no columns written as the file says them
     assert len(run.manifest["prepared_columns"]["text"]) == 384
+    embedding = run.solution("kmeans_k3_text").model.named_steps["prepare"]
+    assert embedding.words == {c: ["yes", "no"] for c in ("default", "housing", "loan")}
+    first = raw.loc[sample.index[0]]
+    text = rows_as_text(run.customers().head(1), embedding.columns_, words=embedding.words)[0]
+    assert f"Housing: {first['housing']}, Loan: {first['loan']}" in text
     # the recommendation ranks in the common space: the chosen one is the best candidate there
     eligible = board[board["eligible"]]
     assert board.loc[run.recommended, "eligible"]

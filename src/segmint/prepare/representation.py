@@ -243,8 +243,12 @@ def represent(table: CustomerTable, space: RepresentationSpec, spec: PrepareSpec
         if unknown:
             raise InputError(f"the text representation writes column {unknown[0]!r}, which is "
                              f"not a feature of the customer table; features: {table.features}")
+        # 0/1 columns in the source's own words ("Housing: yes"), as the recipe read them
+        levels = (table.schema or {}).get("binary_levels") or {}
+        words = {c: [str(w) for w in levels.get(c, ("yes", "no"))] for c in columns
+                 if table.types[c] == "binary"}
         transformer = TextEmbedding(columns=columns, template=space.template, model=space.model,
-                                    batch_size=space.batch_size)
+                                    batch_size=space.batch_size, words=words or None)
     else:
         from segmint.prepare.tree_embedding import TreeEmbedding
 
