@@ -210,6 +210,11 @@ def test_interrupt_while_writing_leaves_nothing_cli(case):
         pytest.skip("the run ended before it could be interrupted")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=TIMEOUT)
+    if proc.returncode == 0 and "interrupted" not in err:
+        # on a loaded machine the run can finish between the folder being seen and the
+        # signal arriving: then the run is whole, which is what this case guards
+        case.check(new_runs=1)
+        pytest.skip("the run ended before the interrupt reached it")
     assert proc.returncode == 130, f"exit {proc.returncode}\n{err}"
     assert "Traceback" not in err and len(error_lines(err)) == 1, err
     case.check()
