@@ -183,11 +183,17 @@ def _slow_spec(case):
                             "algorithms": [{"name": "kmeans", "grid": {"n_clusters": [2, 3, 4, 5]}}]})
 
 
+def _default_sigint() -> None:
+    # a command started in the background of a non-interactive shell (CI's, often) inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: the child gets it back
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(case, spec):
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.Popen([sys.executable, "-m", "segmint.cli", "run", str(spec)],
                             cwd=case.folder, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _wait_for_writing(case, proc) -> bool:
