@@ -153,16 +153,13 @@ def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
     """What the report shows of the recommended solution beyond its profile: projections of
     its customers coloured by segment (``profile.projections``) and a surrogate model's
     explanation (``profile.explain``)."""
-    from segmint.explain import name_segments
     from segmint.explain.surrogate import explain_segments
     from segmint.prepare.projections import METHODS, project, project_categorical
-    from segmint.report._figures import projection_figure
 
     out: dict[str, Any] = {"projections": [], "explanation": None}
     wanted = list(spec.profile.projections)
     steps = len(wanted) + int(spec.profile.explain)
     features = table.frame[table.features]
-    names = name_segments(features, chosen.labels, types=table.types)
     clustered = chosen.clustered_labels()  # the common space holds the clustered customers
     categorical = [c for c in table.features if table.types[c] == "categorical"]
     for i, method in enumerate(wanted):
@@ -182,9 +179,9 @@ def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
             labels = clustered
             what = f"{METHODS[method_name]} of the {common.name} space " \
                    f"({len(common.columns)} prepared columns)"
-        figure = projection_figure(shown, labels, names, title="")
-        out["projections"].append({"method": method, "heading": what, "note": shown.note,
-                                   "figure": figure, "explained": shown.explained})
+        # the report draws it, with the segment names of the profile it shows
+        out["projections"].append({"method": method, "heading": what, "projection": shown,
+                                   "labels": labels})
     if spec.profile.explain and len({int(x) for x in chosen.labels if x >= 0}) >= 2:
         if progress:
             progress(len(wanted), steps, "surrogate model")

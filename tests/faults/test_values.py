@@ -31,6 +31,14 @@ def _with(rows, row: int, index: int, value: str):
     return rows
 
 
+def _lines_with(column: str, row: int, value: str):
+    """(rows, header) of the lines, with ``value`` in ``column`` of 1-based ``row``; the
+    ``amount`` column is in the line-total shape of the lines."""
+    if column == "amount":
+        return _with(_amount_rows(), row, 3, value), AMOUNT_HEADER
+    return _with(tx_rows(), row, TX_HEADER.index(column), value), TX_HEADER
+
+
 def _amount_rows():
     """The same lines with a line total (quantity x price) in place of quantity and price."""
     return [[r[0], r[D], r[C], f"{float(r[Q]) * float(r[P]):.4f}"] for r in tx_rows()]
@@ -51,10 +59,7 @@ def _dropped(manifest: dict) -> int:
 @pytest.mark.parametrize("value", ["NaN", "inf", "-inf", "1e200"])
 @pytest.mark.parametrize("column", ["Quantity", "UnitPrice", "amount"])
 def test_bad_number_line_is_dropped_and_counted_api(case, column, value):
-    if column == "amount":
-        rows, header = _with(_amount_rows(), 3, 3, value), AMOUNT_HEADER
-    else:
-        rows, header = _with(tx_rows(), 3, TX_HEADER.index(column), value), TX_HEADER
+    rows, header = _lines_with(column, 3, value)
     data = case.write("lines.csv", tx_text(rows, header=header))
     spec = case.spec({"path": data.name})
     case.snapshot()
@@ -72,10 +77,7 @@ def test_bad_number_line_is_dropped_and_counted_api(case, column, value):
 @pytest.mark.parametrize("column", ["Quantity", "UnitPrice", "amount"])
 def test_text_where_a_number_belongs_stops_the_run_api(case, column):
     # README: a missing, infinite or huge number drops its line; text is an error even so
-    if column == "amount":
-        rows, header = _with(_amount_rows(), 3, 3, "abc"), AMOUNT_HEADER
-    else:
-        rows, header = _with(tx_rows(), 3, TX_HEADER.index(column), "abc"), TX_HEADER
+    rows, header = _lines_with(column, 3, "abc")
     data = case.write("lines.csv", tx_text(rows, header=header))
     spec = case.spec({"path": data.name})
     case.fails(spec, "api", kind=segmint.InputError, file="lines.csv", column=column, row=3,
@@ -86,10 +88,7 @@ def test_text_where_a_number_belongs_stops_the_run_api(case, column):
 @pytest.mark.parametrize("value", BAD_NUMBERS)
 @pytest.mark.parametrize("column", ["Quantity", "UnitPrice", "amount"])
 def test_bad_number_with_invalid_error(case, column, value):
-    if column == "amount":
-        rows, header = _with(_amount_rows(), 4, 3, value), AMOUNT_HEADER
-    else:
-        rows, header = _with(tx_rows(), 4, TX_HEADER.index(column), value), TX_HEADER
+    rows, header = _lines_with(column, 4, value)
     data = case.write("lines.csv", tx_text(rows, header=header))
     spec = case.spec({"path": data.name, "invalid": "error"})
     via = "cli" if (column, value) in {("Quantity", "abc"), ("UnitPrice", "inf")} else "api"

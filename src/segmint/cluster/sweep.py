@@ -58,6 +58,9 @@ class Solution:
     segment_names: dict[int, str] = field(repr=False, default_factory=dict)  # names given by rules
     # the customers that were clustered (False: an outlier set apart, labelled -1); None: all
     clustered: np.ndarray | None = field(repr=False, default=None)
+    # can score new customers from its saved model (not on a tree embedding: UMAP's fitted
+    # state has no safe file format)
+    scorable: bool = True
 
     def clustered_labels(self) -> np.ndarray:
         """The labels of the customers that were clustered, in table order."""
@@ -145,6 +148,7 @@ class Sweep:
         self.representations: dict[str, Representation] = {}
         self._mixed: MixedInput | None = None
         self.common: Representation | None = None  # the space every solution is measured in
+        self._kinds = {str(r.name): r.kind for r in spec.spaces()}
 
     def plan(self) -> list[tuple[RepresentationSpec, Algorithm, list[dict[str, Any]], set[str]]]:
         plan = []
@@ -245,12 +249,13 @@ class Sweep:
                           ("cluster", estimator)])
         description = describe(algo, params, rep.name) if algo.input == "numeric" else \
             f"{algo.describe(params)}, on the mixed table (measured in the {rep.name} space)"
-        kind = next((r.kind for r in self.spec.spaces() if r.name == rep.name), "scaled")
-        if algo.input == "numeric" and kind != "scaled":
+        kind = self._kinds.get(rep.name, "scaled") if algo.input == "numeric" else "scaled"
+        if kind != "scaled":
             description = f"{algo.describe(params)}, on the {kind} embedding {rep.name!r}"
         return Solution(name, algo.name, rep.name, params, labels, model, metrics, seconds,
                         center_ids=np.asarray(ids), centers=np.asarray(centers, dtype="float64"),
-                        columns=list(rep.columns), description=description)
+                        columns=list(rep.columns), description=description,
+                        scorable=kind != "tree")
 
 
 def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed: int,

@@ -227,8 +227,6 @@ def represent(table: CustomerTable, space: RepresentationSpec, spec: PrepareSpec
     The transformer takes what :func:`model_input` makes of the customer table, so a saved
     solution scores new customers through the same steps.
     """
-    from sklearn.base import clone
-
     if space.kind == "scaled":
         rep = prepare(table, space.scaling, spec)
         rep.name = str(space.name)
@@ -260,7 +258,9 @@ def represent(table: CustomerTable, space: RepresentationSpec, spec: PrepareSpec
             raise InputError(f"the tree representation's target {target!r} is not a numeric "
                              f"feature of the customer table; numeric features: "
                              f"{[c for c in table.features if table.types[c] == 'numeric']}")
-        scaled = clone(prepare(table, space.scaling, spec).transformer).set_output(transform="pandas")
+        with_missing = [c for c in table.features if frame[c].isna().any()]
+        scaled = make_representation(space.scaling, table.types, table.features, with_missing,
+                                     spec).set_output(transform="pandas")
         transformer = Pipeline([("prepare", scaled),
                                 ("embed", TreeEmbedding(target, n_estimators=space.n_estimators,
                                                         n_components=space.n_components,

@@ -108,6 +108,12 @@ def render_report(
         type, why, missing values, statistics and what it became.
     notes : sequence of str
         What the recipe inferred or did, in words.
+    projections : sequence of mappings
+        The recommended solution's customers projected: each with ``heading``, ``projection``
+        (:class:`~segmint.prepare.projections.Projection`) and ``labels`` (the segment of
+        every row of the projection's input); drawn coloured by segment, named as in ``profile``.
+    explanation : SurrogateExplanation or None
+        What a model predicting the segments relies on (:mod:`segmint.explain.surrogate`).
 
     Returns
     -------
@@ -147,7 +153,7 @@ def render_report(
         _recommendation_html(recommended, reasons),
         _profile_html(profile, recommended),
         _explanation_html(explanation),
-        _projections_html(projections),
+        _projections_html(projections, profile),
         _plots_html(plots),
         _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
@@ -594,19 +600,26 @@ def _plots_html(plots: Sequence[tuple[str, str, go.Figure | None, str]]) -> str:
     return f'<section><h2>Choosing k</h2><div class="plots">{"".join(blocks)}</div></section>'
 
 
-def _projections_html(projections: Sequence[Mapping[str, Any]]) -> str:
-    """The recommended solution's customers in 2-D or 3-D, coloured by segment."""
+def _projections_html(projections: Sequence[Mapping[str, Any]], profile: pd.DataFrame | None) -> str:
+    """The recommended solution's customers in 2-D or 3-D, coloured by segment and named as
+    in its profile. Each projection: ``heading``, ``projection`` (a
+    :class:`~segmint.prepare.projections.Projection`) and the ``labels`` of its input rows."""
     import plotly.io as pio
+
+    from segmint.report._figures import projection_figure
 
     if not projections:
         return ""
+    names = {} if profile is None else \
+        {int(s): str(n) for s, n in zip(profile["segment"], profile["name"], strict=True)}
     blocks = []
     for i, shown in enumerate(projections):
-        content = pio.to_html(shown["figure"], full_html=False, include_plotlyjs=False,
+        figure = projection_figure(shown["projection"], shown["labels"], names)
+        content = pio.to_html(figure, full_html=False, include_plotlyjs=False,
                               div_id=f"projection-{i}", config=_PLOT_CONFIG,
                               default_height=f"{_PLOT_HEIGHT + 80}px")
         blocks.append(f'<figure class="plot"><figcaption>{_esc(shown["heading"])}</figcaption>'
-                      f'{content}<p class="note">{_esc(shown["note"])}</p></figure>')
+                      f'{content}<p class="note">{_esc(shown["projection"].note)}</p></figure>')
     return ('<section id="projections"><h2>The segments, projected</h2><p class="note">Each point '
             'a customer of the recommended solution (a seeded sample on large tables), coloured '
             f'by segment.</p><div class="plots">{"".join(blocks)}</div></section>')

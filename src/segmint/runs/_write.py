@@ -150,17 +150,6 @@ def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
     return table.frame[columns], types
 
 
-def _holds_tree_embedding(model: Any) -> bool:
-    from sklearn.pipeline import Pipeline
-
-    from segmint.prepare.tree_embedding import TreeEmbedding
-
-    def steps(est: Any) -> list[Any]:
-        return [s for _, s in est.steps for s in [s, *steps(s)]] if isinstance(est, Pipeline) else []
-
-    return any(isinstance(step, TreeEmbedding) for step in steps(model))
-
-
 def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.DataFrame:
     """Write one solution's folder; return its profile."""
     from sklearn.pipeline import Pipeline
@@ -176,9 +165,9 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
         # the safe format cannot hold this estimator: keep the preparation; new customers go
         # to the nearest centre (centers.parquet), as the registry's assign says
         model = Pipeline([("prepare", model.named_steps["prepare"]), ("cluster", "passthrough")])
-    scorable = model is not None and not _holds_tree_embedding(model)
-    # a tree embedding's UMAP cannot be saved in the safe format: its solutions are not scored
-    model_sha256 = save_model(model, folder / L.MODEL) if scorable else None
+    # a solution on a tree embedding keeps no model: UMAP has no safe file format
+    model_sha256 = save_model(model, folder / L.MODEL) \
+        if model is not None and sol.scorable else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
     # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
@@ -198,7 +187,7 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
     meta = {"name": sol.name, "algorithm": sol.algorithm, "representation": sol.representation,
             "params": sol.params, "description": sol.description, "features": table.features,
             "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds,
-            "model_sha256": model_sha256, "scorable": scorable or sol.rules is not None,
+            "model_sha256": model_sha256, "scorable": sol.scorable,
             **sol.metrics}
     (folder / L.METRICS).write_text(json.dumps(jsonable(meta), indent=2), encoding="utf-8")
     return prof
