@@ -224,6 +224,8 @@ def test_tuning_picks_the_lowest_davies_bouldin():
         alone[k] = davies_bouldin_score(X, labels)
         assert single.davies_bouldin_index == pytest.approx(alone[k])
     assert [t.num_clusters for t in model.trials] == [2, 3, 4, 5]
+    assert model.summary().startswith(f"4 trials (num_clusters 2, 3, 4, 5); optimal trial "
+                                      f"{model.optimal_trial}: ")
     assert model.trial().num_clusters == min(alone, key=alone.get)
     for trial in model.trials:
         assert trial.davies_bouldin_index == pytest.approx(alone[trial.num_clusters])
@@ -256,7 +258,7 @@ def test_state_round_trip_through_skops_and_json():
 def test_warm_start_continues_from_the_previous_centres():
     table = blobs()
     first = train(table, {"model_type": "kmeans", "num_clusters": 3, "max_iterations": 1})
-    second = train(table, {"model_type": "kmeans", "warm_start": True}, previous=first)
+    second = train(table, {"model_type": "kmeans", "warm_start": True}, warm_start_from=first)
     assert second.estimator.n_clusters == 3
     assert {r["training_run"] for r in second.training_info} == {0, 1}
     with pytest.raises(SpecError, match="warm_start needs an existing model"):

@@ -123,6 +123,14 @@ def test_predict_nearest_centroids_and_inputs(model, table):
         np.testing.assert_allclose(distances, np.sort(d[i]))
 
 
+def test_predict_passes_through_other_columns(model, table):
+    given = pa.table({"raw": [f"r{i}" for i in range(table.num_rows)]})
+    result = outputs.predict(model, table, passthrough=given)
+    assert result.column_names == ["CENTROID_ID", "NEAREST_CENTROIDS_DISTANCE", "raw"]
+    with pytest.raises(InputError, match="rows"):
+        outputs.predict(model, table, passthrough=given.slice(0, 3))
+
+
 def test_predict_lists_at_most_five_centroids(table):
     seven = train(table.select(FEATURES), {"model_type": "kmeans", "num_clusters": 7})
     entries = outputs.predict(seven, table)["NEAREST_CENTROIDS_DISTANCE"].to_pylist()

@@ -87,7 +87,7 @@ Where segmint differs from BigQuery ML, and why
     has no effect). A candidate above the number of rows is an INFEASIBLE trial.
     num_trials with num_clusters left out searches [2, 10] (as documented for BigQuery's
     default search space); num_trials > 1 with a fixed num_clusters is refused.
-11. warm_start: the caller passes the previous model (or its centres in the new prepared
+11. warm_start: the caller passes the previous model (``warm_start_from``; or its centres in the new prepared
     space); the preprocessing is refitted on the new rows, so the old centres are read in the
     new standardised units.
 12. Options BigQuery has that do not apply locally (model_registry, vertex_ai_model_id,
@@ -968,6 +968,17 @@ class KMeansModel:
                 return trial
         raise ModelError(f"the model has no trial {wanted} (trials 1 to {len(self.trials)})")
 
+    def summary(self) -> str:
+        """One line: clusters and Davies-Bouldin of the optimal trial (and the trials run)."""
+        best = self.trial()
+        davies_bouldin = "n/a" if best.davies_bouldin_index is None \
+            else f"{best.davies_bouldin_index:.3f}"
+        line = f"{best.num_clusters} clusters, Davies-Bouldin {davies_bouldin}"
+        if not self.hparam_tuning:
+            return line
+        tried = ", ".join(str(t.num_clusters) for t in self.trials)
+        return f"{len(self.trials)} trials (num_clusters {tried}); optimal trial {best.trial_id}: {line}"
+
     @property
     def estimator(self) -> BQKMeans:
         """The optimal trial's estimator."""
@@ -1048,7 +1059,7 @@ def _warm_centers(previous: KMeansModel | None, init_centers: np.ndarray | None)
 
 @public
 def train(table: pa.Table, options: Mapping[str, Any], *, init_centers: np.ndarray | None = None,
-          previous: KMeansModel | None = None) -> KMeansModel:
+          warm_start_from: KMeansModel | None = None) -> KMeansModel:
     """Train BigQuery ML's k-means on the rows of the training query.
 
     Parameters
@@ -1056,9 +1067,9 @@ def train(table: pa.Table, options: Mapping[str, Any], *, init_centers: np.ndarr
     table : the rows of CREATE MODEL's query: every column is a feature except kmeans_init_col
     options : the OPTIONS, as for :func:`kmeans_options`
     init_centers : with warm_start, the starting centres in this training's prepared space
-    previous : with warm_start, the model being retrained: its optimal centres start this
-        training (unless init_centers is given) and its ML.TRAINING_INFO rows are kept, this
-        training adding training_run + 1
+    warm_start_from : with warm_start, the model being retrained: its optimal centres start
+        this training (unless init_centers is given) and its ML.TRAINING_INFO rows are kept,
+        this training adding training_run + 1
 
     Returns
     -------
@@ -1073,6 +1084,7 @@ def train(table: pa.Table, options: Mapping[str, Any], *, init_centers: np.ndarr
     (2, [3, 3])
     """
     opts = kmeans_options(options, n_rows=table.num_rows)
+    previous = warm_start_from
     init_col = None
     if opts.kmeans_init_col is not None:
         init_col = _find_column(table.column_names, opts.kmeans_init_col)

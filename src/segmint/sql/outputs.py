@@ -161,6 +161,9 @@ def _prepared(model: KMeansModel, table: pa.Table) -> np.ndarray:
 
 
 def _with_inputs(head: pa.Schema, arrays: Sequence[pa.Array], table: pa.Table) -> pa.Table:
+    if len(arrays[0]) != table.num_rows:
+        raise InputError(f"the pass-through columns hold {table.num_rows} rows, the scored rows "
+                         f"{len(arrays[0])}")
     taken = {name.lower() for name in head.names}
     for name in table.column_names:
         if name.lower() in taken:
@@ -224,9 +227,17 @@ def centroids(model: KMeansModel, *, standardize: bool = False, trial: int | Non
 
 
 @public
-def predict(model: KMeansModel, table: pa.Table, *, trial: int | None = None) -> pa.Table:
+def predict(model: KMeansModel, table: pa.Table, *, trial: int | None = None,
+            passthrough: pa.Table | None = None) -> pa.Table:
     """ML.PREDICT: each row's CENTROID_ID (1-based) and its distances to the nearest
     min(num_clusters, 5) centroids (nearest first), then every input column unchanged.
+
+    Parameters
+    ----------
+    table : the rows to score, holding the model's feature columns
+    trial : the trial whose model scores (the optimal one by default)
+    passthrough : the columns to append (default ``table``): with a TRANSFORM clause, the rows
+        as given, while ``table`` holds them transformed; same number of rows
 
     Examples
     --------
@@ -249,7 +260,7 @@ def predict(model: KMeansModel, table: pa.Table, *, trial: int | None = None) ->
         fields=list(struct_type))
     offsets = pa.array(np.arange(0, n * m + 1, m, dtype=np.int32))
     arrays = [pa.array(order[:, 0] + 1, _I64), pa.ListArray.from_arrays(offsets, entries)]
-    return _with_inputs(SCHEMAS["predict"], arrays, table)
+    return _with_inputs(SCHEMAS["predict"], arrays, table if passthrough is None else passthrough)
 
 
 def _normalized(estimator: BQKMeans, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,13 +274,16 @@ def _normalized(estimator: BQKMeans, X: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 @public
 def detect_anomalies(model: KMeansModel, table: pa.Table, *, contamination: float,
-                     training: pa.Table, trial: int | None = None) -> pa.Table:
+                     training: pa.Table, trial: int | None = None,
+                     passthrough: pa.Table | None = None) -> pa.Table:
     """ML.DETECT_ANOMALIES: is_anomaly, normalized_distance, centroid_id, then the input columns.
 
     Parameters
     ----------
     contamination : the share of training rows taken as anomalous, in [0, 0.5]
     training : the model's training rows (the threshold is their (1 - contamination) quantile)
+    trial : the trial whose model scores (the optimal one by default)
+    passthrough : the columns to append (default ``table``), as for :func:`predict`
     """
     if isinstance(contamination, bool) or not isinstance(contamination, (int, float)) \
             or not 0.0 <= float(contamination) <= 0.5:
@@ -283,7 +297,8 @@ def detect_anomalies(model: KMeansModel, table: pa.Table, *, contamination: floa
     distance, centroid = _normalized(estimator, _prepared(model, table))
     arrays = [pa.array(distance > threshold, _BOOL), pa.array(distance, _F64),
               pa.array(centroid + 1, _I64)]
-    return _with_inputs(SCHEMAS["detect_anomalies"], arrays, table)
+    return _with_inputs(SCHEMAS["detect_anomalies"], arrays,
+                        table if passthrough is None else passthrough)
 
 
 @public
