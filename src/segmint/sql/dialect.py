@@ -179,8 +179,8 @@ class BigQueryMLParser(BigQueryParser):
 
     def raise_error(self, message: str, token: Token | None = None) -> None:
         # remember which token failed: parse_script places the error by its offset
-        self._segmint_error_token = token or self._curr or self._prev
-        super().raise_error(message, token)
+        self._segmint_error_token = token or self._curr  # None: the statement ended early
+        super().raise_error(message, token)  # type: ignore[arg-type]
 
     def _parse_ml_function(self, name: str) -> exp.Expr | None:
         # only ML.<name>(...) is BigQuery ML's; tokens are ML . NAME ( and we are past the (
@@ -356,7 +356,8 @@ def parse_script(sql: str) -> list[Statement]:
         try:
             parsed = [e for e in parser.parse(chunk, sql) if e is not None]
         except ParseError as error:
-            raise _parse_error(error, getattr(parser, "_segmint_error_token", None), sql) from None
+            raise _parse_error(error, getattr(parser, "_segmint_error_token", None), chunk[-1],
+                               sql) from None
         if not parsed:
             continue
         start, end = chunk[0].start, chunk[-1].end
@@ -380,15 +381,15 @@ def _split_statements(tokens: list[Token]) -> Iterator[list[Token]]:
         yield chunk
 
 
-def _parse_error(error: ParseError, token: Token | None, sql: str) -> SQLError:
+def _parse_error(error: ParseError, token: Token | None, last: Token, sql: str) -> SQLError:
     description = (error.errors[0]["description"] if error.errors else str(error)).strip()
-    at_end = token is None or (token.token_type == TokenType.SEMICOLON)
-    if token is not None and not at_end:
+    if token is not None and token.token_type.name == "SENTINEL":  # sqlglot's end marker
+        token = None
+    if token is not None:
         line, column = _line_column(sql, token.start)
         return SQLError(_syntax_message(description, token), line=line, column=column, source=sql)
-    # end of the statement: place it just past the last character
-    offset = (token.end + 1) if token is not None else len(sql.rstrip())
-    line, column = _line_column(sql, offset)
+    # the statement ended early: place it just past its last character
+    line, column = _line_column(sql, last.end + 1)
     return SQLError(_syntax_message(description, None), line=line, column=column, source=sql)
 
 
@@ -534,11 +535,11 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
                       "'farm_fingerprint'").fetchall()
     if present[0][0]:
         return
-    from duckdb.func import PythonUDFType
+    from duckdb.func import FunctionNullHandling, PythonUDFType
     from duckdb.sqltypes import BIGINT, VARCHAR
 
     con.create_function("farm_fingerprint", _farm_fingerprint, [VARCHAR], BIGINT,
-                        type=PythonUDFType.ARROW, null_handling="special")
+                        type=PythonUDFType.ARROW, null_handling=FunctionNullHandling.SPECIAL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1005,8 +1006,10 @@ class _Translator:
         if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
                for e in node.expressions):
             return
+        bare = node.copy()
+        bare.set("with_", None)  # its CTEs are in self.ctes already
         try:
-            relation = self.con.sql(self.with_ctes(self.sql(node)))
+            relation = self.con.sql(self.with_ctes(self.sql(bare)))
         except duckdb.Error as error:
             raise duckdb_error(error, node, self.source) from None
         if len(relation.types) != len(node.expressions):
@@ -1026,6 +1029,14 @@ def _children(node: exp.Expr) -> Iterator[exp.Expr]:
         for child in value if isinstance(value, list) else [value]:
             if isinstance(child, exp.Expr):
                 yield child
+
+
+def _bigquery_semantics(node: exp.Expr) -> exp.Expr:
+    """Rewrites where BigQuery's functions or literals mean something else in DuckDB."""
+    if isinstance(node, exp.Literal) and not node.is_string and re.search(r"[.eE]", node.this):
+        # 2.5 is a FLOAT64 in BigQuery, a DECIMAL in DuckDB
+        return exp.cast(node.copy(), "DOUBLE")
+    return _regexp_extract(node)
 
 
 def _regexp_extract(node: exp.Expr) -> exp.Expr:
@@ -1108,7 +1119,7 @@ def to_duckdb(expression: exp.Expr, con: duckdb.DuckDBPyConnection) -> list[str]
     source = expression.meta.get(_SOURCE_KEY)
     try:
         node = expression.copy()
-        node = node.transform(_regexp_extract, copy=False)
+        node = node.transform(_bigquery_semantics, copy=False)
         statements = _Translator(con, source).statement(node)
     except SQLError:
         raise
