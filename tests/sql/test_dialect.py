@@ -308,6 +308,17 @@ def test_unnest_field_names_and_case(con):
     assert rows == [("EVENT",), ("EVENT",), ("PAGE",)]
 
 
+def test_star_over_unnest_expands_struct_fields(con):
+    con.execute("CREATE TABLE t AS SELECT 1 AS a, [{'x': 5, 'y': 6}, {'x': 7, 'y': 8}] AS arr")
+    relation = run(con, "SELECT * EXCEPT (arr) REPLACE (x + a AS x) FROM t, UNNEST(arr) AS e "
+                        "ORDER BY x")
+    # BigQuery: the element struct's fields are columns of the value table
+    assert relation.columns == ["a", "x", "y"]
+    assert relation.fetchall() == [(1, 6, 6), (1, 8, 8)]
+    relation = run(con, "SELECT e.* FROM t, UNNEST(arr) AS e ORDER BY 1")
+    assert relation.columns == ["x", "y"] and relation.fetchall() == [(5, 6), (7, 8)]
+
+
 def test_create_drop_insert_map_datasets_to_schemas(con):
     statements = parse_script("CREATE TABLE `p.crm.customers` (id STRING, hhi INT64);"
                               "INSERT INTO crm.customers (id, hhi) VALUES ('a', 55000);"

@@ -34,7 +34,7 @@ from sqlglot.helper import seq_get
 from sqlglot.parsers.bigquery import BigQueryParser
 from sqlglot.tokens import Token, TokenType
 
-from segmint.errors import InputError
+from segmint.errors import InputError, public
 
 __all__ = [
     "BigQueryML", "MLFunction", "ML_FUNCTIONS", "HParam", "SQLError", "Statement", "parse_script",
@@ -308,6 +308,7 @@ def _syntax_message(description: str, token: Token | None) -> str:
     return f"Syntax error: {description}"
 
 
+@public
 def parse_script(sql: str) -> list[Statement]:
     """Parse a BigQuery script: statements separated by ``;``, comments ``#``, ``--`` and
     ``/* */`` allowed.
@@ -397,6 +398,7 @@ def _parse_error(error: ParseError, token: Token | None, last: Token, sql: str) 
 # CREATE MODEL
 
 
+@public
 def model_options(create: exp.Create) -> dict[str, Any]:
     """OPTIONS(...) of ``CREATE MODEL`` as Python values, keys in lower case.
 
@@ -452,6 +454,7 @@ def _option_value(node: exp.Expr, source: str | None) -> Any:
     raise _error_at(f"Unsupported value in OPTIONS: {node.sql('bigquery')}", node, source)
 
 
+@public
 def model_transform(create: exp.Create) -> list[exp.Expr] | None:
     """The expressions of ``TRANSFORM(...)`` in ``CREATE MODEL``, or None without one.
 
@@ -520,6 +523,7 @@ def _farm_fingerprint(values: Any) -> Any:
     return pa.array(unsigned.view(np.int64), type=pa.int64(), mask=mask)
 
 
+@public
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """Install BigQuery functions DuckDB lacks on a connection (again is a no-op):
     ``farm_fingerprint(VARCHAR) -> BIGINT`` with BigQuery's values.
@@ -752,7 +756,6 @@ class _Translator:
                 scope.using.add(name.name.lower())
             if join.args.get("on") is not None:
                 self.resolve(join.args["on"], scope)
-        self.expand_stars(node, scope)
         aliases = {e.alias.lower() for e in node.expressions if isinstance(e, exp.Alias)}
         for key, value in list(node.args.items()):
             if key in ("from_", "joins", "with_") or value is None:
@@ -766,6 +769,8 @@ class _Translator:
                     self.resolve_projection(child, scope)
                 else:
                     self.resolve(child, scope, shadow)
+        # after the names: the columns a star stands for are written qualified already
+        self.expand_stars(node, scope)
         if parent is None:
             self.fix_int64(node)
 
@@ -948,14 +953,14 @@ class _Translator:
             if isinstance(item, exp.Star):
                 needs = any(s.wildcard or s.value_table for s in scope.sources)
                 if needs:
-                    expanded += self.star_columns(item, scope.sources, item)
+                    expanded += self.star_columns(item, scope.sources, scope, item)
                     changed = True
                     continue
                 self.map_star_names(item, scope.sources)
             elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
                 source = scope.by_alias(item.table)
                 if source is not None and (source.wildcard or source.value_table):
-                    expanded += self.star_columns(item.this, [source], item)
+                    expanded += self.star_columns(item.this, [source], scope, item)
                     changed = True
                     continue
                 if source is not None:
@@ -973,7 +978,8 @@ class _Translator:
                     if found is not None:
                         name.set("this", _ident(found[0]))
 
-    def star_columns(self, star: exp.Star, sources: list[_Source], node: exp.Expr) -> list[exp.Expr]:
+    def star_columns(self, star: exp.Star, sources: list[_Source], scope: _Scope,
+                     node: exp.Expr) -> list[exp.Expr]:
         except_ = {c.name.lower() for c in (star.args.get("except_") or star.args.get("except") or [])}
         replace = {r.alias.lower(): r for r in (star.args.get("replace") or [])}
         columns: list[exp.Expr] = []
@@ -992,9 +998,11 @@ class _Translator:
             for name, expression in items:
                 if name.lower() in except_:
                     continue
+                column = exp.Alias(this=expression, alias=_ident(name))
                 if name.lower() in replace:
-                    expression = replace[name.lower()].this.copy()
-                columns.append(exp.Alias(this=expression, alias=_ident(name)))
+                    column.set("this", replace[name.lower()].this.copy())
+                    self.resolve(column.this, scope)
+                columns.append(column)
         if not columns:
             raise self.error("SELECT * would return no columns", node)
         return columns
@@ -1067,6 +1075,7 @@ def _lambda_syntax(sql: str) -> str:
     return re.sub(r"(?<![\w\"'])(\w+)\s*->\s*", r"lambda \1: ", sql)
 
 
+@public
 def to_duckdb(expression: exp.Expr, con: duckdb.DuckDBPyConnection) -> list[str]:
     """DuckDB SQL with BigQuery's meaning for a statement that is not about models.
 
