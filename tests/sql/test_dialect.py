@@ -335,10 +335,11 @@ def test_create_drop_insert_map_datasets_to_schemas(con):
 
 
 def test_lambdas_use_duckdbs_syntax(con):
-    [statement] = parse_script("SELECT ARRAY_TRANSFORM([1, 2], x -> x * 10) AS a")
+    [statement] = parse_script("SELECT ARRAY_TRANSFORM([1, 2], x -> x * 10) AS a, "
+                               "JSON_EXTRACT(j, '$.a') AS b, 'x -> y' AS c "
+                               "FROM UNNEST([JSON '{\"a\": 3}']) AS j")
     [sql] = to_duckdb(statement.expression, con)
-    assert "->" not in sql
-    assert con.sql(sql).fetchall() == [([10, 20],)]
+    assert con.sql(sql).fetchall() == [([10, 20], "3", "x -> y")]
 
 
 # ---------------------------------------------------------------------------- ML functions

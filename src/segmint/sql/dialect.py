@@ -1070,11 +1070,6 @@ def _compiles(pattern: str) -> bool:
     return True
 
 
-def _lambda_syntax(sql: str) -> str:
-    # DuckDB 2.0 rejects `x -> expr`; sqlglot writes `LAMBDA x : expr`, which it accepts
-    return re.sub(r"(?<![\w\"'])(\w+)\s*->\s*", r"lambda \1: ", sql)
-
-
 @public
 def to_duckdb(expression: exp.Expr, con: duckdb.DuckDBPyConnection) -> list[str]:
     """DuckDB SQL with BigQuery's meaning for a statement that is not about models.
@@ -1090,7 +1085,8 @@ def to_duckdb(expression: exp.Expr, con: duckdb.DuckDBPyConnection) -> list[str]
     ``FROM t, UNNEST(hits) AS hits`` is ``hits.type``); a name found in two places is an error;
     ``SELECT *`` over a wildcard table leaves out ``_TABLE_SUFFIX``; an integer SUM is an INT64
     (BIGINT), not DuckDB's HUGEINT. ``farm_fingerprint`` needs :func:`register_functions` on the
-    connection that runs the result.
+    connection that runs the result. Lambdas come out in DuckDB 2's ``LAMBDA x : expr`` form
+    (sqlglot writes them so; DuckDB 2 rejects ``x -> expr``), and ``->`` stays JSON's operator.
 
     Parameters
     ----------
@@ -1138,7 +1134,7 @@ def to_duckdb(expression: exp.Expr, con: duckdb.DuckDBPyConnection) -> list[str]
         raise duckdb_error(error, expression, source) from None
     except Exception as error:  # sqlglot's own refusals (UnsupportedError and the like)
         raise SQLError(f"Cannot translate this statement to DuckDB: {error}", source=source) from None
-    return [_lambda_syntax(s) for s in statements]
+    return statements
 
 
 def duckdb_error(error: BaseException, expression: exp.Expr | None,
