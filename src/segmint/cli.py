@@ -222,5 +222,115 @@ def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folde
         err.print(f"{len(scored):,} customers scored -> {output}")
 
 
+def _print_result(result, max_rows: int) -> None:
+    """One statement's outcome: a table for a query (first ``max_rows`` rows), else a line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    head = result.statement.strip().splitlines()[0][:90]
+    out.print(Text.assemble((f"-- line {result.line}: ", "dim"), (head, "bold")), highlight=False,
+              soft_wrap=True)
+    if result.frame is None:
+        out.print(Text(f"{result.message} ({result.seconds:.2f} s)"), highlight=False, soft_wrap=True)
+        return
+    frame = result.frame
+    if not out.is_terminal:  # piped or captured: every column in full, as text
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", None, "display.width", 250,
+                               "display.max_colwidth", 80):
+            sys.stdout.write(frame.head(max_rows).to_string(index=False) + "\n")
+    else:
+        table = Table(*[str(c) for c in frame.columns], show_lines=False)
+        for row in frame.head(max_rows).itertuples(index=False):
+            table.add_row(*[_cell(v) for v in row])
+        out.print(table)
+    more = f", {len(frame) - max_rows:,} more not shown (--max-rows)" if len(frame) > max_rows else ""
+    out.print(Text(f"{len(frame):,} rows{more} ({result.seconds:.2f} s)"), highlight=False,
+              soft_wrap=True)
+
+
+def _cell(value) -> str:
+    import math
+
+    if isinstance(value, float):
+        return "NULL" if math.isnan(value) else f"{value:.6g}"
+    if value is None or value is getattr(__import__("pandas"), "NA", object()):
+        return "NULL"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _statements_from_prompt():
+    """Statements typed at a prompt, each ended by ``;`` (an empty line at the start quits)."""
+    lines: list[str] = []
+    while True:
+        try:
+            line = input("segmint> " if not lines else "     ...> ")
+        except EOFError:
+            if lines:
+                yield "\n".join(lines)
+            return
+        if not lines and line.strip().lower() in {"", "quit", "exit", "\\q"}:
+            return
+        lines.append(line)
+        if line.rstrip().endswith(";"):
+            yield "\n".join(lines)
+            lines = []
+
+
+@app.command("sql")
+def sql_cmd(database: Path | None = typer.Argument(None, help="DuckDB database file (created if "
+                                                   "missing; models go beside it in "
+                                                   "<file>.models/); default: in memory"),
+            file: Path | None = typer.Option(None, "--file", "-f", help="a script of statements"),
+            execute: str | None = typer.Option(None, "--execute", "-e", help="statements to run"),
+            tables: list[str] = typer.Option([], "--table", "-t",
+                                             help="NAME=FILES: register an export, e.g. "
+                                                  "'ds.ga_sessions_*=data/ga_sessions_*.parquet'"),
+            max_rows: int = typer.Option(20, "--max-rows", help="rows printed per result")) -> None:
+    """Run BigQuery SQL and BigQuery ML's k-means statements on DuckDB, printing each result.
+
+    Without -f or -e: statements from a prompt (a terminal) or from standard input.
+    """
+    import segmint.sql
+
+    with _guarded():
+        base = file.parent if file is not None else None
+        if file is not None:
+            try:
+                script = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                from segmint.errors import InputError
+
+                raise InputError(f"cannot read the script ({exc})", file=str(file)) from None
+        with segmint.sql.connect(database, base=base) as con:
+            for spec in tables:
+                name, sep, paths = spec.partition("=")
+                if not sep or not name or not paths:
+                    from segmint.errors import SpecError
+
+                    raise SpecError(f"--table takes NAME=FILES; got {spec!r}")
+                con.register_export(name.strip(), paths.strip())
+            if file is not None or execute is not None:
+                scripts = [s for s in (script if file is not None else None, execute) if s]
+            elif sys.stdin.isatty():
+                scripts = _statements_from_prompt()
+            else:
+                scripts = [sys.stdin.read()]
+            for text in scripts:
+                if file is None and execute is None and sys.stdin.isatty():
+                    try:  # at the prompt, an error is reported and the session goes on
+                        for result in con.iter_run(text):
+                            _print_result(result, max_rows)
+                    except segmint.SegmintError as exc:
+                        from rich.text import Text
+
+                        err.print(Text.assemble(("error:", "bold red"), " ", str(exc)))
+                    continue
+                for result in con.iter_run(text):
+                    _print_result(result, max_rows)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

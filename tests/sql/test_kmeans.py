@@ -246,7 +246,7 @@ def test_state_round_trip_through_skops_and_json():
     pipelines, state = to_state(model)
     data = sio.dumps(pipelines["trial_1"])
     untrusted = sio.get_untrusted_types(data=data)
-    assert set(untrusted) <= {"segmint.sql.kmeans.BQPreprocessor", "segmint.sql.kmeans.BQKMeans"}
+    assert set(untrusted) <= {"segmint.sql.kmeans.BQPreprocessor", "segmint.cluster.bqml_kmeans.BQKMeans"}
     loaded = sio.loads(data, trusted=untrusted)
     frame = table.to_pandas()
     assert np.array_equal(loaded.predict(frame), model.pipeline().predict(frame))

@@ -253,6 +253,12 @@ def _dbscan_grid_path(X: np.ndarray, grid: list[dict[str, Any]], seed: int):
     return out
 
 
+def _bqml_kmeans(**params: Any) -> ClusterMixin:
+    from segmint.cluster.bqml_kmeans import BQKMeans
+
+    return BQKMeans(**params)
+
+
 _K = list(range(2, 11))
 for _algorithm in [
     Algorithm("kmeans", KMeans, {"n_clusters": _K}, label="k-means", seeded=True,
@@ -278,6 +284,12 @@ for _algorithm in [
               k_param="n_clusters", short={"n_clusters": "k", "gamma": "g", "init": "init"},
               input="mixed", assign=model_predict,
               distances=lambda estimator, Z: estimator.transform(Z)),
+    # BigQuery ML's k-means (random starts, at most 20 iterations, relative-progress stop,
+    # cosine distance): what CREATE MODEL in segmint.sql trains; a spec may sweep it too
+    Algorithm("bqml_kmeans", _bqml_kmeans, {"n_clusters": _K}, label="BigQuery ML k-means",
+              seeded=True, k_param="n_clusters", short={"n_clusters": "k", "distance": "d",
+                                                        "init": "init"},
+              assign=model_predict, centers_from_model=True, elbow=True),
     Algorithm("birch", Birch, {"n_clusters": list(range(2, 9))}, label="BIRCH",
               k_param="n_clusters", short={"n_clusters": "k", "threshold": "th"},
               assign=nearest_center, savable=False),

@@ -64,6 +64,9 @@ ALLOWED_NODES: dict[str, frozenset[str]] = {
         # the text representation: plain values only (columns, template, a model folder's
         # path); its model is read from that folder as JSON and safetensors, never run as code
         "segmint.prepare.embed.TextEmbedding",
+        # BigQuery ML's automatic preprocessing of a model made with CREATE MODEL (segmint.sql):
+        # means, standard deviations and category lists
+        "segmint.sql.kmeans.BQPreprocessor",
     }),
     "TreeNode": frozenset({"sklearn.tree._tree.Tree"}),  # an isolation tree's arrays
     # the only functions inside a model: the "log" scaling's FunctionTransformer
