@@ -180,7 +180,7 @@ class Connection:
                 self.duckdb.unregister(name)
 
     def _run_duckdb(self, expression: exp.Expr) -> pa.Table:
-        from segmint.sql.dialect import SQLError, to_duckdb
+        from segmint.sql.dialect import duckdb_error, to_duckdb
 
         statements = to_duckdb(expression, self.duckdb)
         if isinstance(statements, str):
@@ -191,7 +191,7 @@ class Connection:
                 relation = self.duckdb.sql(sql)
                 out = relation.fetch_arrow_table() if relation is not None else pa.table({})
             except duckdb.Error as exc:
-                raise SQLError(str(exc).splitlines()[0]) from None
+                raise duckdb_error(exc, expression) from None
         return out
 
     def _substitute(self, expression: exp.Expr, temps: list[str]) -> exp.Expr:
