@@ -266,7 +266,9 @@ def _write_model_run(full_name: str, model: Any, pipelines: dict[str, Any], trai
         prepare, estimator = pipe.named_steps["prepare"], pipe.named_steps["cluster"]
         X = np.asarray(prepare.transform(data), dtype="float64")
         columns = [str(c) for c in prepare.get_feature_names_out()]
-        labels = np.asarray(estimator.predict(X), dtype=np.int64)
+        # the training rows' own assignment, whose means the centres are; with an early stop
+        # (BigQuery's min_rel_progress) ML.PREDICT may later move a few of them to a nearer centre
+        labels = np.asarray(estimator.labels_, dtype=np.int64)
         metrics = solution_metrics(X, labels, seed=0)
         k = int(estimator.n_clusters)
         representation = f"bqml_{sol_name}"
