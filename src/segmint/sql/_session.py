@@ -189,7 +189,7 @@ class Connection:
         for sql in statements:
             try:
                 relation = self.duckdb.sql(sql)
-                out = relation.fetch_arrow_table() if relation is not None else pa.table({})
+                out = relation.to_arrow_table() if relation is not None else pa.table({})
             except duckdb.Error as exc:
                 raise duckdb_error(exc, expression) from None
         return out
@@ -418,7 +418,7 @@ def _canonical_order(rows: pa.Table) -> pa.Table:
     this the same statement and seed could train different models."""
     import pyarrow.compute as pc
 
-    keys = [(name, "ascending") for name in rows.column_names
+    keys = [(name, "ascending", "at_end") for name in rows.column_names
             if pa.types.is_integer(rows.schema.field(name).type)
             or pa.types.is_floating(rows.schema.field(name).type)
             or pa.types.is_decimal(rows.schema.field(name).type)
@@ -427,7 +427,7 @@ def _canonical_order(rows: pa.Table) -> pa.Table:
             or pa.types.is_large_string(rows.schema.field(name).type)]
     if not keys or rows.num_rows < 2:
         return rows
-    return rows.take(pc.sort_indices(rows, sort_keys=keys, null_placement="at_end"))
+    return rows.take(pc.sort_indices(rows, sort_keys=keys))
 
 
 def _visible_ctes(node: exp.Expr) -> list[exp.CTE]:
