@@ -33,6 +33,12 @@ __all__ = ["Connection", "Result", "connect"]
 
 MODELS_SUFFIX = ".models"  # the catalog beside a database file: <file>.models/
 
+#: The STRUCT(...) fields each ML function takes (BigQuery: trial_id picks a tuned model's trial)
+STRUCT_FIELDS: dict[str, set[str]] = {
+    "PREDICT": {"trial_id"}, "EVALUATE": {"trial_id"}, "CENTROIDS": {"standardize", "trial_id"},
+    "DETECT_ANOMALIES": {"contamination", "trial_id"}, "TRAINING_INFO": {"trial_id"},
+}
+
 
 @dataclass
 class Result:
@@ -139,6 +145,8 @@ class Connection:
         return [one(p) for p in paths] if isinstance(paths, (list, tuple)) else one(paths)
 
     def _execute(self, statement: Any) -> Result:
+        from segmint.sql.dialect import MLFunction
+
         expression = statement.expression
         text, line = statement.text, statement.line
         kind = str(expression.args.get("kind") or "").upper()
@@ -149,6 +157,14 @@ class Connection:
             return Result(text, line, "model", self._drop_model(expression))
         if isinstance(expression, exp.Create) and _is_external(expression):
             return Result(text, line, "ddl", self._create_external(expression))
+        if isinstance(expression, exp.Create) and kind == "VIEW" \
+                and expression.find(MLFunction) is not None:
+            # an ML function is computed when its statement runs and stands in it as a
+            # temporary table, which a stored view would go on reading after it is gone
+            raise SpecError(f"CREATE VIEW {_table_name(expression.this)}: a view cannot hold an "
+                            f"ML function here (BigQuery recomputes it on every read; segmint "
+                            f"computes it once); use CREATE TABLE ... AS SELECT, or query the "
+                            f"ML function directly")
         frame = self._query(expression, ddl=not _returns_rows(expression))
         if frame is None:
             what = expression.key.upper()
@@ -249,18 +265,28 @@ class Connection:
         function = str(node.args["name"]).upper()
         model = self._model_of(node.this)
         params = _struct_values(node.args.get("params"))
+        unknown = sorted(set(params) - STRUCT_FIELDS.get(function, set()))
+        if unknown:
+            accepted = ", ".join(sorted(STRUCT_FIELDS.get(function, set()))) or "none"
+            raise SpecError(f"ML.{function} has no argument {unknown[0]!r} (it takes: {accepted})")
         source = node.args.get("expression")
         if model.kind == "segmint":
             return self._segmint_function(function, model, self._input_rows(node, source), params)
         bq = model.bqml
+        trial = params.get("trial_id")
+        if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
+            raise SpecError(f"trial_id must be an INT64 (a trial of ML.TRIAL_INFO), got {trial!r}")
         if function == "PREDICT":
             rows = self._required_rows(node, source, function)
-            return outputs.predict(bq, self._transformed(model, rows), passthrough=rows)
+            return outputs.predict(bq, self._transformed(model, rows), trial=trial,
+                                   passthrough=rows)
         if function == "EVALUATE":
             rows = self._input_rows(node, source)
-            return outputs.evaluate(bq, None if rows is None else self._transformed(model, rows))
+            return outputs.evaluate(bq, None if rows is None else self._transformed(model, rows),
+                                    trial=trial)
         if function == "CENTROIDS":
-            return outputs.centroids(bq, standardize=bool(params.get("standardize", False)))
+            return outputs.centroids(bq, standardize=bool(params.get("standardize", False)),
+                                     trial=trial)
         if function == "DETECT_ANOMALIES":
             rows = self._input_rows(node, source)
             training = self._training_rows(model)
@@ -269,11 +295,12 @@ class Connection:
                 raise SpecError("ML.DETECT_ANOMALIES on a k-means model needs "
                                 "STRUCT(<fraction> AS contamination)")
             scored = training if rows is None else self._transformed(model, rows)
-            return outputs.detect_anomalies(bq, scored, contamination=float(contamination),
-                                            training=training,
+            # outputs checks the value (a number in [0, 0.5]); float() would raise on a string
+            return outputs.detect_anomalies(bq, scored, contamination=contamination,
+                                            training=training, trial=trial,
                                             passthrough=training if rows is None else rows)
         if function == "TRAINING_INFO":
-            return outputs.training_info(bq)
+            return outputs.training_info(bq, trial=trial)
         if function == "FEATURE_INFO":
             return outputs.feature_info(bq)
         if function == "TRIAL_INFO":
@@ -288,8 +315,15 @@ class Connection:
         return rows
 
     def _training_rows(self, model: CatalogModel) -> pa.Table:
-        frame = model.run.customers()
-        return pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+        """The training rows (after TRANSFORM) as the model reads them: the run folder keeps a
+        BOOL feature as 0/1 (segmint's binary type), which the model would refuse as FLOAT64."""
+        frame = model.run.customers().reset_index(drop=True)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        for name, bq_type in model.bqml.feature_types.items():
+            if bq_type == "BOOL" and name in table.column_names:
+                i = table.column_names.index(name)
+                table = table.set_column(i, name, table.column(name).cast(pa.bool_()))
+        return table
 
     def _transformed(self, model: CatalogModel, rows: pa.Table) -> pa.Table:
         """The rows as the model's features: the TRANSFORM clause's expressions over them, as
