@@ -237,9 +237,18 @@ def _print_result(result, max_rows: int) -> None:
     if not out.is_terminal:  # piped or captured: every column in full, as text
         import pandas as pd
 
+        shown = frame.head(max_rows)
+        for i in range(shown.shape[1]):  # a missing value is NULL, as in the terminal's table
+            column = shown.iloc[:, i]
+            missing = column.isna()
+            if missing.any() and not pd.api.types.is_float_dtype(column):
+                shown = shown.copy()
+                shown.isetitem(i, column.astype(object).where(~missing, "NULL"))
         with pd.option_context("display.max_columns", None, "display.width", 250,
                                "display.max_colwidth", 80):
-            sys.stdout.write(frame.head(max_rows).to_string(index=False) + "\n")
+            text = shown.to_string(index=False, na_rep="NULL") if len(shown.columns) and \
+                len(shown) else "  ".join(str(c) for c in frame.columns)  # not "Empty DataFrame"
+            sys.stdout.write(text + "\n")
     else:
         table = Table(*[str(c) for c in frame.columns], show_lines=False)
         for row in frame.head(max_rows).itertuples(index=False):
@@ -311,7 +320,9 @@ def sql_cmd(database: Path | None = typer.Argument(None, help="DuckDB database f
                     from segmint.errors import SpecError
 
                     raise SpecError(f"--table takes NAME=FILES; got {spec!r}")
-                con.register_export(name.strip(), paths.strip())
+                # a path typed on the command line is the shell's, from the working directory
+                # (the session takes relative paths from the script's folder, for its statements)
+                con.register_export(name.strip(), str(Path(paths.strip()).expanduser().absolute()))
             if file is not None or execute is not None:
                 scripts = [s for s in (script if file is not None else None, execute) if s]
             elif sys.stdin.isatty():
