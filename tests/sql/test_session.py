@@ -21,7 +21,7 @@ from sklearn.metrics import davies_bouldin_score
 
 import segmint
 import segmint.sql
-from segmint.errors import ModelError, SegmintError
+from segmint.errors import InternalError, ModelError, SegmintError
 
 SQUARES = {"basic": (1.0, 1.0), "gold": (21.0, 1.0), "plus": (1.0, 21.0)}
 
@@ -382,6 +382,15 @@ def test_a_refused_view_over_an_ml_function_leaves_no_view_behind(con):
     assert con.execute("SELECT one FROM ds.scores").one.tolist() == [1]
 
 
+def test_an_unexpected_exception_in_a_statement_comes_out_as_a_bug_report(con, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("uris")
+
+    monkeypatch.setattr(con, "_create_external", broken)
+    with pytest.raises(InternalError, match=r"unexpected KeyError: 'uris' \(a bug in segmint"):
+        con.execute("CREATE EXTERNAL TABLE ds.x OPTIONS(format='PARQUET', uris=['x.parquet'])")
+
+
 @pytest.mark.xfail(strict=True, reason="outputs.predict/evaluate on zero rows: scikit-learn's "
                                        "check_array raises (InternalError); BigQuery gives no rows")
 def test_ml_predict_on_no_rows_gives_no_rows(con):
@@ -435,3 +444,15 @@ def test_a_segmint_run_solution_answers_predict_centroids_and_evaluate(con, fold
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     labels = out.set_index("client_ref").loc[clients()["client_ref"], "CENTROID_ID"].to_numpy()
     assert evaluated["davies_bouldin_index"] == pytest.approx(davies_bouldin_score(X, labels))
+    with pytest.raises(SegmintError, match="reports the run's own measures"):
+        con.execute("SELECT * FROM ML.EVALUATE(MODEL ds.r, TABLE crm.clients)")
+
+    # no rows in, no rows out; a value that is no number is an InputError naming it
+    none = con.execute("SELECT * FROM ML.PREDICT(MODEL ds.r, "
+                       "(SELECT * FROM crm.clients WHERE balance < 0))")
+    assert len(none) == 0 and none.columns.tolist() == [
+        "CENTROID_ID", "NEAREST_CENTROIDS_DISTANCE", "client_ref", "balance", "visits"]
+    with pytest.raises(segmint.InputError, match=r"column 'balance', row 2: .*'n/a' is not a number"):
+        con.execute("SELECT * FROM ML.PREDICT(MODEL ds.r, (SELECT client_ref, "
+                    "IF(client_ref = 'R01', 'n/a', CAST(balance AS STRING)) AS balance, visits "
+                    "FROM crm.clients ORDER BY client_ref))")

@@ -36,6 +36,16 @@ def _distances(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     if missing:
         raise InputError(f"ML.PREDICT input lacks the model's feature {missing[0]!r} (the model "
                          f"reads {features})", column=missing[0])
+    for feature in features:  # model_input's to_numeric would raise a bare ValueError
+        if run.types.get(feature) != "categorical":
+            values = frame[feature]
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = numbers.isna() & values.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"ML.PREDICT input: {values.iloc[row]!r} is not a number (the "
+                                 f"model reads {feature} as {run.types.get(feature)})",
+                                 column=feature, row=row + 1)
     pipe = solution.model
     Z = pipe.named_steps["prepare"].transform(model_input(frame, run.types, features))
     algo = ALGORITHMS.get(solution.algorithm)
@@ -52,6 +62,10 @@ def _distances(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
 def predict(model: Any, rows: pa.Table) -> pa.Table:
     """ML.PREDICT's columns for a segmint solution, then every input column unchanged."""
     frame = rows.to_pandas()
+    if not len(frame):  # no rows to score (scikit-learn refuses an empty array): none out
+        head = pa.table({"CENTROID_ID": pa.array([], type=pa.int64()),
+                         "NEAREST_CENTROIDS_DISTANCE": pa.array([], type=NEAREST)})
+        return _beside(head, rows)
     ids, dist = _distances(model, frame)
     order = np.argsort(dist, axis=1, kind="stable")[:, :MAX_NEAREST]
     centroid = (ids[order[:, 0]] + 1).astype("float64") if len(ids) else np.full(len(frame), np.nan)

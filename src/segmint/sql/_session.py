@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
-from segmint.errors import InputError, ModelError, SegmintError, SpecError
+from segmint.errors import InputError, ModelError, SegmintError, SpecError, public
 from segmint.sql._catalog import CatalogModel, ModelCatalog
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ class Connection:
 
         return [one(p) for p in paths] if isinstance(paths, (list, tuple)) else one(paths)
 
+    @public  # nothing but a SegmintError leaves a statement (anything else is a bug)
     def _execute(self, statement: Any) -> Result:
         from segmint.sql.dialect import MLFunction
 
@@ -351,6 +352,9 @@ class Connection:
         if function == "CENTROIDS":
             return _imported.centroids(model, standardize=bool(params.get("standardize", False)))
         if function == "EVALUATE":
+            if rows is not None:  # answering with the run's figures would pass as the rows'
+                raise SpecError(f"ML.EVALUATE of {model.full_name}, a solution of a segmint "
+                                f"run, reports the run's own measures: call it without rows")
             return _imported.evaluate(model)
         raise SpecError(f"ML.{function} is not available for {model.full_name}, a solution of a "
                         f"segmint run (it has ML.PREDICT, ML.CENTROIDS and ML.EVALUATE)")
