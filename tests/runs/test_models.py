@@ -36,7 +36,7 @@ FORMAT1 = Path(__file__).resolve().parents[1] / "fixtures" / "run_format1"
 GRIDS = {"kmeans": {"n_clusters": [2, 3]}, "minibatch_kmeans": {"n_clusters": [3]},
          "dbscan": {"eps": [0.5, 0.8], "min_samples": [5]}, "hdbscan": {"min_cluster_size": [10]},
          "gaussian_mixture": {"n_components": [3]}, "agglomerative": {"n_clusters": [3]},
-         "kprototypes": {"n_clusters": [3], "n_init": [2]}}
+         "kprototypes": {"n_clusters": [3], "n_init": [2]}, "bqml_kmeans": {"n_clusters": [3]}}
 UNSAVABLE = {"birch"}  # skops 0.16 refuses to save Birch (see test_birch_...)
 
 
@@ -394,8 +394,8 @@ def test_format1_models_have_no_checksum_and_still_load():
 def test_every_model_of_a_sweep_loads_and_predicts(sweep_run):
     run, clients = sweep_run
     names = run.solutions()
-    # 8 numeric settings in GRIDS per scaling, and k-prototypes once (it scales inside)
-    assert len(names) == len(SCALINGS) * 8 + 1
+    # 9 numeric settings in GRIDS per scaling, and k-prototypes once (it scales inside)
+    assert len(names) == len(SCALINGS) * 9 + 1
     for name in names:
         sol = run.solution(name)
         path = sol.folder / "model.skops"
@@ -441,12 +441,23 @@ def _text_embedding_model(folder: Path) -> Path:
     return path
 
 
+def _sql_model(folder: Path) -> Path:
+    """A model made with CREATE MODEL in segmint.sql: BigQuery ML's preprocessing + k-means."""
+    import segmint.sql
+
+    with segmint.sql.connect(folder / "sql.duckdb") as con:
+        con.execute("CREATE MODEL ds.m OPTIONS(model_type='kmeans', num_clusters=2) AS "
+                    "SELECT * FROM UNNEST([STRUCT(1.0 AS x, 'a' AS c, TRUE AS b), "
+                    "(2.0, 'b', FALSE), (9.0, 'a', TRUE), (10.0, NULL, FALSE)])")
+        return next(con.model("ds.m").run.path.glob("solutions/*/model.skops"))
+
+
 def test_the_allow_list_is_what_real_models_hold_and_no_more(sweep_run, tmp_path):
     # every (loader, type) of every model written: the sweep's and the format-1 fixture's
     run, _ = sweep_run
     seen: dict[str, set[str]] = {}
     files = [*run.path.glob("solutions/*/model.skops"), *FORMAT1.glob("solutions/*/model.skops"),
-             *_outlier_detectors(tmp_path), _text_embedding_model(tmp_path)]
+             *_outlier_detectors(tmp_path), _text_embedding_model(tmp_path), _sql_model(tmp_path)]
     for path in files:
         for node in _nodes(_members(path.read_bytes())[0]):
             seen.setdefault(node["__loader__"], set()).add(f"{node['__module__']}.{node['__class__']}")
