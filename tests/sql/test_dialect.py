@@ -485,6 +485,29 @@ def test_syntax_error_at_the_end_of_a_script():
     assert str(caught.value).startswith('Syntax error: Expected ")" but got end of script at [1:14]')
 
 
+@pytest.mark.parametrize("script, message, where", [
+    ("SELEC 1", 'Syntax error: Unexpected identifier "SELEC"', (1, 1)),
+    ("SELECT 1;\n  selec x FROM t", 'Syntax error: Unexpected identifier "selec"', (2, 3)),
+    ("SELECT 1,\n FROM", "Syntax error: Expected table name, got end of script", (2, 6)),
+    ("SELECT 1 FROM t WHERE", "Syntax error: Expected an expression after WHERE", (1, 22)),
+])
+def test_syntax_errors_speak_bigquery_not_the_parser(script, message, where):
+    with pytest.raises(SQLError) as caught:
+        parse_script(script)
+    assert str(caught.value).startswith(message)
+    assert (caught.value.line, caught.value.column) == where
+    assert "<" not in str(caught.value).splitlines()[0]  # no <Token ...> or <class ...>
+
+
+def test_create_schema_is_the_dataset(con):
+    for script in ["CREATE SCHEMA ds1", "CREATE SCHEMA IF NOT EXISTS `p.ds2`"]:
+        [statement] = parse_script(script)
+        for sql in to_duckdb(statement.expression, con):
+            con.execute(sql)
+    schemas = {r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    assert {"ds1", "ds2"} <= schemas
+
+
 def test_unterminated_string_is_an_sql_error():
     with pytest.raises(SQLError, match="Syntax error"):
         parse_script("SELECT 'abc")

@@ -391,11 +391,14 @@ def test_an_unexpected_exception_in_a_statement_comes_out_as_a_bug_report(con, m
         con.execute("CREATE EXTERNAL TABLE ds.x OPTIONS(format='PARQUET', uris=['x.parquet'])")
 
 
-@pytest.mark.xfail(strict=True, reason="outputs.predict/evaluate on zero rows: scikit-learn's "
-                                       "check_array raises (InternalError); BigQuery gives no rows")
-def test_ml_predict_on_no_rows_gives_no_rows(con):
+def test_ml_functions_on_no_rows_give_no_rows(con):
     out = con.execute("SELECT * FROM ML.PREDICT(MODEL ds.m, (SELECT * FROM ds.t WHERE FALSE))")
-    assert len(out) == 0
+    assert len(out) == 0 and list(out.columns[:2]) == ["CENTROID_ID", "NEAREST_CENTROIDS_DISTANCE"]
+    flagged = con.execute("SELECT * FROM ML.DETECT_ANOMALIES(MODEL ds.m, STRUCT(0.1 AS "
+                          "contamination), (SELECT * FROM ds.t WHERE FALSE))")
+    assert len(flagged) == 0 and "is_anomaly" in flagged.columns
+    measured = con.execute("SELECT * FROM ML.EVALUATE(MODEL ds.m, (SELECT * FROM ds.t WHERE FALSE))")
+    assert measured.isna().all(axis=None)
 
 
 # ---------------------------------------------------------------------- a segmint run's solution
@@ -456,3 +459,16 @@ def test_a_segmint_run_solution_answers_predict_centroids_and_evaluate(con, fold
         con.execute("SELECT * FROM ML.PREDICT(MODEL ds.r, (SELECT client_ref, "
                     "IF(client_ref = 'R01', 'n/a', CAST(balance AS STRING)) AS balance, visits "
                     "FROM crm.clients ORDER BY client_ref))")
+
+
+def test_information_schema_models_lists_the_catalog(tmp_path):
+    with segmint.sql.connect(tmp_path / "a.duckdb") as con:
+        con.execute("CREATE TABLE ds.pts AS SELECT x FROM UNNEST([0.0, 0.1, 5.0, 5.1]) AS x")
+        for name, dataset in [("m1", "ds"), ("m2", "ds"), ("m3", "other")]:
+            con.execute(f"CREATE MODEL {dataset}.{name} OPTIONS(model_type='kmeans', "
+                        f"num_clusters=2) AS SELECT * FROM ds.pts")
+        mine = con.execute("SELECT model_name, model_type FROM ds.INFORMATION_SCHEMA.MODELS "
+                           "ORDER BY 1")
+        everyone = con.execute("SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.MODELS")
+    assert mine.to_dict("list") == {"model_name": ["m1", "m2"], "model_type": ["KMEANS", "KMEANS"]}
+    assert everyone["n"].tolist() == [3]

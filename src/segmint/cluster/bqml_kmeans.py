@@ -232,7 +232,8 @@ class BQKMeans(ClusterMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "cluster_centers_")
-        X = check_array(X, dtype=np.float64)
+        # no rows to score is no rows scored (ML.PREDICT over an empty query), not an error
+        X = check_array(X, dtype=np.float64, ensure_min_samples=0)
         cosine = self.distance == "cosine"
         return _distances(_unit_rows(X) if cosine else X, self.cluster_centers_, cosine)
 

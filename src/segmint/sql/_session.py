@@ -213,9 +213,26 @@ class Connection:
 
     def _substitute(self, expression: exp.Expr, temps: list[str]) -> exp.Expr:
         """Every ML table function not inside another one, computed and replaced by a
-        registered Arrow table (the inner ones are computed with their outer one's input)."""
+        registered Arrow table (the inner ones are computed with their outer one's input); so is
+        ``[dataset.]INFORMATION_SCHEMA.MODELS``, the catalog's models (of that dataset)."""
         from segmint.sql.dialect import MLFunction
 
+        for table_node in list(expression.find_all(exp.Table)):
+            # sqlglot reads BigQuery's INFORMATION_SCHEMA.X as one name, the dataset before it
+            parts = [p.name for p in table_node.parts]
+            written = ".".join(parts).split(".")
+            if [w.upper() for w in written[-2:]] == ["INFORMATION_SCHEMA", "MODELS"]:
+                listing = self.models()
+                if len(written) > 2:  # dataset.INFORMATION_SCHEMA.MODELS: that dataset's
+                    listing = listing[listing["dataset"] == written[-3]]
+                name = f"__segmint_models_{next(self._temp)}"
+                self.duckdb.register(name, pa.Table.from_pandas(listing, preserve_index=False))
+                temps.append(name)
+                replacement = exp.Table(this=exp.to_identifier(name),
+                                        alias=table_node.args.get("alias"))
+                if table_node is expression:
+                    return exp.select("*").from_(replacement)
+                table_node.replace(replacement)
         for node in list(expression.find_all(MLFunction)):
             if node.find_ancestor(MLFunction) is not None:
                 continue

@@ -298,6 +298,11 @@ def _describe_token(token: Token | None) -> str:
 
 
 def _syntax_message(description: str, token: Token | None) -> str:
+    # sqlglot's own words name its classes and tokens: say them as BigQuery would
+    description = re.sub(r"\s*but got <Token[^>]*>", "", description)
+    missing = re.match(r"Required keyword: '\w+' missing for <class '[\w.]*?(\w+)'>", description)
+    if missing:
+        description = f"Expected an expression after {missing.group(1).upper()}"
     expected = re.match(r"Expecting (.+)$", description)
     if expected:
         return f'Syntax error: Expected "{expected.group(1)}" but got {_describe_token(token)}'
@@ -357,6 +362,12 @@ def parse_script(sql: str) -> list[Statement]:
         try:
             parsed = [e for e in parser.parse(chunk, sql) if e is not None]
         except ParseError as error:
+            first = chunk[0]
+            if first.token_type in (TokenType.VAR, TokenType.IDENTIFIER):
+                # no statement starts with a name (a misspelt keyword: SELEC): say so there
+                line, column = _line_column(sql, first.start)
+                raise SQLError(f"Syntax error: Unexpected {_describe_token(first)}", line=line,
+                               column=column, source=sql) from None
             raise _parse_error(error, getattr(parser, "_segmint_error_token", None), chunk[-1],
                                sql) from None
         if not parsed:
@@ -689,8 +700,10 @@ class _Translator:
     def schema_name(self, node: exp.Expr) -> exp.Expr:
         table = node.this
         if isinstance(table, exp.Table):
-            # CREATE SCHEMA project.dataset: the schema is the dataset
-            node.set("this", exp.Table(this=_ident(table.name)))
+            # CREATE SCHEMA [project.]dataset: the schema is the dataset (sqlglot parses the
+            # name into the table's db part)
+            name = table.db or table.name
+            node.set("this", exp.Table(db=_ident(name.split(".")[-1])))  # `p.ds` in backticks
         return node
 
     def schema_statements(self, table: exp.Table) -> list[str]:

@@ -672,7 +672,7 @@ class BQPreprocessor(TransformerMixin, BaseEstimator):
 
 # ----------------------------------------------------------------------------- the model
 
-def clustering_metrics(estimator: BQKMeans, X: np.ndarray) -> tuple[float | None, float]:
+def clustering_metrics(estimator: BQKMeans, X: np.ndarray) -> tuple[float | None, float | None]:
     """ML.EVALUATE's (davies_bouldin_index, mean_squared_distance) of prepared rows X.
 
     Each row belongs to its nearest centre (ML.PREDICT's CENTROID_ID). Davies-Bouldin is
@@ -689,6 +689,8 @@ def clustering_metrics(estimator: BQKMeans, X: np.ndarray) -> tuple[float | None
     space = _unit_rows(X) if estimator.distance == "cosine" else X
     used = len(np.unique(labels))
     davies_bouldin = float(davies_bouldin_score(space, labels)) if 2 <= used < len(X) else None
+    if not len(X):  # no rows: no measure (NULL), as an aggregate over no rows
+        return None, None
     return davies_bouldin, float(np.mean(nearest ** 2))
 
 
