@@ -563,3 +563,12 @@ def test_statements_not_supported_are_sql_errors(con):
     [statement] = parse_script("CREATE MODEL m OPTIONS(model_type='kmeans') AS SELECT 1 AS x")
     with pytest.raises(SQLError, match="CREATE MODEL is not supported here"):
         to_duckdb(statement.expression, con)
+
+
+def test_update_and_delete_map_the_target_to_its_schema(con):
+    con.execute("CREATE SCHEMA ds; CREATE TABLE ds.t AS SELECT x, x * 10 AS y FROM range(1, 5) r(x)")
+    for script in ["UPDATE `p.ds.t` SET y = 0 WHERE x > 2", "DELETE FROM ds.t WHERE x = 1"]:
+        [statement] = parse_script(script)
+        for sql in to_duckdb(statement.expression, con):
+            con.execute(sql)
+    assert con.execute("SELECT x, y FROM ds.t ORDER BY x").fetchall() == [(2, 20), (3, 0), (4, 0)]

@@ -472,3 +472,11 @@ def test_information_schema_models_lists_the_catalog(tmp_path):
         everyone = con.execute("SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.MODELS")
     assert mine.to_dict("list") == {"model_name": ["m1", "m2"], "model_type": ["KMEANS", "KMEANS"]}
     assert everyone["n"].tolist() == [3]
+
+
+def test_unnamed_result_columns_are_named_as_bigquery_does():
+    with segmint.sql.connect() as con:
+        out = con.execute("SELECT COUNT(*), x, MAX(x) AS top, 1 + 1 FROM UNNEST([1, 2, 2]) AS x "
+                          "GROUP BY x ORDER BY x")
+    assert list(out.columns) == ["f0_", "x", "top", "f1_"]
+    assert out["f0_"].tolist() == [1, 2]

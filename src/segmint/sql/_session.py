@@ -183,7 +183,7 @@ class Connection:
             if ddl:
                 self._run_duckdb(resolved)
                 return None
-            return self._run_duckdb(resolved).to_pandas()
+            return self._run_duckdb(_name_unnamed_columns(resolved)).to_pandas()
         finally:
             for name in temps:
                 self.duckdb.unregister(name)
@@ -465,6 +465,22 @@ def _ancestors(node: exp.Expr) -> Iterator[exp.Expr]:
     while parent is not None:
         yield parent
         parent = parent.parent
+
+
+def _name_unnamed_columns(query: exp.Expr) -> exp.Expr:
+    """BigQuery names a result column that is an expression without an alias ``f0_``, ``f1_``,
+    ... (DuckDB would name it after the expression's text, temporary table names included)."""
+    select = query if isinstance(query, exp.Select) else None
+    if select is None:
+        return query
+    count = 0
+    for i, item in enumerate(list(select.expressions)):
+        if isinstance(item, (exp.Alias, exp.Column, exp.Star)) or \
+                (isinstance(item, exp.Dot) and isinstance(item.expression, exp.Star)):
+            continue
+        select.expressions[i] = exp.alias_(item.copy(), f"f{count}_")
+        count += 1
+    return query
 
 
 def _canonical_order(rows: pa.Table) -> pa.Table:

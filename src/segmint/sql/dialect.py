@@ -692,6 +692,10 @@ class _Translator:
                 if isinstance(node.expression, (*_QUERY_TYPES, exp.Subquery)):
                     self.query(node.expression, None)
                 return prefix + [self.sql(node)]
+        if isinstance(node, (exp.Update, exp.Delete)) and isinstance(node.this, exp.Table):
+            # the target's name mapped as any table's; its columns are the target's own
+            node.set("this", duckdb_table_name(node.this))
+            return [self.sql(node)]
         kind = type(node).__name__.upper()
         if isinstance(node, exp.Command):
             kind = str(node.this).upper()
