@@ -480,3 +480,12 @@ def test_unnamed_result_columns_are_named_as_bigquery_does():
                           "GROUP BY x ORDER BY x")
     assert list(out.columns) == ["f0_", "x", "top", "f1_"]
     assert out["f0_"].tolist() == [1, 2]
+
+
+def test_external_table_over_one_csv_export(tmp_path):
+    crm = pd.DataFrame({"client": ["a", "b", "c"], "income": [55000, 65000, 95000]})
+    crm.to_csv(tmp_path / "crm.csv", index=False)
+    with segmint.sql.connect(tmp_path / "a.duckdb", base=tmp_path) as con:
+        con.execute("CREATE EXTERNAL TABLE crm.clients OPTIONS(format='CSV', uris=['crm.csv'])")
+        out = con.execute("SELECT client, income FROM crm.clients ORDER BY client")
+    assert out.to_dict("list") == crm.to_dict("list")

@@ -453,6 +453,11 @@ class Connection:
                     uris = [value.name]
         if not uris:
             raise SpecError(f"CREATE EXTERNAL TABLE {name} needs OPTIONS(uris=['<file or glob>'])")
+        if not name.endswith("*") and len(uris) == 1 and not any(c in uris[0] for c in "*?["):
+            from segmint.sql.tables import register_table
+
+            register_table(self.duckdb, name, self._paths(uris[0]))  # one file: CSV too
+            return f"Created external table {name} over {uris[0]}"
         registered = self.register_export(name, uris if len(uris) > 1 else uris[0])
         return f"Created external table {name} over {len(registered)} table(s)"
 
