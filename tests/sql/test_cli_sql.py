@@ -143,3 +143,26 @@ def test_a_bad_table_option_is_one_error_line(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         "error: --table takes NAME=FILES; got 'no-equals-sign'"]
+
+
+def test_the_prompt_gathers_statements_until_a_semicolon(monkeypatch):
+    from segmint.cli import _statements_from_prompt
+
+    typed = iter(["SELECT 1", "  AS one;", "SELECT 2 AS two;", "", "never read;"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    assert list(_statements_from_prompt()) == ["SELECT 1\n  AS one;", "SELECT 2 AS two;"]
+
+
+def test_the_prompt_ends_at_end_of_input_with_what_was_typed(monkeypatch):
+    from segmint.cli import _statements_from_prompt
+
+    typed = iter(["SELECT 3 AS three"])
+
+    def read(prompt: str = "") -> str:
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", read)
+    assert list(_statements_from_prompt()) == ["SELECT 3 AS three"]
