@@ -12,6 +12,7 @@ from segmint.errors import SpecError, public
 __all__ = [
     "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "OutlierSpec", "PrepareSpec", "SweepSpec",
     "AlgorithmSpec", "RepresentationSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
+    "RecommendSpec", "InteractionsSpec", "SplitSpec",
 ]
 
 #: The roles a transactions source maps its columns to. ``amount`` is a line total (what the
@@ -338,6 +339,52 @@ class ProfileSpec(_Model):
     explain: bool = True
 
 
+class InteractionsSpec(_Model):
+    """Who rated or bought what (segmint.recommend.interactions)."""
+
+    # amazon: the Amazon reviews TSV (customer_id, product_id, product_title, star_rating,
+    # review_date; tab-separated, no quoting); movielens: u.data (+ u.item titles beside it);
+    # table: any table through `columns`; transactions: line items as implicit feedback
+    format: Literal["auto", "amazon", "movielens", "table", "transactions"] = "auto"
+    # role -> column: user, item, rating, timestamp, title (table); customer, product,
+    # quantity, date, invoice, title (transactions)
+    columns: dict[str, str] = Field(default_factory=dict)
+    scale: tuple[float, float] | None = (1.0, 5.0)  # ratings outside it are an error
+    duplicates: Literal["latest", "mean", "error"] = "latest"  # a pair rated twice, differently
+    # the seed's long-tail filter: customers with at least min_user ratings, products with at
+    # least min_item (one pass, on the deduplicated data)
+    min_user: int = Field(default=1, ge=1)
+    min_item: int = Field(default=1, ge=1)
+
+
+class SplitSpec(_Model):
+    """How ratings are held out for evaluation (segmint.recommend.splits)."""
+
+    # last_per_user: each customer's latest rating (the seed); stratified: a per-customer
+    # random share (the Microsoft Recommenders protocol); kfold; movielens: u1..u5
+    kind: Literal["last_per_user", "stratified", "kfold", "movielens"] = "stratified"
+    ratio: float = Field(default=0.75, gt=0, lt=1)  # stratified: the training share
+    folds: int = Field(default=5, ge=2, le=20)  # kfold / movielens: how many folds are run
+    seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)  # stratified / kfold
+
+
+class RecommendSpec(_Model):
+    """Recommendations: models trained on the split, evaluated beside baselines, top-N for
+    every customer from the model named by ``recommend_with`` (trained on all interactions)."""
+
+    interactions: InteractionsSpec = Field(default_factory=InteractionsSpec)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    # names from segmint.recommend.models.MODELS; baselines are always added beside them
+    models: list[str] = Field(default_factory=lambda: ["ease", "fm_regression"], min_length=1)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)  # model -> its parameters
+    recommend_with: str | None = None  # the model whose top-N is written; default the first
+    top_n: int = Field(default=100, ge=1, le=10_000)
+    k: int = Field(default=10, ge=1, le=1000)  # ranking metrics' cut-off
+    positive_from: float | None = 5.0  # the classifier's positive class: ratings >= this (seed: 5 stars)
+    # a segmint run folder: its recommended solution's segments give the per-segment top items
+    segments: str | None = None
+
+
 class RunSpec(_Model):
     name: str = Field(default="run", max_length=100)
     seed: int = Field(default=0, ge=0, lt=2**32)
@@ -347,6 +394,7 @@ class RunSpec(_Model):
     sweep: SweepSpec = Field(default_factory=SweepSpec)
     select: SelectSpec = Field(default_factory=SelectSpec)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
+    recommend: RecommendSpec | None = None  # `segmint recommend SPEC.yaml` reads this
     output: str = "runs"
 
     @field_validator("name")
