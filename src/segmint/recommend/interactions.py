@@ -456,18 +456,22 @@ def _first_bad(bad: pd.Series | np.ndarray, message: str, where: str, column: st
 
 
 def _timestamps(values: pd.Series, column: str, where: str, first_line: int | np.ndarray) -> pd.Series:
-    present = values.notna() & (values.astype("string").str.strip() != "")
-    numeric = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_datetime64_any_dtype(
-        values.dtype) else None
-    if numeric is None:
+    """Dates (any layout pandas reads, one per column first, mixed if that fails) or unix
+    seconds (a numeric column); NaT where empty; an unreadable value is an error."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = values
-    elif present.any() and numeric[present].notna().all():
-        parsed = pd.to_datetime(numeric, unit="s", errors="coerce")  # unix seconds
+        present = values.notna()
     else:
-        try:
-            parsed = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
-        except (ValueError, TypeError):
-            parsed = pd.to_datetime(values.where(present), errors="coerce")
+        present = values.notna() & (values.astype("string").str.strip() != "")
+        sample = values[present].iloc[:1000]
+        if pd.api.types.is_numeric_dtype(values.dtype) or (
+                len(sample) and pd.to_numeric(sample, errors="coerce").notna().all()):
+            parsed = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="s", errors="coerce")
+        else:
+            text = values.where(present)
+            parsed = pd.to_datetime(text, errors="coerce")  # the layout of the first value
+            if (present & parsed.isna()).any():
+                parsed = pd.to_datetime(text, errors="coerce", format="mixed")
     _first_bad(present & parsed.isna(), "the timestamp cannot be read as a date", where, column,
                first_line, values)
     parsed = pd.Series(parsed, index=values.index)
@@ -487,51 +491,56 @@ def _movielens_titles(path: Path) -> pd.Series:
 
 # --------------------------------------------------------------------------- indexing
 
-def _sorted_ids(ids: pd.Series | np.ndarray) -> pd.Index:
-    """Distinct ids in code order: numerically when all are whole numbers, else as strings."""
-    unique = pd.unique(np.asarray(ids, dtype=object))
+def _sorted_ids(ids: pd.Series | np.ndarray) -> tuple[pd.Index, np.ndarray]:
+    """Distinct ids in code order (numerically when all are whole numbers, else as strings) and
+    each row's code."""
+    raw_codes, unique = pd.factorize(np.asarray(ids, dtype=object))
     text = np.array([str(v) for v in unique], dtype=object)
     if len(text) and all(t.isdigit() for t in text):
         order = sorted(range(len(text)), key=lambda i: (int(text[i]), text[i]))
     else:
         order = sorted(range(len(text)), key=lambda i: text[i])
-    return pd.Index(text[order], dtype=object)
+    code_of = np.empty(len(text), dtype=np.int64)
+    code_of[np.asarray(order, dtype=np.int64)] = np.arange(len(text))
+    return pd.Index(text[order], dtype=object), code_of[raw_codes]
 
 
 def _indexed(frame: pd.DataFrame, *, row_titles: pd.Series | None = None,
              title_of: pd.Series | None = None, kind: str, scale: tuple[float, float] | None,
              notes: list[str], duplicates: str, where: str, first_line: int | np.ndarray,
              rating_column: str) -> Interactions:
-    """Deduplicate (the rules in the module docstring) and code the ids. Titles come per row
-    (``row_titles``, aligned with ``frame``: an item's first non-empty title in file order wins)
-    or as item id -> title (``title_of``)."""
-    frame = frame.copy()
-    frame["_line"] = (first_line if isinstance(first_line, np.ndarray)
-                      else np.arange(len(frame)) + first_line)
-    if row_titles is not None:
-        per_row = pd.DataFrame({"item": frame["item"], "title": row_titles}).dropna()
-        title_of = per_row.drop_duplicates("item").set_index("item")["title"]
-        frame["_title"] = row_titles.fillna("")  # part of what makes a row an exact duplicate
-    exact = ["user", "item", "rating", "timestamp"] + (["_title"] if "_title" in frame else [])
-    dup = frame.duplicated(exact, keep="first")
-    if dup.any():
-        notes.append(f"{_count(int(dup.sum()), 'exact duplicate row')} dropped")
-        frame = frame[~dup]
-    frame = frame.drop(columns=["_title"], errors="ignore")
-    frame = _resolve_pairs(frame, duplicates, notes, where, rating_column)
-    users, items = _sorted_ids(frame["user"]), _sorted_ids(frame["item"])
+    """Code the ids, then deduplicate (the rules in the module docstring); on integer codes, as
+    the lab's files run to millions of rows. Titles come per row (``row_titles``, aligned with
+    ``frame``: an item's first non-empty title in file order wins) or as item id -> title
+    (``title_of``)."""
+    users, user_codes = _sorted_ids(frame["user"])
+    items, item_codes = _sorted_ids(frame["item"])
     coded = pd.DataFrame({
-        "user": users.get_indexer(frame["user"]).astype(np.int64),
-        "item": items.get_indexer(frame["item"]).astype(np.int64),
+        "user": user_codes, "item": item_codes,
         "rating": frame["rating"].to_numpy(np.float64),
         "timestamp": frame["timestamp"].to_numpy("datetime64[ns]"),
+        "_line": (first_line if isinstance(first_line, np.ndarray)
+                  else np.arange(len(frame)) + first_line),
     })
+    exact = ["user", "item", "rating", "timestamp"]
+    if row_titles is not None:
+        per_row = pd.DataFrame({"item": frame["item"].to_numpy(), "title": row_titles.to_numpy()}).dropna()
+        title_of = per_row.drop_duplicates("item").set_index("item")["title"]
+        coded["_title"] = pd.factorize(row_titles.to_numpy(), use_na_sentinel=True)[0]
+        exact.append("_title")  # the title is part of what makes a row an exact duplicate
+    dup = coded.duplicated(exact, keep="first").to_numpy()
+    if dup.any():
+        notes.append(f"{_count(int(dup.sum()), 'exact duplicate row')} dropped")
+        coded = coded[~dup]
+    coded = coded.drop(columns=["_title"], errors="ignore")
+    coded = _resolve_pairs(coded, duplicates, notes, where, rating_column, users, items)
+    coded = coded.reset_index(drop=True)
     if title_of is not None:
         title_of = title_of[~title_of.index.duplicated()]
         title_of = title_of.reindex(items).dropna()
         title_of.index = pd.Index(title_of.index.astype(str), dtype=object)
         title_of.name = "title"
-    single = int((coded["user"].value_counts() == 1).sum())
+    single = int((np.bincount(coded["user"].to_numpy(), minlength=len(users)) == 1).sum())
     if single:
         notes.append(f"{_count(single, 'user')} {'has' if single == 1 else 'have'} a single "
                      f"{'rating' if kind == 'explicit' else 'purchased item'}")
@@ -540,31 +549,31 @@ def _indexed(frame: pd.DataFrame, *, row_titles: pd.Series | None = None,
 
 
 def _resolve_pairs(frame: pd.DataFrame, duplicates: str, notes: list[str], where: str,
-                   rating_column: str) -> pd.DataFrame:
+                   rating_column: str, users: pd.Index, items: pd.Index) -> pd.DataFrame:
     """One row per (user, item): the last row in (timestamp, file order) order is the latest."""
-    repeated = frame.duplicated(["user", "item"], keep=False)
+    repeated = frame.duplicated(["user", "item"], keep=False).to_numpy()
     if not repeated.any():
         return frame.drop(columns="_line")
-    # NaT sorts first: an unknown timestamp counts as the earliest
-    ordered = frame.assign(_t=frame["timestamp"].fillna(pd.Timestamp.min)).sort_values(
+    rows = frame[repeated]
+    # NaT is the smallest int64: an unknown timestamp counts as the earliest
+    rows = rows.assign(_t=rows["timestamp"].to_numpy("datetime64[ns]").view(np.int64)).sort_values(
         ["_t", "_line"], kind="stable")
-    groups = ordered[repeated.loc[ordered.index]].groupby(["user", "item"], sort=False)["rating"]
-    conflicting = groups.transform("nunique") > 1
-    n_conflict_pairs = int(ordered[repeated.loc[ordered.index]][conflicting][["user", "item"]]
-                           .drop_duplicates().shape[0])
-    n_same_pairs = int(ordered[repeated.loc[ordered.index]][~conflicting][["user", "item"]]
-                       .drop_duplicates().shape[0])
+    pair = rows.groupby(["user", "item"], sort=False)["rating"]
+    conflicting = (pair.transform("nunique") > 1).to_numpy()
+    n_conflict_pairs = int(rows[conflicting][["user", "item"]].drop_duplicates().shape[0])
+    n_same_pairs = int(rows[~conflicting][["user", "item"]].drop_duplicates().shape[0])
     if n_conflict_pairs and duplicates == "error":
-        rows = frame[repeated]
-        firsts = rows.groupby(["user", "item"], sort=False)["rating"].transform("first")
-        second = rows[rows["rating"] != firsts].iloc[0]
-        raise InputError(f"user {second['user']} rated item {second['item']} again with a different "
-                         f"rating ({second['rating']:g}, first {firsts.loc[second.name]:g}); "
-                         "duplicates='latest' keeps the latest, 'mean' averages them",
+        in_file = rows.sort_values("_line")
+        firsts = in_file.groupby(["user", "item"], sort=False)["rating"].transform("first")
+        second = in_file[in_file["rating"] != firsts].iloc[0]
+        raise InputError(f"user {users[int(second['user'])]} rated item {items[int(second['item'])]} "
+                         f"again with a different rating ({second['rating']:g}, first "
+                         f"{firsts.loc[second.name]:g}); duplicates='latest' keeps the latest, "
+                         "'mean' averages them",
                          file=where, column=rating_column, row=int(second["_line"]))
-    latest = ordered.drop_duplicates(["user", "item"], keep="last")
+    latest = rows.drop_duplicates(["user", "item"], keep="last")
     if duplicates == "mean" and n_conflict_pairs:
-        means = ordered.groupby(["user", "item"], sort=False)["rating"].mean()
+        means = pair.mean()
         latest = latest.assign(rating=means.reindex(pd.MultiIndex.from_frame(latest[["user", "item"]]))
                                .to_numpy())
     if n_same_pairs:
@@ -575,7 +584,8 @@ def _resolve_pairs(frame: pd.DataFrame, duplicates: str, notes: list[str], where
                 else "their mean kept (timestamp: the latest)")
         notes.append(f"{_count(n_conflict_pairs, '(user, item) pair')} rated more than once with "
                      f"different ratings: {rule}")
-    return latest.sort_values("_line", kind="stable").drop(columns=["_line", "_t"])
+    kept = pd.concat([frame[~repeated], latest.drop(columns="_t")])
+    return kept.sort_values("_line", kind="stable").drop(columns="_line")
 
 
 def _count(n: int, noun: str) -> str:
