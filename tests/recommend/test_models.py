@@ -12,6 +12,7 @@ from segmint.recommend.models import (
     BPR,
     EASE,
     BiasBaseline,
+    Blend,
     FMClassifier,
     FMRegressor,
     GlobalMean,
@@ -168,6 +169,21 @@ def test_popularity_ranks_by_counts_and_global_mean_is_the_mean() -> None:
     assert pop.counts_.tolist() == [2, 1, 3]
     assert np.argsort(-pop.score_all(np.array([1]))[0]).tolist() == [2, 0, 1]
     assert GlobalMean().fit(train).predict(np.array([0]), np.array([0])).tolist() == [3.0]
+
+
+def test_blend_sums_per_user_standardised_scores() -> None:
+    rng = np.random.default_rng(8)
+    u, i = np.divmod(np.flatnonzero(rng.random(30 * 12) < 0.4), 12)
+    train = _interactions(u, i, np.ones(len(u)))
+    blend = Blend([EASE(l2=3.0), Popularity()], [1.0, 0.5]).fit(train)
+    e, p = EASE(l2=3.0).fit(train).score_all(np.arange(30)), Popularity().fit(train).counts_
+
+    def z(s: np.ndarray) -> np.ndarray:
+        return (s - s.mean(axis=-1, keepdims=True)) / s.std(axis=-1, keepdims=True)
+
+    np.testing.assert_allclose(blend.score_all(np.arange(30)), z(e) + 0.5 * z(p)[None, :])
+    np.testing.assert_allclose(blend.predict(np.array([3, 3, 0]), np.array([1, 2, 1])),
+                               (z(e) + 0.5 * z(p)[None, :])[[3, 3, 0], [1, 2, 1]])
 
 
 def test_bias_baseline_recovers_planted_biases() -> None:

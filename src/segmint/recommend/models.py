@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from segmint.recommend.interactions import Interactions
 
 __all__ = ["GlobalMean", "BiasBaseline", "Popularity", "FMRegressor", "FMClassifier", "EASE",
-           "ALS", "BPR"]
+           "ALS", "BPR", "Blend"]
 
 logger = logging.getLogger(__name__)
 
@@ -707,3 +707,59 @@ class BPR(_ImplicitModel):
         self._fit_implicit(make, _user_item_matrix(users, items, np.ones(len(users)),
                                                     self.n_users_, self.n_items_))
         return self
+
+
+class Blend(_Recommender):
+    """A weighted sum of rankers' scores, each standardised per user (zero mean, unit spread
+    over the catalogue) so that no model's scale dominates: e.g. EASE with ALS.
+
+    Parameters
+    ----------
+    models : list of models
+        Unfitted models; ``fit`` fits each on the same data.
+    weights : list of float
+        One per model.
+
+    Examples
+    --------
+    >>> from segmint.recommend.interactions import read_ratings
+    >>> train = read_ratings(pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 1],
+    ...                                    "rating": [1, 1, 1]}))
+    >>> blend = Blend([Popularity(), EASE(l2=1.0)], [1.0, 0.0]).fit(train)
+    >>> blend.score_all(np.array([1])).round(3).tolist()
+    [[1.0, -1.0]]
+    """
+
+    _parameter_constraints = {"models": [list], "weights": [list]}
+
+    def __init__(self, models: list[Any], weights: list[float]) -> None:
+        self.models = models
+        self.weights = weights
+
+    def fit(self, train: Interactions) -> Blend:
+        """Fit every model (as ``models_``)."""
+        self._start(train)
+        if len(self.models) != len(self.weights) or not self.models:
+            raise SpecError(f"Blend needs one weight per model; got {len(self.models)} models "
+                            f"and {len(self.weights)} weights")
+        from sklearn.base import clone
+
+        self.models_ = [clone(model).fit(train) for model in self.models]
+        return self
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        """The weighted sum of the models' per-user standardised scores."""
+        u = self._codes(users, "user")
+        total = np.zeros((len(u), self.n_items_))
+        for model, weight in zip(self.models_, self.weights, strict=True):
+            scores = model.score_all(u)
+            spread = scores.std(axis=1, keepdims=True)
+            total += weight * (scores - scores.mean(axis=1, keepdims=True)) / np.where(
+                spread > 0, spread, 1.0)
+        return total
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The blended score of each pair (standardised over each user's whole catalogue)."""
+        u, i = self._pairs(users, items)
+        unique, row = np.unique(u, return_inverse=True)
+        return self.score_all(unique)[row, i]
