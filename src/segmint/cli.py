@@ -222,6 +222,61 @@ def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folde
         err.print(f"{len(scored):,} customers scored -> {output}")
 
 
+def _recommend_summary(run) -> None:
+    """The seed's comparisons (MSE against the naive guess, accuracy against all ones), the
+    ranking measures beside popularity, and the head of the top-N table."""
+    import pandas as pd
+    from rich.table import Table
+
+    metrics = run.metrics()
+    mean = metrics[metrics["split"] == "mean"]
+    k = run.manifest["k"]
+    columns = [("rmse", "RMSE"), ("naive_mse", "naive MSE"), ("mse", "MSE"),
+               ("accuracy", "accuracy"), ("all_ones_accuracy", "all-ones acc."),
+               ("ndcg_at_k", f"nDCG@{k}"), ("precision_at_k", f"P@{k}"),
+               ("recall_at_k", f"recall@{k}"), ("catalog_coverage", "coverage"),
+               ("fit_seconds", "fit s")]
+    shown = [(c, label) for c, label in columns if c in mean.columns and mean[c].notna().any()]
+    table = Table("model", *[label for _, label in shown],
+                  title=f"mean over splits ({run.manifest['split']})")
+    for row in mean.itertuples(index=False):
+        values = row._asdict()
+        table.add_row(str(values["model"]), *["" if pd.isna(values[c]) else f"{values[c]:.4f}"
+                                               for c, _ in shown])
+    out.print(table)
+    for row in mean.itertuples(index=False):
+        values = row._asdict()
+        if pd.notna(values.get("mse")) and pd.notna(values.get("naive_mse")):
+            out.print(f"{values['model']}: MSE {values['mse']:.4f} against the naive guess's "
+                      f"{values['naive_mse']:.4f}", highlight=False)
+        if pd.notna(values.get("accuracy")) and pd.notna(values.get("all_ones_accuracy")):
+            out.print(f"{values['model']}: accuracy {values['accuracy']:.4f} against predicting all "
+                      f"ones {values['all_ones_accuracy']:.4f}", highlight=False)
+    recs = run.recommendations()
+    n = run.manifest["top_n"]
+    out.print(f"top-{n} for {recs['customer'].nunique():,} customers ({len(recs):,} rows) by "
+              f"{run.manifest['recommend_with']}; first rows:")
+    head = Table(*[str(c) for c in recs.columns])
+    for row in recs.head(10).itertuples(index=False):
+        head.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    out.print(head)
+    out.print(f"run folder: {run.path}")
+
+
+@app.command("recommend")
+def recommend_cmd(spec: Path = typer.Argument(..., help="the spec (YAML) with a recommend: section"),
+                  output: Path | None = typer.Option(None, "--output", "-o",
+                                                        help="folder for the run (default: the spec's)")
+                  ) -> None:
+    """Recommend: models trained and evaluated beside baselines, top-N for every customer."""
+    from segmint.recommend.pipeline import recommend
+
+    with _guarded():
+        with _progress() as progress:
+            run = recommend(spec, output=output, progress=progress)
+        _recommend_summary(run)
+
+
 def _print_result(result, max_rows: int) -> None:
     """One statement's outcome: a table for a query (first ``max_rows`` rows), else a line."""
     from rich.table import Table
