@@ -126,11 +126,13 @@ def test_the_seeds_pipeline_on_movielens_from_one_spec(tmp_path):
 
 
 def test_spec_mistakes_are_clear(tmp_path):
-    base = {"name": "x", "source": {"path": str(ROOT / "tests" / "fixtures" / "amazon_reviews_sample.tsv")},
+    reviews = ROOT / "tests" / "fixtures" / "amazon_reviews_sample.tsv"
+    base = {"name": "x", "source": {"path": str(reviews)},
             "recommend": {"interactions": {"format": "amazon"}, "models": ["nope"]}}
     with pytest.raises(SpecError, match="unknown model 'nope'"):
         recommend(base, output=tmp_path)
-    implicit = {"name": "y", "source": {"path": str(ROOT / "src" / "segmint" / "data" / "online_retail.parquet")},
+    retail = ROOT / "src" / "segmint" / "data" / "online_retail.parquet"
+    implicit = {"name": "y", "source": {"path": str(retail)},
                 "recommend": {"interactions": {"format": "transactions", "scale": None},
                               "models": ["fm_regression"]}}
     with pytest.raises(SpecError, match="needs ratings"):
