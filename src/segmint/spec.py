@@ -383,6 +383,8 @@ class RecommendSpec(_Model):
     positive_from: float | None = 5.0  # the classifier's positive class: ratings >= this (seed: 5 stars)
     # a segmint run folder: its recommended solution's segments give the per-segment top items
     segments: str | None = None
+    # the customer's segment (from `segments`) as a side feature of the factorization machines
+    segment_feature: bool = False
 
 
 class RunSpec(_Model):

@@ -86,6 +86,8 @@ def test_per_segment_top_items_from_a_segmentation_run(tmp_path):
                           "split": {"kind": "last_per_user"}, "models": ["popularity"],
                           "top_n": 5, "segments": str(seg_run.path)}}
     run = recommend(spec, lines, output=tmp_path / "recs")
+    said = run.manifest["segments"]
+    assert said["customers_with_a_segment"] == seg_run.solution().labels()["customer"].nunique()
     table = run.segment_top_items()
     labels = seg_run.solution().labels().set_index("customer")["segment"]
     names = seg_run.solution().profile().set_index("segment")["name"]
@@ -137,4 +139,8 @@ def test_spec_mistakes_are_clear(tmp_path):
                               "models": ["fm_regression"]}}
     with pytest.raises(SpecError, match="needs ratings"):
         recommend(implicit, output=tmp_path)
+    ratings = {**base, "recommend": {"interactions": {"format": "amazon"},
+                                     "models": ["fm_regression"], "segment_feature": True}}
+    with pytest.raises(SpecError, match="segment_feature needs recommend.segments"):
+        recommend(ratings, output=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing written

@@ -254,6 +254,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     >>> run = segmint.recommend.pipeline.recommend("examples/movielens_fm.yaml")  # doctest: +SKIP
     >>> run.metrics()                                                          # doctest: +SKIP
     """
+    from segmint._secrets import redact_obj
     from segmint.io import atomic_dir, write_csv_atomic, write_parquet_atomic, write_text_atomic
     from segmint.recommend.topn import recommendations_frame, segment_top_items, top_n
 
@@ -279,6 +280,16 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     t0 = time.perf_counter()
     inter = read_interactions(spec, data)
     timings["read"] = time.perf_counter() - t0
+    segments = _segments(rec, base)
+    if rec.segment_feature:
+        if segments is None:
+            raise SpecError("recommend.segment_feature needs recommend.segments (a segmentation run)")
+        # one-hot segment per customer, as the FMs' user side feature (a customer the
+        # segmentation does not know gets its own level)
+        feature = pd.DataFrame({"segment": segments.reindex(inter.users.astype(str))
+                                .fillna("(no segment)").to_numpy()}, index=inter.users)
+        for name in ("fm_regression", "fm_classifier"):
+            _PARAMS[name] = {**_PARAMS.get(name, {}), "user_features": feature}
     baselines = [b for b in BASELINES[inter.kind] if b not in names]
     evaluated = names + baselines
     if inter.kind == "implicit":
@@ -297,7 +308,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
                 progress("evaluate", s * len(evaluated) + m, len(split_list) * len(evaluated),
                          f"{name} on {split_name}")
             t1 = time.perf_counter()
-            model = _build(name, rec.params.get(name, {}), spec.seed).fit(train)
+            model = _build(name, _params_of(name), spec.seed).fit(train)
             fitted = time.perf_counter() - t1
             row = {"model": name, "split": split_name, "train_rows": len(train.frame),
                    "test_rows": len(test.frame), "fit_seconds": fitted,
@@ -311,7 +322,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
 
     # the chosen model on every interaction -> top-N for every customer
     t0 = time.perf_counter()
-    model = _build(chosen, rec.params.get(chosen, {}), spec.seed).fit(inter)
+    model = _build(chosen, _params_of(chosen), spec.seed).fit(inter)
     seen = inter.matrix("binary")
     if hasattr(model, "user_vectors"):  # the seed's k-NN over the factors
         items, scores = top_n(model.user_vectors(), model.item_vectors(), rec.top_n, seen=seen)
@@ -325,14 +336,13 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
         items, scores = np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
     recs = recommendations_frame(items, scores, inter)
     timings["top_n"] = time.perf_counter() - t0
-    segments = _segments(rec, base)
     by_segment = segment_top_items(recs, inter, segments) if segments is not None else None
 
     created = _dt.datetime.now(_dt.UTC)
     final = Path(spec.output) / f"{spec.name}-{created:%Y%m%d-%H%M%S}"
     with atomic_dir(final) as tmp:
         tmp = Path(tmp)
-        write_text_atomic(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+        write_text_atomic(yaml.safe_dump(redact_obj(spec.model_dump(mode="json")), sort_keys=False),
                           tmp / "spec.yaml")
         write_parquet_atomic(recs, tmp / "recommendations.parquet")
         write_csv_atomic(recs, tmp / "recommendations.csv")
@@ -345,6 +355,10 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
                              "items": inter.n_items, "notes": list(inter.notes)},
             "split": rec.split.kind, "models": evaluated, "recommend_with": chosen,
             "top_n": rec.top_n, "k": rec.k, "timings_seconds": timings,
+            "segments": None if segments is None else {
+                "run": str(rec.segments), "customers_with_a_segment":
+                    int(inter.users.astype(str).isin(segments.index).sum()),
+                "as_fm_feature": rec.segment_feature},
         }
         write_text_atomic(json.dumps(manifest, indent=2, default=str), tmp / "manifest.json")
         write_text_atomic(_report(spec, manifest, table, recs, by_segment), tmp / "report.html")
