@@ -243,10 +243,12 @@ def _recommend_summary(run) -> None:
         values = row._asdict()
         table.add_row(str(values["model"]), *["" if pd.isna(values[c]) else f"{values[c]:.4f}"
                                                for c, _ in shown])
-    out.print(table)
+    wide = out if out.is_terminal else Console(width=160)  # piped: every column whole
+    wide.print(table)
     for row in mean.itertuples(index=False):
         values = row._asdict()
-        if pd.notna(values.get("mse")) and pd.notna(values.get("naive_mse")):
+        if pd.notna(values.get("mse")) and pd.notna(values.get("naive_mse")) \
+                and values["model"] != "global_mean":  # the naive guess itself
             out.print(f"{values['model']}: MSE {values['mse']:.4f} against the naive guess's "
                       f"{values['naive_mse']:.4f}", highlight=False)
         if pd.notna(values.get("accuracy")) and pd.notna(values.get("all_ones_accuracy")):
@@ -259,7 +261,7 @@ def _recommend_summary(run) -> None:
     head = Table(*[str(c) for c in recs.columns])
     for row in recs.head(10).itertuples(index=False):
         head.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-    out.print(head)
+    wide.print(head)
     out.print(f"run folder: {run.path}")
 
 

@@ -191,7 +191,7 @@ def _evaluate(name: str, model: Any, train: Any, test: Any, rec: RecommendSpec,
         found = metrics.ranking_metrics(frame, test, k=rec.k, n_items=n_items)
         row.update({k: found[k] for k in ("precision_at_k", "recall_at_k", "ndcg_at_k",
                                           "map_at_k", "hit_rate_at_k", "catalog_coverage")})
-    if explicit:
+    if explicit and name in _REGRESSORS:  # the seed's comparison: MSE beside the naive guess
         naive = metrics.global_mean_guess(train, test)
         row["naive_mse"] = naive["mse"]
     return row
