@@ -360,10 +360,11 @@ class InteractionsSpec(_Model):
 class SplitSpec(_Model):
     """How ratings are held out for evaluation (segmint.recommend.splits)."""
 
-    # last_per_user: each customer's latest rating (the seed); stratified: a per-customer
-    # random share (the Microsoft Recommenders protocol); kfold; movielens: u1..u5
-    kind: Literal["last_per_user", "stratified", "kfold", "movielens"] = "stratified"
-    ratio: float = Field(default=0.75, gt=0, lt=1)  # stratified: the training share
+    # last_per_user: each customer's latest rating (the seed); time: everything after the
+    # moment that leaves `ratio` of the interactions earlier; stratified: a per-customer random
+    # share (the Microsoft Recommenders protocol); kfold; movielens: u1..u5
+    kind: Literal["last_per_user", "time", "stratified", "kfold", "movielens"] = "stratified"
+    ratio: float = Field(default=0.75, gt=0, lt=1)  # stratified / time: the training share
     folds: int = Field(default=5, ge=2, le=20)  # kfold / movielens: how many folds are run
     seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)  # stratified / kfold
 

@@ -185,3 +185,25 @@ def test_movielens_folds_on_a_small_u_data(tmp_path):
     path.write_text("\n".join(rows[:9]) + "\n")
     with pytest.raises(InputError, match="do not split into 5 equal blocks"):
         movielens_folds(path)
+
+
+def test_time_cutoff_trains_on_the_past_and_tests_on_known_customers_and_items():
+    from segmint.recommend.splits import time_cutoff
+
+    frame = pd.DataFrame({
+        "user": ["a", "a", "b", "b", "c", "a"], "item": ["x", "y", "x", "y", "x", "z"],
+        "rating": 1.0,
+        "timestamp": pd.to_datetime(["2011-01-01", "2011-01-02", "2011-01-03", "2011-02-01",
+                                     "2011-02-02", "2011-02-03"])})
+    inter = read_ratings(frame, scale=None)
+    train, test = time_cutoff(inter, share=0.5)
+
+    def pairs(part: Interactions) -> list[tuple[str, str]]:
+        return sorted(zip(part.users[part.frame["user"]], part.items[part.frame["item"]], strict=True))
+
+    assert pairs(train) == [("a", "x"), ("a", "y"), ("b", "x")]
+    # after the cut-off: (b, y) is known on both sides; c is a new customer, z a new item: out
+    assert pairs(test) == [("b", "y")]
+    assert "2 later interactions of customers or items new after the cut-off left out" in test.notes[-1]
+    with pytest.raises(InputError, match="share"):
+        time_cutoff(inter, share=1.0)

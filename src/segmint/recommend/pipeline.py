@@ -106,26 +106,49 @@ def read_interactions(spec: RunSpec, data: Any = None) -> Any:
 
             src = spec.source or SourceSpec(path=str(source))
             lines = read_source(src)
-        roles = {"customer": "CustomerID", "product": "StockCode", "quantity": "Quantity",
-                 "date": "InvoiceDate", "invoice": "InvoiceNo", "title": "Description",
-                 **conf.columns}
-        missing = [c for c in (roles["customer"], roles["product"], roles["quantity"],
-                               roles["date"]) if c not in lines.columns]
+        roles = _transaction_columns(lines, conf.columns, spec)
+        missing = [r for r in ("customer", "product", "quantity", "date") if roles.get(r) is None]
         if missing:
-            raise InputError(f"the transactions lack column {missing[0]!r} (map it in "
-                             f"recommend.interactions.columns)", column=missing[0],
-                             file=str(source) if not isinstance(source, pd.DataFrame) else None)
+            raise InputError(f"the transactions have no {missing[0]} column (map it in "
+                             f"recommend.interactions.columns or source.columns)",
+                             file=None if isinstance(source, pd.DataFrame) else str(source))
         inter = from_transactions(lines, customer=roles["customer"], product=roles["product"],
                                   quantity=roles["quantity"], date=roles["date"],
-                                  invoice=roles["invoice"] if roles["invoice"] in lines.columns
-                                  else None,
-                                  title=roles["title"] if roles["title"] in lines.columns else None)
+                                  invoice=roles.get("invoice"), title=roles.get("title"))
     else:
         inter = read_ratings(source, format=conf.format, columns=conf.columns or None,
                              scale=conf.scale, duplicates=conf.duplicates)
     if conf.min_user > 1 or conf.min_item > 1:
         inter = filter_long_tail(inter, min_user=conf.min_user, min_item=conf.min_item)
     return inter
+
+
+_TITLE_NAMES = ("Description", "description", "product_title", "title", "product_name")
+
+
+def _transaction_columns(lines: pd.DataFrame, mapped: dict[str, str], spec: RunSpec) -> dict[str, Any]:
+    """Role -> column of a transactions table: the recommend spec's mapping, the source's
+    (``source.columns``), then the header names segmint knows for each role (CustomerID,
+    StockCode, Quantity, InvoiceDate, InvoiceNo, ...), matched ignoring case and spaces."""
+    from segmint.spec import DEFAULT_COLUMN_NAMES
+
+    def norm(name: str) -> str:
+        return name.lower().replace(" ", "").replace("_", "")
+
+    present = {norm(str(c)): str(c) for c in lines.columns}
+    source_map = spec.source.columns if spec.source is not None else {}
+    out: dict[str, Any] = {}
+    for role in ("customer", "product", "quantity", "date", "invoice", "title"):
+        given = mapped.get(role) or source_map.get(role)
+        if given is not None:
+            if given not in lines.columns:
+                raise InputError(f"the transactions have no column {given!r} (mapped as {role})",
+                                 column=given)
+            out[role] = given
+            continue
+        names = _TITLE_NAMES if role == "title" else DEFAULT_COLUMN_NAMES.get(role, ())
+        out[role] = next((present[norm(n)] for n in names if norm(n) in present), None)
+    return out
 
 
 def _recommend_spec(spec: RunSpec) -> RecommendSpec:
@@ -140,6 +163,8 @@ def _splits(spec: RunSpec, inter: Any) -> list[tuple[str, Any, Any]]:
     conf = _recommend_spec(spec).split
     if conf.kind == "last_per_user":
         return [("last_per_user", *splits.last_per_user(inter))]
+    if conf.kind == "time":
+        return [(f"time_{conf.ratio:g}", *splits.time_cutoff(inter, conf.ratio))]
     if conf.kind == "stratified":
         return [(f"stratified_seed{s}", *splits.stratified_random(inter, conf.ratio, s))
                 for s in conf.seeds]

@@ -20,7 +20,7 @@ import pandas as pd
 from segmint.errors import InputError, public
 from segmint.recommend.interactions import Interactions, read_ratings
 
-__all__ = ["last_per_user", "stratified_random", "kfold", "movielens_folds"]
+__all__ = ["last_per_user", "time_cutoff", "stratified_random", "kfold", "movielens_folds"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,46 @@ def last_per_user(inter: Interactions) -> Split:
         raise InputError("last_per_user: the test set is empty (every user has a single rating, and "
                          "a user with one rating stays in train)")
     return _split(inter, in_test, "last_per_user", rule)
+
+
+@public
+def time_cutoff(inter: Interactions, share: float = 0.8) -> Split:
+    """A global time split: interactions up to the moment that leaves ``share`` of them
+    earlier go to train, the later ones to test (how a model trained today meets next month).
+
+    Test keeps only the later interactions of users and items that train has (a model cannot
+    rank for a customer or an item it never saw: cold start is another problem), and the notes
+    say how many were left out. Unknown timestamps count as the earliest.
+
+    Examples
+    --------
+    >>> from segmint.recommend.interactions import read_ratings
+    >>> inter = read_ratings(pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": [1, 2, 1, 2, 1],
+    ...                                    "rating": [1, 1, 1, 1, 1],
+    ...                                    "timestamp": [1, 5, 2, 6, 9]}))
+    >>> train, test = time_cutoff(inter, share=0.6)
+    >>> test.frame[["user", "item"]].values.tolist(), len(train.frame)  # user 3 is new: out
+    ([[1, 1]], 3)
+    """
+    if not 0 < share < 1:
+        raise InputError(f"time_cutoff: share must be between 0 and 1, got {share}")
+    frame = inter.frame
+    stamp = frame["timestamp"].to_numpy("datetime64[ns]").view(np.int64)
+    order = np.lexsort((np.arange(len(frame)), stamp))
+    cutoff = stamp[order[max(int(np.floor(share * len(frame))) - 1, 0)]]
+    later = stamp > cutoff
+    known_users = np.zeros(inter.n_users, dtype=bool)
+    known_items = np.zeros(inter.n_items, dtype=bool)
+    known_users[frame["user"].to_numpy()[~later]] = True
+    known_items[frame["item"].to_numpy()[~later]] = True
+    warm = known_users[frame["user"].to_numpy()] & known_items[frame["item"].to_numpy()]
+    in_test = later & warm
+    cold = int((later & ~warm).sum())
+    when = pd.Timestamp(cutoff) if cutoff != np.iinfo(np.int64).min else "unknown"
+    rule = (f"train up to {when}, test after it; {cold:,} later interaction"
+            f"{'' if cold == 1 else 's'} of customers or items new after the cut-off left out")
+    kept = ~later | in_test
+    return _split(inter.subset(kept), in_test[kept], "time_cutoff", rule)
 
 
 @public
