@@ -12,7 +12,7 @@ from segmint.errors import SpecError, public
 __all__ = [
     "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "OutlierSpec", "PrepareSpec", "SweepSpec",
     "AlgorithmSpec", "RepresentationSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
-    "RecommendSpec", "InteractionsSpec", "SplitSpec",
+    "RecommendSpec", "InteractionsSpec", "SplitSpec", "SideFeaturesSpec",
 ]
 
 #: The roles a transactions source maps its columns to. ``amount`` is a line total (what the
@@ -369,6 +369,15 @@ class SplitSpec(_Model):
     seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)  # stratified / kfold
 
 
+class SideFeaturesSpec(_Model):
+    """A table of side features for the factorization machines: one row per customer (or
+    item), its id in column ``id``; text columns become one-hot, numbers stay numbers."""
+
+    source: SourceSpec
+    id: str
+    columns: list[str] | None = None  # None: every column but the id
+
+
 class RecommendSpec(_Model):
     """Recommendations: models trained on the split, evaluated beside baselines, top-N for
     every customer from the model named by ``recommend_with`` (trained on all interactions)."""
@@ -386,6 +395,10 @@ class RecommendSpec(_Model):
     segments: str | None = None
     # the customer's segment (from `segments`) as a side feature of the factorization machines
     segment_feature: bool = False
+    # side features of the factorization machines: a customer table (age band, region, ...)
+    # and an item table (category, price band, ...)
+    user_features: SideFeaturesSpec | None = None
+    item_features: SideFeaturesSpec | None = None
 
 
 class RunSpec(_Model):

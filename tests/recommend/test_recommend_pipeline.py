@@ -173,3 +173,31 @@ def test_transactions_with_other_headers_are_read_by_their_roles(tmp_path):
         best = unseen[unseen == unseen.max()].index.min()  # ties by item id
         assert first[customer] == best
     assert run.manifest["split"] == "time"
+
+
+def test_item_side_features_reach_the_factorization_machine(tmp_path):
+    reviews = ROOT / "tests" / "fixtures" / "amazon_reviews_sample.tsv"
+    items = read_ratings(reviews, format="amazon").items
+    categories = pd.DataFrame({"product_id": items, "category": ["drama", "comedy"] * (len(items) // 2)
+                               + ["drama"] * (len(items) % 2)})
+    categories.to_csv(tmp_path / "items.csv", index=False)
+    spec = {"name": "side", "source": {"path": str(reviews)},
+            "recommend": {"interactions": {"format": "amazon"}, "split": {"kind": "last_per_user"},
+                          "models": ["fm_regression"],
+                          "params": {"fm_regression": {"rank": 2, "n_iter": 30,
+                                                       "implicit_features": False}},
+                          "item_features": {"source": {"path": str(tmp_path / "items.csv")},
+                                            "id": "product_id"}}}
+    run = recommend(spec, output=tmp_path / "out")
+    assert run.manifest["side_features"] == {"item": ["category"]}
+    with_features = run.metrics().query("model == 'fm_regression' and split == 'mean'")["mse"].iloc[0]
+    spec["recommend"].pop("item_features")
+    without = recommend(spec, output=tmp_path / "out2").metrics().query(
+        "model == 'fm_regression' and split == 'mean'")["mse"].iloc[0]
+    assert with_features != without  # the category entered the model
+    categories.iloc[[0, 0]].to_csv(tmp_path / "dup.csv", index=False)
+    spec["recommend"]["item_features"] = {"source": {"path": str(tmp_path / "dup.csv")},
+                                          "id": "product_id"}
+    with pytest.raises(segmint.InputError, match="unique") as caught:
+        recommend(spec, output=tmp_path / "out3")
+    assert caught.value.row == 2

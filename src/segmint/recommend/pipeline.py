@@ -151,6 +151,33 @@ def _transaction_columns(lines: pd.DataFrame, mapped: dict[str, str], spec: RunS
     return out
 
 
+def _side_table(conf: Any, what: str, base: Path | None) -> pd.DataFrame | None:
+    """A side-feature table indexed by the customer or item id as text."""
+    if conf is None:
+        return None
+    from segmint.io import read_source
+
+    source = conf.source
+    if source.path is not None and not Path(source.path).is_absolute() and base is not None:
+        source = source.model_copy(update={"path": str(base / source.path)})
+    table = read_source(source)
+    where = source.path or "the side-feature source"
+    if conf.id not in table.columns:
+        raise InputError(f"recommend.{what}: no id column {conf.id!r}", file=str(where),
+                         column=conf.id)
+    columns = conf.columns or [c for c in table.columns if c != conf.id]
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"recommend.{what}: no column {missing[0]!r}", file=str(where),
+                         column=missing[0])
+    ids = table[conf.id].astype("string").str.strip()
+    if ids.isna().any() or ids.duplicated().any():
+        bad = int(np.flatnonzero(ids.isna().to_numpy() | ids.duplicated().to_numpy())[0])
+        raise InputError(f"recommend.{what}: ids must be present and unique", file=str(where),
+                         column=conf.id, row=bad + 1)
+    return table[columns].set_axis(pd.Index(ids.to_numpy(), name=conf.id), axis=0)
+
+
 def _recommend_spec(spec: RunSpec) -> RecommendSpec:
     if spec.recommend is None:
         raise SpecError("the spec has no recommend: section (interactions, split, models)")
@@ -306,6 +333,8 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     inter = read_interactions(spec, data)
     timings["read"] = time.perf_counter() - t0
     segments = _segments(rec, base)
+    side = {"user": _side_table(rec.user_features, "user_features", base),
+            "item": _side_table(rec.item_features, "item_features", base)}
     if rec.segment_feature:
         if segments is None:
             raise SpecError("recommend.segment_feature needs recommend.segments (a segmentation run)")
@@ -313,8 +342,11 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
         # segmentation does not know gets its own level)
         feature = pd.DataFrame({"segment": segments.reindex(inter.users.astype(str))
                                 .fillna("(no segment)").to_numpy()}, index=inter.users)
-        for name in ("fm_regression", "fm_classifier"):
-            _PARAMS[name] = {**_PARAMS.get(name, {}), "user_features": feature}
+        side["user"] = feature if side["user"] is None else side["user"].join(feature, how="outer")
+    for kind, table in side.items():
+        if table is not None:
+            for name in ("fm_regression", "fm_classifier"):
+                _PARAMS[name] = {**_PARAMS.get(name, {}), f"{kind}_features": table}
     baselines = [b for b in BASELINES[inter.kind] if b not in names]
     evaluated = names + baselines
     if inter.kind == "implicit":
@@ -380,6 +412,8 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
                              "items": inter.n_items, "notes": list(inter.notes)},
             "split": rec.split.kind, "models": evaluated, "recommend_with": chosen,
             "top_n": rec.top_n, "k": rec.k, "timings_seconds": timings,
+            "side_features": {kind: list(table.columns) for kind, table in side.items()
+                              if table is not None},
             "segments": None if segments is None else {
                 "run": str(rec.segments), "customers_with_a_segment":
                     int(inter.users.astype(str).isin(segments.index).sum()),
