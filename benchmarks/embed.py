@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _machine import machine as _machine  # noqa: E402  (benchmarks/_machine.py)
 
 from segmint.prepare.embed import TextEmbedder, rows_as_text
 
@@ -42,15 +41,7 @@ def bank_full() -> pd.DataFrame:
 
 
 def machine(threads: int) -> str:
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-            f"{threads} used; Python {platform.python_version()}, onnxruntime "
-            f"{version('onnxruntime')}, tokenizers {version('tokenizers')}, torch {version('torch')}, "
-            f"sentence-transformers {version('sentence-transformers')}")
+    return _machine(["onnxruntime", "tokenizers", "torch", "sentence-transformers"], threads=threads)
 
 
 def load() -> str:

@@ -10,14 +10,13 @@ The first segmint fit compiles the numba kernels (cached afterwards); it is time
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _machine import machine as _machine  # noqa: E402  (benchmarks/_machine.py)
 
 from segmint.cluster.kprototypes import KPrototypes
 
@@ -49,16 +48,7 @@ def big_table(n: int = 1_000_000, seed: int = 0) -> pd.DataFrame:
 
 
 def machine() -> str:
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
-    import numba
-    import sklearn
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}); "
-            f"Python {platform.python_version()}, numpy {np.__version__}, "
-            f"scikit-learn {sklearn.__version__}, numba {numba.__version__}")
+    return _machine(["numpy", "scikit-learn", "numba"])
 
 
 def timed(fn):

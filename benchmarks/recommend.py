@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _machine import machine as _machine  # noqa: E402  (benchmarks/_machine.py)
 
 from segmint.recommend import metrics  # noqa: E402
 from segmint.recommend.interactions import Interactions, read_ratings  # noqa: E402
@@ -77,19 +77,8 @@ PLAIN_EASE_L2 = 500.0
 
 
 def machine() -> str:
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
-    from importlib.metadata import version
-
-    import implicit
-    import scipy
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}); "
-            f"Python {platform.python_version()}, numpy {np.__version__}, scipy "
-            f"{scipy.__version__}, myfm {version('myfm')}, implicit {implicit.__version__}; "
-            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    return _machine(["numpy", "scipy", "myfm", "implicit"],
+                    extra=f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
 
 
 # --------------------------------------------------------------------------- ranking metrics
