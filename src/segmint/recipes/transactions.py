@@ -49,6 +49,10 @@ FeatureFn = Callable[[duckdb.DuckDBPyConnection, str], pd.DataFrame]
 LINE_TOTAL_ROLES = ("quantity", "price", "amount")
 
 #: Cleaning option -> the role it reads.
+#: A stock code of letters only is a service line, not a product: POST(age), D(iscount),
+#: M(anual), DOT(com postage), CRUK (a charity), ...
+NON_PRODUCT_CODE = "[A-Za-z]+"
+
 _CLEANING_ROLES = {"impute_customer": "invoice", "drop_non_product_codes": "product",
                    "min_unit_price": "price", "drop_countries": "country"}
 
@@ -245,7 +249,7 @@ def _cleaning_sql(con: duckdb.DuckDBPyConnection, src: str, cleaning: CleaningSp
         """
     conditions = []
     if cleaning.drop_non_product_codes:
-        conditions.append("NOT regexp_full_match(coalesce(product, ''), '[A-Za-z]+')")
+        conditions.append(f"NOT regexp_full_match(coalesce(product, ''), '{NON_PRODUCT_CODE}')")
     if cleaning.min_unit_price is not None:
         conditions.append(f"price >= {float(cleaning.min_unit_price)!r}")
     for option, column in (("drop_customers", "customer"), ("drop_countries", "country")):

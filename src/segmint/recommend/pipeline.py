@@ -112,9 +112,20 @@ def read_interactions(spec: RunSpec, data: Any = None) -> Any:
             raise InputError(f"the transactions have no {missing[0]} column (map it in "
                              f"recommend.interactions.columns or source.columns)",
                              file=None if isinstance(source, pd.DataFrame) else str(source))
+        dropped = 0
+        if spec.recipe.cleaning.drop_non_product_codes:  # the transactions recipe's rule
+            from segmint.recipes.transactions import NON_PRODUCT_CODE
+
+            service = lines[roles["product"]].astype("string").str.fullmatch(NON_PRODUCT_CODE)
+            service = service.fillna(False).to_numpy(dtype=bool)
+            dropped = int(service.sum())
+            lines = lines[~service]
         inter = from_transactions(lines, customer=roles["customer"], product=roles["product"],
                                   quantity=roles["quantity"], date=roles["date"],
                                   invoice=roles.get("invoice"), title=roles.get("title"))
+        if dropped:
+            inter = inter.with_note(f"{dropped:,} service lines (stock codes of letters only: "
+                                    f"postage, discounts, manual entries) left out")
     else:
         inter = read_ratings(source, format=conf.format, columns=conf.columns or None,
                              scale=conf.scale, duplicates=conf.duplicates)
