@@ -54,19 +54,21 @@ _REGRESSORS = {"global_mean", "bias", "fm_regression"}
 _CLASSIFIERS = {"fm_classifier"}
 
 
-def _build(name: str, params: dict[str, Any], seed: int) -> Any:
+def _build(name: str, all_params: dict[str, dict[str, Any]], seed: int) -> Any:
+    """An unfitted model by its spec name, with its parameters from ``all_params`` (a blend
+    finds its parts' there too) and the run's seed where the model takes one."""
     from segmint.recommend import models
 
     if name not in MODELS:
         raise SpecError(f"recommend.models: unknown model {name!r}; known: {sorted(MODELS)}")
     cls = getattr(models, MODELS[name][0])
-    kwargs = dict(params)
+    kwargs = dict(all_params.get(name, {}))
     if name == "blend":  # params: {models: [ease, als], weights: [1.0, 0.7]}, each model's own
         parts = kwargs.get("models") or []   # parameters under recommend.params.<model>
         if not parts or any(p == "blend" for p in parts):
             raise SpecError("recommend.params.blend.models lists the models to blend, e.g. "
                             "[ease, als]")
-        return cls(models=[_build(p, _params_of(p), seed) for p in parts],
+        return cls(models=[_build(p, all_params, seed) for p in parts],
                    weights=[float(w) for w in kwargs.get("weights") or [1.0] * len(parts)])
     for seed_name in ("random_seed", "random_state", "seed"):
         if seed_name in inspect.signature(cls).parameters and seed_name not in kwargs:
@@ -75,13 +77,6 @@ def _build(name: str, params: dict[str, Any], seed: int) -> Any:
         return cls(**kwargs)
     except TypeError as exc:
         raise SpecError(f"recommend.params.{name}: {exc}") from None
-
-
-_PARAMS: dict[str, dict[str, Any]] = {}  # the spec's params while a run builds its models
-
-
-def _params_of(name: str) -> dict[str, Any]:
-    return dict(_PARAMS.get(name, {}))
 
 
 @public
@@ -337,8 +332,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     if chosen not in MODELS:
         raise SpecError(f"recommend.recommend_with: unknown model {chosen!r}")
     timings: dict[str, float] = {}
-    _PARAMS.clear()
-    _PARAMS.update(rec.params)
+    params = {name: dict(values) for name, values in rec.params.items()}
 
     t0 = time.perf_counter()
     inter = read_interactions(spec, data)
@@ -357,7 +351,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     for kind, table in side.items():
         if table is not None:
             for name in ("fm_regression", "fm_classifier"):
-                _PARAMS[name] = {**_PARAMS.get(name, {}), f"{kind}_features": table}
+                params[name] = {**params.get(name, {}), f"{kind}_features": table}
     baselines = [b for b in BASELINES[inter.kind] if b not in names]
     evaluated = names + baselines
     if inter.kind == "implicit":
@@ -376,7 +370,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
                 progress("evaluate", s * len(evaluated) + m, len(split_list) * len(evaluated),
                          f"{name} on {split_name}")
             t1 = time.perf_counter()
-            model = _build(name, _params_of(name), spec.seed).fit(train)
+            model = _build(name, params, spec.seed).fit(train)
             fitted = time.perf_counter() - t1
             row = {"model": name, "split": split_name, "train_rows": len(train.frame),
                    "test_rows": len(test.frame), "fit_seconds": fitted,
@@ -390,7 +384,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
 
     # the chosen model on every interaction -> top-N for every customer
     t0 = time.perf_counter()
-    model = _build(chosen, _params_of(chosen), spec.seed).fit(inter)
+    model = _build(chosen, params, spec.seed).fit(inter)
     seen = inter.matrix("binary")
     if hasattr(model, "user_vectors"):  # the seed's k-NN over the factors
         items, scores = top_n(model.user_vectors(), model.item_vectors(), rec.top_n, seen=seen)
