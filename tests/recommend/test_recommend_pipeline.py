@@ -203,3 +203,20 @@ def test_item_side_features_reach_the_factorization_machine(tmp_path):
     with pytest.raises(segmint.InputError, match="unique") as caught:
         recommend(spec, output=tmp_path / "out3")
     assert caught.value.row == 2
+
+
+def test_a_blend_from_the_spec_weights_its_parts(tmp_path):
+    """A blend with weight 0 on EASE ranks as popularity alone: the same ranking measures."""
+    spec = {"name": "blend", "source": {"path": str(ROOT / "src" / "segmint" / "data"
+                                                   / "online_retail.parquet")},
+            "recommend": {"interactions": {"format": "transactions", "scale": None},
+                          "split": {"kind": "time", "ratio": 0.8},
+                          "models": ["blend", "ease"],
+                          "params": {"ease": {"l2": 100.0},
+                                     "blend": {"models": ["ease", "popularity"], "weights": [0.0, 1.0]}},
+                          "top_n": 5}}
+    lines = pd.read_parquet(ROOT / "src" / "segmint" / "data" / "online_retail.parquet").head(60_000)
+    mean = recommend(spec, lines, output=tmp_path).metrics().query("split == 'mean'").set_index("model")
+    for measure in ("ndcg_at_k", "precision_at_k", "recall_at_k"):
+        assert mean.loc["blend", measure] == pytest.approx(mean.loc["popularity", measure])
+        assert mean.loc["blend", measure] != pytest.approx(mean.loc["ease", measure])
