@@ -1,0 +1,184 @@
+"""Silhouette, Davies-Bouldin and Calinski-Harabasz for many labelings of one matrix at once.
+
+``solution_metrics`` computes each measure per labeling; a sweep holds dozens of labelings of
+the same matrix, and silhouette's O(n^2) distances dominate. Here the pairwise distances of the
+(sampled) rows are computed once, in row blocks of bounded size, and every labeling reads its
+per-cluster distance sums from the same block (``D_block @ onehot``). The numbers equal
+``solution_metrics``' (scikit-learn's functions on the same rows) to rounding.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.utils.extmath import row_norms
+
+from segmint.cluster.metrics import label_centers
+
+__all__ = ["shared_measures"]
+
+#: bytes of one block of the distance matrix when ``block_rows`` is not given
+BLOCK_BYTES = 64 * 2**20
+
+
+def _silhouette_rows(X: np.ndarray, labels: np.ndarray, silhouette_sample: int,
+                     seed: int) -> np.ndarray | None:
+    """Global row indices silhouette is computed on: solution_metrics' rule, None when NaN."""
+    assigned = np.flatnonzero(labels >= 0)
+    n_clusters = np.unique(labels[assigned]).size
+    if not 2 <= n_clusters < assigned.size:
+        return None
+    if assigned.size > silhouette_sample:
+        # the same draw as solution_metrics: positions among the assigned rows
+        rows = assigned[np.random.default_rng(seed).choice(assigned.size, silhouette_sample,
+                                                           replace=False)]
+    else:
+        rows = assigned
+    if not 2 <= np.unique(labels[rows]).size < rows.size:
+        return None
+    return rows
+
+
+def _davies_bouldin_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Both measures on the assigned rows, from centroids (scikit-learn's formulas)."""
+    assigned = labels >= 0
+    ids, centers = label_centers(X, labels)
+    if not 2 <= ids.size < int(assigned.sum()):
+        return math.nan, math.nan
+    Xa = X[assigned]
+    pos = np.searchsorted(ids, labels[assigned])
+    counts = np.bincount(pos, minlength=ids.size).astype(float)
+    deviation = Xa - centers[pos]
+    # Davies-Bouldin: mean distance to the own centroid, over centroid distances
+    intra = np.bincount(pos, weights=np.sqrt((deviation ** 2).sum(axis=1)), minlength=ids.size) / counts
+    between = euclidean_distances(centers)
+    if np.allclose(intra, 0.0, rtol=1e-5, atol=1e-8) or np.allclose(between, 0.0, rtol=1e-5, atol=1e-8):
+        davies_bouldin = 0.0
+    else:
+        between[between == 0] = np.inf
+        davies_bouldin = float(np.mean(np.max((intra[:, None] + intra) / between, axis=1)))
+    # Calinski-Harabasz: between- over within-cluster dispersion, degrees-of-freedom scaled
+    n, k = Xa.shape[0], ids.size
+    extra = float((counts * ((centers - Xa.mean(axis=0)) ** 2).sum(axis=1)).sum())
+    within = float((deviation ** 2).sum())
+    calinski_harabasz = 1.0 if within == 0.0 else extra * (n - k) / (within * (k - 1.0))
+    return davies_bouldin, float(calinski_harabasz)
+
+
+def _passes(samples: dict[int, np.ndarray], n: int) -> list[tuple[np.ndarray, list[int]]]:
+    """Group labelings into distance passes: a pass over rows R serves every labeling whose
+    silhouette rows lie in R (the others' rows are ignored), largest row sets first."""
+    passes: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
+    for j in sorted(samples, key=lambda j: -samples[j].size):
+        rows = samples[j]
+        for mask, _, members in passes:
+            if mask[rows].all():
+                members.append(j)
+                break
+        else:
+            mask = np.zeros(n, dtype=bool)
+            mask[rows] = True
+            passes.append((mask, np.flatnonzero(mask), [j]))
+    return [(rows, members) for _, rows, members in passes]
+
+
+def _silhouettes_one_pass(X: np.ndarray, rows: np.ndarray, labelings: list[np.ndarray],
+                          samples: list[np.ndarray], block_rows: int | None) -> list[float]:
+    """Mean silhouette of each labeling on its sample rows, from one blocked pass over the
+    distances among ``rows`` (scikit-learn's silhouette_samples conventions)."""
+    m = rows.size
+    # per labeling: cluster code of each pass row (code k = not in this labeling's sample)
+    codes, n_codes = [], []
+    for labels, sample in zip(labelings, samples, strict=True):
+        in_sample = np.zeros(X.shape[0], dtype=bool)
+        in_sample[sample] = True
+        ids, code = np.unique(labels[sample], return_inverse=True)
+        full = np.full(X.shape[0], ids.size, dtype=np.intp)
+        full[sample] = code
+        codes.append(full[rows])
+        n_codes.append(ids.size + 1)
+    offsets = np.concatenate([[0], np.cumsum(n_codes)])
+    onehot = np.zeros((m, int(offsets[-1])))
+    for code, offset in zip(codes, offsets[:-1], strict=True):
+        onehot[np.arange(m), offset + code] = 1.0
+    Xr = X[rows]
+    norms = row_norms(Xr, squared=True)[np.newaxis, :]
+    if block_rows is None:
+        block_rows = max(1, BLOCK_BYTES // (8 * m))
+    sums = np.empty((m, int(offsets[-1])))
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        block = euclidean_distances(Xr[start:stop], Xr, Y_norm_squared=norms)
+        # scikit-learn zeroes the self-distances its dot-product formula leaves
+        block.flat[start::m + 1] = 0.0
+        sums[start:stop] = block @ onehot
+    means = []
+    for code, offset, k in zip(codes, offsets[:-1], n_codes, strict=True):
+        keep = code < k - 1
+        own, per_cluster = code[keep], sums[keep, offset:offset + k - 1]
+        freqs = np.bincount(own, minlength=k - 1).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = per_cluster[np.arange(own.size), own] / (freqs[own] - 1)
+            others = per_cluster / freqs
+            others[np.arange(own.size), own] = np.inf
+            b = others.min(axis=1)
+            s = (b - a) / np.maximum(a, b)
+        means.append(float(np.mean(np.nan_to_num(s))))
+    return means
+
+
+def shared_measures(X: np.ndarray, labelings: Sequence[np.ndarray], *, silhouette_sample: int = 20_000,
+                    seed: int = 0, block_rows: int | None = None) -> list[dict[str, float]]:
+    """Silhouette, Davies-Bouldin and Calinski-Harabasz of every labeling of ``X``, equal to
+    :func:`~segmint.cluster.metrics.solution_metrics`' (same seeded silhouette sample, noise
+    label -1 left out, NaN below two clusters), from shared pairwise distances.
+
+    Labelings whose silhouette rows lie within one row set share one pass over the distances
+    among those rows (all labelings without noise share one; below ``silhouette_sample``
+    assigned rows every labeling fits in the pass over all rows).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The prepared matrix every labeling was fit on.
+    labelings : sequence of int arrays of shape (n_samples,)
+        Cluster labels, -1 for noise.
+    silhouette_sample : int
+        Above this many assigned rows, silhouette is computed on a seeded sample of this size.
+    seed : int
+        Seed of the sample (``numpy.random.default_rng(seed)``, as solution_metrics draws it).
+    block_rows : int, optional
+        Rows of the distance matrix held at once; by default a block is about 64 MB.
+
+    Returns
+    -------
+    list of dict
+        Per labeling: ``silhouette``, ``davies_bouldin``, ``calinski_harabasz``.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
+    >>> m = shared_measures(X, [np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0])])
+    >>> round(m[0]["silhouette"], 4), m[1]["silhouette"]
+    (0.8997, nan)
+    """
+    X = np.asarray(X, dtype=float)
+    labelings = [np.asarray(labels) for labels in labelings]
+    out = []
+    for labels in labelings:
+        davies_bouldin, calinski_harabasz = _davies_bouldin_calinski_harabasz(X, labels)
+        out.append({"silhouette": math.nan, "davies_bouldin": davies_bouldin,
+                    "calinski_harabasz": calinski_harabasz})
+    samples = {}
+    for j, labels in enumerate(labelings):
+        rows = _silhouette_rows(X, labels, silhouette_sample, seed)
+        if rows is not None:
+            samples[j] = rows
+    for rows, members in _passes(samples, X.shape[0]):
+        means = _silhouettes_one_pass(X, rows, [labelings[j] for j in members],
+                                      [samples[j] for j in members], block_rows)
+        for j, mean in zip(members, means, strict=True):
+            out[j]["silhouette"] = mean
+    return out
