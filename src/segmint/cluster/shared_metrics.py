@@ -15,8 +15,6 @@ import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.extmath import row_norms
 
-from segmint.cluster.metrics import label_centers
-
 __all__ = ["shared_measures"]
 
 #: bytes of one block of the distance matrix when ``block_rows`` is not given
@@ -42,17 +40,27 @@ def _silhouette_rows(X: np.ndarray, labels: np.ndarray, silhouette_sample: int,
 
 
 def _davies_bouldin_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Both measures on the assigned rows, from centroids (scikit-learn's formulas)."""
+    """Both measures on the assigned rows, from centroids. Linear in n; each cluster's rows are
+    reduced as scikit-learn reduces them (mean, then euclidean_distances to the centroid), since
+    distances near a centroid lose digits to the dot-product formula and must lose the same."""
     assigned = labels >= 0
-    ids, centers = label_centers(X, labels)
+    ids = np.unique(labels[assigned])
     if not 2 <= ids.size < int(assigned.sum()):
         return math.nan, math.nan
-    Xa = X[assigned]
-    pos = np.searchsorted(ids, labels[assigned])
-    counts = np.bincount(pos, minlength=ids.size).astype(float)
-    deviation = Xa - centers[pos]
+    Xa, la = X[assigned], labels[assigned]
+    order = np.argsort(la, kind="stable")
+    bounds = np.searchsorted(la[order], ids, side="left").tolist() + [order.size]
+    centers = np.empty((ids.size, X.shape[1]))
+    intra = np.empty(ids.size)
+    extra = within = 0.0
+    mean = Xa.mean(axis=0)
+    for c in range(ids.size):
+        cluster = Xa[order[bounds[c]:bounds[c + 1]]]
+        centers[c] = cluster.mean(axis=0)
+        intra[c] = euclidean_distances(cluster, centers[c:c + 1]).mean()
+        extra += cluster.shape[0] * ((centers[c] - mean) ** 2).sum()
+        within += ((cluster - centers[c]) ** 2).sum()
     # Davies-Bouldin: mean distance to the own centroid, over centroid distances
-    intra = np.bincount(pos, weights=np.sqrt((deviation ** 2).sum(axis=1)), minlength=ids.size) / counts
     between = euclidean_distances(centers)
     if np.allclose(intra, 0.0, rtol=1e-5, atol=1e-8) or np.allclose(between, 0.0, rtol=1e-5, atol=1e-8):
         davies_bouldin = 0.0
@@ -61,8 +69,6 @@ def _davies_bouldin_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> tupl
         davies_bouldin = float(np.mean(np.max((intra[:, None] + intra) / between, axis=1)))
     # Calinski-Harabasz: between- over within-cluster dispersion, degrees-of-freedom scaled
     n, k = Xa.shape[0], ids.size
-    extra = float((counts * ((centers - Xa.mean(axis=0)) ** 2).sum(axis=1)).sum())
-    within = float((deviation ** 2).sum())
     calinski_harabasz = 1.0 if within == 0.0 else extra * (n - k) / (within * (k - 1.0))
     return davies_bouldin, float(calinski_harabasz)
 
