@@ -126,3 +126,26 @@ def test_more_clusters_than_customers_is_a_spec_error(table):
     spec = _spec(algorithms=[{"name": "kmeans", "grid": {"n_clusters": [2, 5000]}}])
     with pytest.raises(SpecError, match="n_clusters"):
         run_sweep(table, spec)
+
+
+def test_label_measures_taken_in_one_pass_equal_solution_metrics(table):
+    """The sweep measures every labeling of a space together (shared_measures); each solution's
+    silhouette, Davies-Bouldin and Calinski-Harabasz, own and common, equal solution_metrics'
+    of its own labels, with a silhouette sample smaller than the table."""
+    from segmint.cluster.sweep import Sweep
+
+    spec = _spec(algorithms=[{"name": "kmeans", "grid": {"n_clusters": [2, 3, 4], "tol": [1e-4, 1e-3]}},
+                             {"name": "dbscan", "grid": {"eps": [0.3, 0.6], "min_samples": [5]}}],
+                 scalings=["standard", "minmax"], silhouette_sample=150)
+    sweep = Sweep(spec, seed=3)
+    solutions = sweep.run(table)
+    assert len(solutions) == 16
+    for sol in solutions:
+        X = sweep.representations[sol.representation].X
+        own = solution_metrics(X, sol.labels, silhouette_sample=150, seed=3)
+        common = solution_metrics(sweep.common.X, sol.labels, silhouette_sample=150, seed=3)
+        for measure in ("silhouette", "davies_bouldin", "calinski_harabasz"):
+            assert sol.metrics[measure] == pytest.approx(own[measure], rel=1e-9, nan_ok=True), measure
+            assert sol.metrics[f"common_{measure}"] == pytest.approx(common[measure], rel=1e-9,
+                                                                     nan_ok=True), measure
+        assert sol.metrics["silhouette_sample"] == own["silhouette_sample"]

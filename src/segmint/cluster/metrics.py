@@ -24,7 +24,8 @@ def label_centers(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def solution_metrics(X: np.ndarray, labels: np.ndarray, *, inertia: float | None = None,
-                     silhouette_sample: int = 20_000, seed: int = 0) -> dict:
+                     silhouette_sample: int = 20_000, seed: int = 0,
+                     label_measures: bool = True) -> dict:
     """Sizes, noise share, inertia / mean squared distance, Davies-Bouldin, Calinski-Harabasz
     and silhouette (on a seeded sample of ``silhouette_sample`` rows above that size).
 
@@ -61,7 +62,7 @@ def solution_metrics(X: np.ndarray, labels: np.ndarray, *, inertia: float | None
         "silhouette": math.nan,
         "silhouette_sample": 0,
     }
-    if 2 <= ids.size < n_assigned:
+    if label_measures and 2 <= ids.size < n_assigned:
         Xa, la = X[assigned], labels[assigned]
         out["davies_bouldin"] = float(davies_bouldin_score(Xa, la))
         out["calinski_harabasz"] = float(calinski_harabasz_score(Xa, la))

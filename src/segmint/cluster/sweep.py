@@ -145,6 +145,11 @@ class Sweep:
         self.progress = progress
         self.prepare_spec = prepare_spec or PrepareSpec()
         self._metrics_cache: dict[tuple[str, str], dict] = {}
+        # the label measures (silhouette, Davies-Bouldin, Calinski-Harabasz) of every solution
+        # are taken at the end of a run, all labelings of one space in one pass over its
+        # pairwise distances: space -> (matrix, {labels hash: labels}), and who needs which
+        self._deferred: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+        self._waiting: list[tuple[Solution, str, str, str]] = []
         self.representations: dict[str, Representation] = {}
         self._mixed: MixedInput | None = None
         self.common: Representation | None = None  # the space every solution is measured in
@@ -211,7 +216,33 @@ class Sweep:
                                                 seconds, prepare_step))
                 if self.progress:
                     self.progress(len(solutions), total, name)
+        self._measure_deferred()
         return solutions
+
+    def _measure_deferred(self) -> None:
+        """Fill in every solution's label measures, in its own space and in the common one:
+        one :func:`shared_measures` pass per space (equal to ``solution_metrics``')."""
+        from segmint.cluster.shared_metrics import shared_measures
+
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        sample = self.spec.silhouette_sample
+        for space, (X, by_hash) in self._deferred.items():
+            hashes = list(by_hash)
+            values = shared_measures(X, [by_hash[h] for h in hashes], silhouette_sample=sample,
+                                     seed=self.seed)
+            for h, measures in zip(hashes, values, strict=True):
+                n_assigned = int((by_hash[h] >= 0).sum())
+                used = 0 if math.isnan(measures["silhouette"]) else min(n_assigned, sample)
+                found[(space, h)] = {**measures, "silhouette_sample": used}
+        for solution, space, h, common in self._waiting:
+            solution.metrics.update(found[(space, h)])
+            for measure in COMMON_MEASURES:
+                solution.metrics[f"common_{measure}"] = found[(common, h)][measure]
+        for key, cached in self._metrics_cache.items():  # the cache holds them too
+            if key in found:
+                cached.update(found[key])
+        self._deferred.clear()
+        self._waiting.clear()
 
     def _solution(self, name: str, algo: Algorithm, rep: Representation, params: dict[str, Any],
                   estimator: Any, labels: np.ndarray, seconds: float,
@@ -220,20 +251,17 @@ class Sweep:
         labels = np.asarray(labels, dtype=np.int64)
         # Settings that give the same partition (k-means at several tol, often) share the
         # label-based measures: silhouette is quadratic and the costliest step of a sweep.
-        key = (rep.name, hashlib.sha1(labels.tobytes()).hexdigest())
-        if key not in self._metrics_cache:
+        key = (str(rep.name), hashlib.sha1(labels.tobytes()).hexdigest())
+        if key not in self._metrics_cache:  # sizes, inertia; label measures at the end of run()
             self._metrics_cache[key] = solution_metrics(
-                X, labels, silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
+                X, labels, silhouette_sample=self.spec.silhouette_sample, seed=self.seed,
+                label_measures=False)
         metrics = dict(self._metrics_cache[key])
         metrics["sizes"] = dict(metrics["sizes"])
         # the same measures in the common space, where solutions of different spaces compare
         common = self.common if self.common is not None else rep
-        ckey = (common.name, key[1])
-        if ckey not in self._metrics_cache:
-            self._metrics_cache[ckey] = solution_metrics(
-                common.X, labels, silhouette_sample=self.spec.silhouette_sample, seed=self.seed)
-        for measure in COMMON_MEASURES:
-            metrics[f"common_{measure}"] = self._metrics_cache[ckey][measure]
+        for space in (rep, common):
+            self._deferred.setdefault(str(space.name), (space.X, {}))[1].setdefault(key[1], labels)
         metrics["common_space"] = common.name
         if algo.inertia_from_model and getattr(estimator, "inertia_", None) is not None:
             inertia = float(estimator.inertia_)
@@ -252,10 +280,12 @@ class Sweep:
         kind = self._kinds.get(rep.name, "scaled") if algo.input == "numeric" else "scaled"
         if kind != "scaled":
             description = f"{algo.describe(params)}, on the {kind} embedding {rep.name!r}"
-        return Solution(name, algo.name, rep.name, params, labels, model, metrics, seconds,
-                        center_ids=np.asarray(ids), centers=np.asarray(centers, dtype="float64"),
-                        columns=list(rep.columns), description=description,
-                        scorable=kind != "tree")
+        solution = Solution(name, algo.name, rep.name, params, labels, model, metrics, seconds,
+                            center_ids=np.asarray(ids), centers=np.asarray(centers, dtype="float64"),
+                            columns=list(rep.columns), description=description,
+                            scorable=kind != "tree")
+        self._waiting.append((solution, key[0], key[1], str(common.name)))
+        return solution
 
 
 def _fit_group(algo: Algorithm, X: np.ndarray, grid: list[dict[str, Any]], seed: int,
