@@ -319,9 +319,11 @@ def _print_result(result, max_rows: int) -> None:
 def _cell(value) -> str:
     import math
 
+    import pandas as pd
+
     if isinstance(value, float):
         return "NULL" if math.isnan(value) else f"{value:.6g}"
-    if value is None or value is getattr(__import__("pandas"), "NA", object()):
+    if value is None or value is pd.NA:
         return "NULL"
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -380,14 +382,13 @@ def sql_cmd(database: Path | None = typer.Argument(None, help="DuckDB database f
                 # a path typed on the command line is the shell's, from the working directory
                 # (the session takes relative paths from the script's folder, for its statements)
                 con.register_export(name.strip(), str(Path(paths.strip()).expanduser().absolute()))
+            prompt = file is None and execute is None and sys.stdin.isatty()
             if file is not None or execute is not None:
                 scripts = [s for s in (script if file is not None else None, execute) if s]
-            elif sys.stdin.isatty():
-                scripts = _statements_from_prompt()
             else:
-                scripts = [sys.stdin.read()]
+                scripts = _statements_from_prompt() if prompt else [sys.stdin.read()]
             for text in scripts:
-                if file is None and execute is None and sys.stdin.isatty():
+                if prompt:
                     try:  # at the prompt, an error is reported and the session goes on
                         for result in con.iter_run(text):
                             _print_result(result, max_rows)

@@ -238,9 +238,6 @@ class Sweep:
             solution.metrics.update(found[(space, h)])
             for measure in COMMON_MEASURES:
                 solution.metrics[f"common_{measure}"] = found[(common, h)][measure]
-        for key, cached in self._metrics_cache.items():  # the cache holds them too
-            if key in found:
-                cached.update(found[key])
         self._deferred.clear()
         self._waiting.clear()
 
