@@ -579,8 +579,13 @@ class EASE(_Recommender):
 class _ImplicitModel(_Recommender):
     """A model from the ``implicit`` package (CPU): its factors are the vectors."""
 
-    def _fit_implicit(self, make: Any, matrix: sp.csr_matrix) -> None:
+    def _fit_implicit(self, make: Any, train: Interactions, ratings: bool = False) -> None:
+        """Fit ``make()`` on the users x items matrix of ``train`` (ones, or the ratings)."""
         from threadpoolctl import threadpool_limits
+
+        users, items, values = self._start(train)
+        matrix = _user_item_matrix(users, items, values if ratings else np.ones(len(users)),
+                                   self.n_users_, self.n_items_)
 
         # implicit runs its own threads; OpenBLAS's pool beneath them only slows it down (and
         # implicit warns of it when the model is made)
@@ -650,16 +655,13 @@ class ALS(_ImplicitModel):
         """Learn ``user_factors_`` and ``item_factors_``."""
         from implicit.cpu.als import AlternatingLeastSquares
 
-        users, items, ratings = self._start(train)
-        values = np.ones(len(users)) if self.values == "binary" else ratings
         def make() -> Any:
             return AlternatingLeastSquares(
                 factors=self.factors, regularization=self.regularization, alpha=self.alpha,
                 iterations=self.iterations, random_state=self.random_state,
                 num_threads=self.num_threads, dtype=np.float32)
 
-        self._fit_implicit(make, _user_item_matrix(users, items, values, self.n_users_,
-                                                    self.n_items_))
+        self._fit_implicit(make, train, ratings=self.values == "rating")
         return self
 
 
@@ -697,15 +699,13 @@ class BPR(_ImplicitModel):
         """Learn ``user_factors_`` (last column 1) and ``item_factors_`` (last column the bias)."""
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        users, items, _ = self._start(train)
         def make() -> Any:
             return BayesianPersonalizedRanking(
                 factors=self.factors, learning_rate=self.learning_rate,
                 regularization=self.regularization, iterations=self.iterations,
                 random_state=self.random_state, num_threads=self.num_threads, dtype=np.float32)
 
-        self._fit_implicit(make, _user_item_matrix(users, items, np.ones(len(users)),
-                                                    self.n_users_, self.n_items_))
+        self._fit_implicit(make, train)
         return self
 
 

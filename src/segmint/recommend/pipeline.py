@@ -210,10 +210,22 @@ def _splits(spec: RunSpec, inter: Any) -> list[tuple[str, Any, Any]]:
     return [(f"u{i + 1}", *fold) for i, fold in enumerate(folds)]
 
 
+def _top_in_blocks(model: Any, users: np.ndarray, n: int, seen: Any,
+                   block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best unseen items (and their scores) of each user code, from ``score_all``
+    over blocks of users (a users x items score matrix at a time stays small)."""
+    from segmint.recommend.topn import top_n_of_scores
+
+    parts = [top_n_of_scores(model.score_all(users[a:a + block]), n, seen=seen,
+                             rows=users[a:a + block])
+             for a in range(0, len(users), block)]
+    return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+
 def _evaluate(name: str, model: Any, train: Any, test: Any, rec: RecommendSpec,
-              n_items: int) -> dict[str, Any]:
+              n_items: int, seen: Any) -> dict[str, Any]:
     from segmint.recommend import metrics
-    from segmint.recommend.topn import recommendations_frame, top_n_of_scores
+    from segmint.recommend.topn import recommendations_frame
 
     row: dict[str, Any] = {}
     users = test.frame["user"].to_numpy()
@@ -237,15 +249,8 @@ def _evaluate(name: str, model: Any, train: Any, test: Any, rec: RecommendSpec,
     # scores every item alike)
     test_users = np.unique(users)
     if hasattr(model, "score_all") and len(test_users) and name != "global_mean":
-        seen = train.matrix("binary")
-        top, scores = [], []
-        for start in range(0, len(test_users), 2048):
-            block = test_users[start:start + 2048]
-            got_items, got_scores = top_n_of_scores(model.score_all(block), rec.k, seen=seen,
-                                                    rows=block)
-            top.append(got_items)
-            scores.append(got_scores)
-        frame = recommendations_frame(np.vstack(top), np.vstack(scores), train, users=test_users)
+        top, scores = _top_in_blocks(model, test_users, rec.k, seen)
+        frame = recommendations_frame(top, scores, train, users=test_users)
         found = metrics.ranking_metrics(frame, test, k=rec.k, n_items=n_items)
         row.update({k: found[k] for k in ("precision_at_k", "recall_at_k", "ndcg_at_k",
                                           "map_at_k", "hit_rate_at_k", "catalog_coverage")})
@@ -365,6 +370,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     rows = []
     split_list = _splits(spec, inter)
     for s, (split_name, train, test) in enumerate(split_list):
+        seen_in_train = train.matrix("binary")  # once per split, shared by every model
         for m, name in enumerate(evaluated):
             if progress:
                 progress("evaluate", s * len(evaluated) + m, len(split_list) * len(evaluated),
@@ -374,7 +380,8 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
             fitted = time.perf_counter() - t1
             row = {"model": name, "split": split_name, "train_rows": len(train.frame),
                    "test_rows": len(test.frame), "fit_seconds": fitted,
-                   **_evaluate(name, model, train, test, rec, inter.n_items)}
+                   **_evaluate(name, model, train, test, rec, inter.n_items,
+                                seen_in_train)}
             rows.append(row)
     table = pd.DataFrame(rows)
     means = table.drop(columns=["split"]).groupby("model", sort=False).mean(numeric_only=True)
@@ -389,13 +396,7 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
     if hasattr(model, "user_vectors"):  # the seed's k-NN over the factors
         items, scores = top_n(model.user_vectors(), model.item_vectors(), rec.top_n, seen=seen)
     else:
-        from segmint.recommend.topn import top_n_of_scores
-
-        parts = [top_n_of_scores(model.score_all(np.arange(a, min(a + 2048, inter.n_users))),
-                                 rec.top_n, seen=seen,
-                                 rows=np.arange(a, min(a + 2048, inter.n_users)))
-                 for a in range(0, inter.n_users, 2048)]
-        items, scores = np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+        items, scores = _top_in_blocks(model, np.arange(inter.n_users), rec.top_n, seen)
     recs = recommendations_frame(items, scores, inter)
     timings["top_n"] = time.perf_counter() - t0
     by_segment = segment_top_items(recs, inter, segments) if segments is not None else None
