@@ -239,10 +239,10 @@ def run_rating(data: Path, folds: list[int], n_iter: int) -> dict[str, Any]:
         fm = FMRegressor(rank=10, n_iter=n_iter, n_kept_samples=n_iter, dates=True,
                          user_features=user_features, item_features=item_features,
                          random_seed=42).fit(train)
-        fm_rmse = _rmse(fm.predict(u, i, test.frame["timestamp"]), r)
+        fm_rmse = metrics.rating_metrics(r, fm.predict(u, i, test.frame["timestamp"]))["rmse"]
         seconds = time.perf_counter() - start
-        bias_rmse = _rmse(BiasBaseline().fit(train).predict(u, i), r)
-        mean_rmse = _rmse(GlobalMean().fit(train).predict(u, i), r)
+        bias_rmse = metrics.rating_metrics(r, BiasBaseline().fit(train).predict(u, i))["rmse"]
+        mean_rmse = metrics.rating_metrics(r, GlobalMean().fit(train).predict(u, i))["rmse"]
         rows[f"u{fold}"] = {"fm": fm_rmse, "bias": bias_rmse, "global_mean": mean_rmse,
                             "fm_seconds": seconds}
         print(f"  u{fold}: FM {fm_rmse:.4f} ({seconds:.0f} s)   bias baseline {bias_rmse:.4f}   "
@@ -250,10 +250,6 @@ def run_rating(data: Path, folds: list[int], n_iter: int) -> dict[str, Any]:
     mean = {k: float(np.mean([row[k] for row in rows.values()])) for k in ("fm", "bias",
                                                                            "global_mean")}
     return {"folds": rows, "mean": mean, "n_iter": n_iter}
-
-
-def _rmse(prediction: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((prediction - truth) ** 2)))
 
 
 def print_rating(result: dict[str, Any]) -> None:
