@@ -683,15 +683,7 @@ class _Translator:
             target = node.this
             table = target.this if isinstance(target, exp.Schema) else target
             if isinstance(table, exp.Table):
-                prefix = self.schema_statements(table)
-                mapped = duckdb_table_name(table)
-                if isinstance(target, exp.Schema):
-                    target.set("this", mapped)
-                else:
-                    node.set("this", mapped)
-                if isinstance(node.expression, (*_QUERY_TYPES, exp.Subquery)):
-                    self.query(node.expression, None)
-                return prefix + [self.sql(node)]
+                return self.write(node, table)
         if isinstance(node, (exp.Update, exp.Delete)) and isinstance(node.this, exp.Table):
             # the target's name mapped as any table's; its columns are the target's own
             node.set("this", duckdb_table_name(node.this))
@@ -725,15 +717,19 @@ class _Translator:
         table = target.this if isinstance(target, exp.Schema) else target
         if not isinstance(table, exp.Table):
             raise self.error("CREATE needs a table name", node)
+        return self.write(node, table)
+
+    def write(self, node: exp.Create | exp.Insert, table: exp.Table) -> list[str]:
+        """CREATE/INSERT into ``table`` (``node.this`` or its schema's): the target's schema
+        created first, its name mapped, and the query it writes rewritten."""
         prefix = self.schema_statements(table)
         mapped = duckdb_table_name(table)
-        if isinstance(target, exp.Schema):
-            target.set("this", mapped)
+        if isinstance(node.this, exp.Schema):
+            node.this.set("this", mapped)
         else:
             node.set("this", mapped)
-        body = node.expression
-        if isinstance(body, (*_QUERY_TYPES, exp.Subquery)):
-            self.query(body, None)
+        if isinstance(node.expression, (*_QUERY_TYPES, exp.Subquery)):
+            self.query(node.expression, None)
         return prefix + [self.sql(node)]
 
     def sql(self, node: exp.Expr) -> str:
