@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import duckdb
 import farmhash
@@ -32,67 +33,22 @@ CATEGORIES = [("Apparel", "Apparel"), ("Office", "Office"), ("Electronics", "Ele
               ("Limited Supply", "LimitedSupply"), ("Accessories", "Accessories"),
               ("Shop by Brand", "ShopByBrand"), ("Bags", "Bags")]
 
-_SUMS = "".join(f"""  SUM (CASE
-      WHEN REGEXP_EXTRACT (v2ProductCategory,
-                           r'^(?:(?:.*?)Home/)(.*?)/') = '{category}' THEN 1
-    ELSE
-    0
-  END
-    ) AS {column},
-""" for category, column in CATEGORIES)
+#: Google's notebook as a script; its views are the seed queries.
+EXAMPLE_SQL = (Path(__file__).resolve().parents[2] / "examples" / "bqml_ga360.sql").read_text()
+
+
+def example_view(name: str) -> str:
+    """The query of ``CREATE OR REPLACE VIEW bqml_kmeans.<name>`` in the example script."""
+    head = f"CREATE OR REPLACE VIEW bqml_kmeans.{name} AS\n"
+    start = EXAMPLE_SQL.index(head) + len(head)
+    return EXAMPLE_SQL[start:EXAMPLE_SQL.index(";", start)]
+
 
 #: The notebook's GA360 query, as written there (its date range is this one day).
-GA360_QUERY = f"""SELECT
-  fullVisitorID,
-  ABS(farm_fingerprint(fullVisitorID)) AS Hashed_fullVisitorID, # This will be used to generate random data.
-  MAX(device.operatingSystem) AS OS, # We can aggregate this because an OS is tied to a fullVisitorID.
-{_SUMS}  ROUND (SUM (productPrice/1000000),2) AS productPrice_USD
-FROM
-  `bigquery-public-data.google_analytics_sample.ga_sessions_*`,
-  UNNEST(hits) AS hits,
-  UNNEST(hits.product) AS hits_product
-WHERE
-  _TABLE_SUFFIX BETWEEN '20170801'
-  AND '20170801'
-  AND geoNetwork.country = 'United States'
-  AND type = 'EVENT'
-GROUP BY
-  1,
-  2"""
+GA360_QUERY = example_view("GA360_View")
 
 #: The notebook's made-up CRM data, from the same visitors.
-CRM_QUERY = """SELECT
-  fullVisitorID,
-IF
-  (MOD(Hashed_fullVisitorID,2) = 0,
-    "M",
-    "F") AS gender,
-  CASE
-    WHEN MOD(Hashed_fullVisitorID,10) = 0 THEN 55000
-    WHEN MOD(Hashed_fullVisitorID,10) < 3 THEN 65000
-    WHEN MOD(Hashed_fullVisitorID,10) < 7 THEN 75000
-    WHEN MOD(Hashed_fullVisitorID,10) < 9 THEN 85000
-    WHEN MOD(Hashed_fullVisitorID,10) = 9 THEN 95000
-  ELSE
-  Hashed_fullVisitorID
-END
-  AS hhi
-FROM (
-  SELECT
-    fullVisitorID,
-    ABS(farm_fingerprint(fullVisitorID)) AS Hashed_fullVisitorID,
-  FROM
-    `bigquery-public-data.google_analytics_sample.ga_sessions_*`,
-    UNNEST(hits) AS hits,
-    UNNEST(hits.product) AS hits_product
-  WHERE
-    _TABLE_SUFFIX BETWEEN '20170801'
-    AND '20170801'
-    AND geoNetwork.country = 'United States'
-    AND type = 'EVENT'
-  GROUP BY
-    1,
-    2)"""
+CRM_QUERY = example_view("CRM_View")
 
 SEED_SCRIPT = f"""CREATE OR REPLACE VIEW bqml_kmeans.GA360_View AS
 {GA360_QUERY};

@@ -1,58 +1,22 @@
 """segmint.sql.outputs: the ML.* tables, their schemas, and numbers computed in the test."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pytest
+from _blobs import HParam, blobs, prepared_by_hand
 from sklearn.metrics import davies_bouldin_score
 
 from segmint.errors import InputError, ModelError, SpecError
 from segmint.sql import outputs
 from segmint.sql.kmeans import train
 
-
-@dataclass
-class HParam:
-    kind: str
-    values: list
-
-
-def blobs(n_per: int = 40, seed: int = 1) -> pa.Table:
-    """Three well-separated blobs in (x, y), a plan column, a NULL in x and in plan, an id."""
-    rng = np.random.default_rng(seed)
-    centres = np.array([[0.0, 0.0], [10.0, 10.0], [0.0, 20.0]])
-    xy = np.vstack([rng.normal(c, 0.5, size=(n_per, 2)) for c in centres])
-    plan = np.repeat(np.array(["basic", "gold", "plus"], dtype=object), n_per)
-    plan[::4] = "gold"
-    plan[7] = None
-    x = xy[:, 0].astype(object)
-    x[5] = None
-    return pa.table({"customer_id": pa.array(np.arange(3 * n_per), pa.int32()),
-                     "x": pa.array(list(x), pa.float64()), "y": pa.array(xy[:, 1]),
-                     "plan": pa.array(list(plan), pa.string())})
-
-
 FEATURES = ["x", "y", "plan"]
-
-
-def prepared_by_hand(table: pa.Table) -> np.ndarray:
-    x = table["x"].to_numpy(zero_copy_only=False).astype(float)
-    y = table["y"].to_numpy()
-    x = np.where(np.isnan(x), np.nanmean(x), x)
-    present = table["x"].drop_null().to_numpy()
-    zx = (x - present.mean()) / present.std(ddof=1)
-    zy = (y - y.mean()) / y.std(ddof=1)
-    plan = table["plan"].to_pylist()
-    onehot = np.array([[p == c for c in ("basic", "gold", "plus")] + [p is None] for p in plan],
-                      dtype=float)
-    return np.column_stack([zx, zy, onehot])
 
 
 @pytest.fixture(scope="module")
 def table() -> pa.Table:
-    return blobs()
+    return blobs(ids=True)
 
 
 @pytest.fixture(scope="module")
