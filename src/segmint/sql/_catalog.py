@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segmint.errors import ModelError, SpecError
+from segmint.io import write_text_atomic
 from segmint.runs import _layout as L
 
 BQML = "bqml.json"  # inside a model's run folder
@@ -157,13 +158,9 @@ class ModelCatalog:
         chosen = run.solution(solution)  # checks the name
         self._refuse_existing(dataset, name, replace)
         self.drop(dataset, name, if_exists=True)
-        link = self._link(dataset, name)
-        link.parent.mkdir(parents=True, exist_ok=True)
         said = {"run": str(Path(run_path).resolve()), "solution": chosen.name,
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-        tmp = link.with_name(link.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(said, indent=2), encoding="utf-8")
-        os.replace(tmp, link)
+        write_text_atomic(json.dumps(said, indent=2), self._link(dataset, name))
 
     def _refuse_existing(self, dataset: str, name: str, replace: bool) -> None:
         if not replace and self.exists(dataset, name):
