@@ -489,3 +489,23 @@ def test_external_table_over_one_csv_export(tmp_path):
         con.execute("CREATE EXTERNAL TABLE crm.clients OPTIONS(format='CSV', uris=['crm.csv'])")
         out = con.execute("SELECT client, income FROM crm.clients ORDER BY client")
     assert out.to_dict("list") == crm.to_dict("list")
+
+
+def test_a_tab_separated_crm_export_with_missing_values(tmp_path):
+    crm = pd.DataFrame({"client": ["A1", "A2", "A3", "A4", "A5", "A6"],
+                        "age": [34, None, 51, 29, 62, 45],
+                        "plan": ["gold", "silver", None, "gold", "bronze", "silver"],
+                        "spend": [120.5, 80, 300, None, 45, 150]})
+    crm.to_csv(tmp_path / "crm.tsv", sep="\t", index=False)
+    with segmint.sql.connect(base=tmp_path) as con:
+        con.execute("CREATE EXTERNAL TABLE crm.clients OPTIONS(format='CSV', uris=['crm.tsv'])")
+        con.execute("CREATE MODEL crm.m OPTIONS(model_type='kmeans', num_clusters=2) AS "
+                    "SELECT * EXCEPT(client) FROM crm.clients")
+        info = con.execute("SELECT * FROM ML.FEATURE_INFO(MODEL crm.m)").set_index("input")
+        counts = con.execute("SELECT CENTROID_ID, COUNT(*) AS n FROM ML.PREDICT(MODEL crm.m, "
+                             "TABLE crm.clients) GROUP BY 1")
+    assert info.loc["age", "mean"] == pytest.approx(crm["age"].mean())
+    assert info.loc["spend", "mean"] == pytest.approx(crm["spend"].mean())
+    assert info["null_count"].tolist() == [1, 1, 1]
+    assert info.loc["plan", "category_count"] == 3
+    assert counts["n"].sum() == 6
