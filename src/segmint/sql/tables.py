@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 #: File name endings and the format each is; ``.gz`` may follow the JSON and CSV ones.
 FORMATS = {".parquet": "parquet", ".json": "json", ".ndjson": "json", ".jsonl": "json",
-           ".avro": "avro", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}  # delimiter detected
+           ".avro": "avro", ".csv": "csv", ".tsv": "csv"}  # a .tsv: DuckDB detects the tab
 
 #: BigQuery's column types as DuckDB's.
 _BIGQUERY_TYPES = {
