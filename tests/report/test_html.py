@@ -393,3 +393,37 @@ def test_lift_colours_know_which_direction_is_good() -> None:
     # age and a job level have no good direction: high or low only
     assert 'class="lift up">(×1.3)' in lapsed and 'class="lift down">(×0.7)' in loyal
     assert 'class="lift up">(×3.0)' in lapsed
+
+
+def test_stability_per_segment_of_the_recommended_solution(run: dict) -> None:
+    """The recommended solution's segments with their clusterboot Jaccard and verdict; other
+    candidates' segments are left out; no table given, no section."""
+    recommended = run["recommended"]
+    other = next(name for name in run["stability"]["solution"] if name != recommended)
+    segments = pd.DataFrame({
+        "solution": [recommended] * 3 + [other],
+        "segment": [0, 1, 2, 0], "size": [120, 95, 85, 300],
+        "jaccard_mean": [0.9812, 0.6634, 0.4127, 0.99],
+        "jaccard_min": [0.95, 0.52, 0.21, 0.98], "resamples": [10, 10, 9, 10],
+        "verdict": ["stable", "doubtful", "not to be trusted", "stable"]})
+    stability = run["stability"].assign(stability_jaccard_mean=0.6858)
+    page = render_report(title="Blobs", manifest=run["manifest"], leaderboard=run["leaderboard"],
+                         profile=None, recommended=recommended, reasons=run["reasons"],
+                         stability=stability, segment_stability=segments)
+    table = _table(page, "segment-stability")
+    body = table.split("<tbody>")[1]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+    assert len(rows) == 3  # the recommended solution's three segments, not the other's
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert cells[2] == ["2", "85", "0.4127", "0.21", "9", "not to be trusted"]
+    assert [c[-1] for c in cells] == ["stable", "doubtful", "not to be trusted"]
+    assert ">300<" not in table and ">0.99<" not in table
+    assert "<h2>Stability per segment</h2>" in page
+    assert page.index("<h2>Stability</h2>") < page.index("<h2>Stability per segment</h2>")
+    # the solution-level mean Jaccard is a column of the stability table
+    assert ">stability jaccard mean<" in _table(page, "stability")
+    assert ">0.6858<" in _table(page, "stability")
+    plain = render_report(title="Blobs", manifest=run["manifest"], leaderboard=run["leaderboard"],
+                          profile=None, recommended=recommended, reasons=run["reasons"],
+                          stability=run["stability"])
+    assert "Stability per segment" not in plain and 'id="segment-stability"' not in plain

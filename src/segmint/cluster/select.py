@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+from sklearn.pipeline import Pipeline
 
 from segmint.cluster.leaderboard import column_names, parse_params
 from segmint.cluster.registry import ALGORITHMS
 from segmint.cluster.sweep import Solution
 from segmint.spec import SelectSpec
 
-__all__ = ["leaderboard", "find_knee", "knee_by_group", "stability", "recommend", "Recommendation",
-           "compare_ways"]
+__all__ = ["leaderboard", "find_knee", "knee_by_group", "stability", "stability_tables",
+           "segment_stability", "segment_jaccard", "verdict", "recommend", "Recommendation",
+           "compare_ways", "STABILITY_COLUMNS", "SEGMENT_STABILITY_COLUMNS"]
 
 #: the measures of :func:`compare_ways`, in their own space and in the common one
 _WAY_MEASURES = ("davies_bouldin", "calinski_harabasz", "silhouette")
@@ -73,30 +77,276 @@ def knee_by_group(board: pd.DataFrame) -> dict[str, int | None]:
     return knees
 
 
+#: the verdicts of per-segment stability (Hennig's clusterboot guidance, as the issue gives it)
+STABLE, DOUBTFUL = 0.75, 0.6
+SEGMENT_STABILITY_COLUMNS = ("solution", "segment", "size", "jaccard_mean", "jaccard_min",
+                             "resamples", "verdict")
+STABILITY_COLUMNS = ("solution", "stability_ari_mean", "stability_ari_std",
+                     "stability_jaccard_mean", "resamples")
+
+
+def _rows(data: pd.DataFrame | np.ndarray, rows: np.ndarray) -> pd.DataFrame | np.ndarray:
+    return data.iloc[rows] if isinstance(data, pd.DataFrame) else data[rows]
+
+
+def _fit_predict(estimator: Any, X: Any) -> np.ndarray:
+    return np.asarray(estimator.fit_predict(X) if hasattr(estimator, "fit_predict")
+                      else estimator.fit(X).predict(X))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Parameter dicts equal (False where a value does not compare, an array)."""
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+def _engine_seed(solution: Solution) -> tuple[Any, int] | None:
+    """(fitted estimator, seed) when the grid engine can refit this solution's clusterer: its
+    algorithm has a fast path and the estimator is exactly what the registry builds from the
+    solution's params and that seed (nothing set beside them, such as a mixed clusterer's
+    categorical columns); else None (refit a clone of the estimator)."""
+    algo = ALGORITHMS.get(solution.algorithm)
+    model = solution.model
+    if algo is None or algo.fast_path is None or not isinstance(model, Pipeline) \
+            or list(model.named_steps) != ["prepare", "cluster"]:
+        return None
+    estimator = model.named_steps["cluster"]
+    seed = estimator.get_params(deep=False).get("random_state", 0) if algo.seeded else 0
+    if not isinstance(seed, (int, np.integer)):
+        return None
+    try:
+        built = algo.make(dict(solution.params), int(seed)).get_params(deep=False)
+    except (TypeError, ValueError):
+        return None
+    if not _same(built, estimator.get_params(deep=False)):
+        return None
+    return estimator, int(seed)
+
+
+def _refit_resample(members: list[Solution], part: pd.DataFrame | np.ndarray,
+                    plain: bool) -> dict[str, np.ndarray]:
+    """Refit every solution of ``members`` on the rows ``part``: labels by solution name.
+
+    Plain: clone each solution's whole pipeline and fit it (one scikit-learn fit each). Else
+    each distinct preparation is refitted once, and the clusterers of one algorithm on one
+    preparation are fitted together by the algorithm's grid engine (equal to scikit-learn per
+    setting); the others are refitted one by one from a clone of their estimator."""
+    out: dict[str, np.ndarray] = {}
+    if plain:
+        for s in members:
+            assert s.model is not None
+            out[s.name] = _fit_predict(clone(s.model), part)
+        return out
+    prepared: dict[int, Any] = {}
+    engine: dict[tuple[str, int, int], list[Solution]] = {}
+    for s in members:
+        model = s.model
+        if not isinstance(model, Pipeline) or list(model.named_steps) != ["prepare", "cluster"]:
+            assert model is not None
+            out[s.name] = _fit_predict(clone(model), part)
+            continue
+        prepare = model.named_steps["prepare"]
+        if id(prepare) not in prepared:  # the sweep shares one preparation per space
+            prepared[id(prepare)] = clone(prepare).fit_transform(part)
+        X = prepared[id(prepare)]
+        found = _engine_seed(s)
+        # the engine works in float64: another matrix (float32 embeddings, sparse) keeps
+        # scikit-learn's own fit, which would compute in that type
+        if found is not None and isinstance(X, np.ndarray) and X.dtype == np.float64:
+            engine.setdefault((s.algorithm, id(prepare), found[1]), []).append(s)
+        else:
+            out[s.name] = _fit_predict(clone(model.named_steps["cluster"]), X)
+    for (algorithm, prep_id, seed), group in engine.items():
+        X = prepared[prep_id]
+        fast_path = ALGORITHMS[algorithm].fast_path
+        assert fast_path is not None
+        result = None
+        if len(group) > 1:
+            try:
+                result = fast_path(X, [dict(s.params) for s in group], seed)
+            except (ValueError, TypeError):  # scikit-learn's own fit says what is wrong
+                result = None
+        if result is None:  # one setting, or a grid the engine does not do
+            for s in group:
+                assert s.model is not None
+                out[s.name] = _fit_predict(clone(s.model.named_steps["cluster"]), X)
+            continue
+        for s, (_, _, labels, _) in zip(group, result, strict=True):
+            out[s.name] = np.asarray(labels)
+    return out
+
+
+def _refits(solutions: list[Solution], data: pd.DataFrame | np.ndarray, *, resamples: int,
+            fraction: float, seed: int, plain: bool = False,
+            progress: Any = None) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """For each solution, its refits: ``[(rows, labels)]``, one per resample, where ``rows``
+    are positions in the solution's clustered customers and ``labels`` the refit's segments
+    of those rows. Resample ``b`` of ``n`` customers is ``default_rng([seed, b])``'s choice
+    of ``round(fraction * n)`` of them, sorted: the same rows whatever else is refitted."""
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {s.name: [] for s in solutions}
+    # one set of rows per mask of clustered customers (outliers set apart, or not)
+    groups: dict[bytes | None, list[Solution]] = {}
+    for s in solutions:
+        whole = s.clustered is not None and len(data) == len(s.clustered)
+        key = np.asarray(s.clustered, dtype=bool).tobytes() if whole else None
+        groups.setdefault(key, []).append(s)
+    total, done = len(groups) * resamples, 0
+    for key, members in groups.items():
+        # the whole table given: the solution's clustered customers are what it was fitted on
+        view = data if key is None else _rows(data, np.asarray(members[0].clustered))
+        n = len(view)
+        size = max(2, int(round(fraction * n)))
+        for b in range(resamples):
+            idx = np.sort(np.random.default_rng([seed, b]).choice(n, size, replace=False))
+            for name, labels in _refit_resample(members, _rows(view, idx), plain).items():
+                out[name].append((idx, labels))
+            done += 1
+            if progress:
+                progress(done, total, f"stability resample {b + 1} of {resamples}")
+    return out
+
+
+def segment_jaccard(original: np.ndarray, refit: np.ndarray) -> dict[int, float]:
+    """Each original segment's Jaccard similarity with its best match among the refit's
+    clusters, on the same customers (Hennig's clusterboot, one resample).
+
+    For segment A and each refit cluster B: ``|A & B| / |A | B|``; the segment's value is the
+    largest. Noise (label -1) is not a segment: it is not scored, and it is no refit cluster a
+    segment can match (a segment's members that became noise count against it). Only
+    segments with members among these customers are scored.
+
+    Examples
+    --------
+    >>> segment_jaccard(np.array([0, 0, 0, 1, 1, 1]), np.array([5, 5, 5, 5, 7, 7]))
+    {0: 0.75, 1: 0.6666666666666666}
+    """
+    original, refit = np.asarray(original), np.asarray(refit)
+    segments = np.unique(original[original >= 0])
+    clusters = np.unique(refit[refit >= 0])
+    if len(segments) == 0:
+        return {}
+    if len(clusters) == 0:
+        return {int(s): 0.0 for s in segments}
+    both = (original >= 0) & (refit >= 0)
+    i = np.searchsorted(segments, original[both])
+    j = np.searchsorted(clusters, refit[both])
+    inter = np.bincount(i * len(clusters) + j,
+                        minlength=len(segments) * len(clusters)).reshape(len(segments), -1)
+    a = np.bincount(np.searchsorted(segments, original[original >= 0]), minlength=len(segments))
+    b = np.bincount(np.searchsorted(clusters, refit[refit >= 0]), minlength=len(clusters))
+    jaccard = inter / (a[:, None] + b[None, :] - inter)
+    return {int(s): float(v) for s, v in zip(segments, jaccard.max(axis=1), strict=True)}
+
+
+def verdict(jaccard_mean: float) -> str:
+    """A segment's mean Jaccard in words: ``stable`` (>= 0.75), ``doubtful`` (0.6 to 0.75),
+    ``not to be trusted`` (< 0.6)."""
+    if math.isnan(jaccard_mean):
+        return "not measured"
+    if jaccard_mean >= STABLE:
+        return "stable"
+    return "doubtful" if jaccard_mean >= DOUBTFUL else "not to be trusted"
+
+
+def _measure(solution: Solution, refits: list[tuple[np.ndarray, np.ndarray]],
+             resamples: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The solution's stability row and its per-segment table from its refits."""
+    original = solution.clustered_labels()
+    aris = [adjusted_rand_score(original[idx], labels) for idx, labels in refits]
+    segments = np.unique(original[original >= 0])
+    per = np.full((len(segments), len(refits)), np.nan)
+    for b, (idx, labels) in enumerate(refits):
+        for s, value in segment_jaccard(original[idx], labels).items():
+            per[np.searchsorted(segments, s), b] = value
+    scored = (~np.isnan(per)).sum(axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a segment never in a resample
+        means, mins = np.nanmean(per, axis=1), np.nanmin(per, axis=1)
+    sizes = pd.Series(solution.labels).value_counts()
+    table = pd.DataFrame({"solution": solution.name, "segment": segments.astype(np.int64),
+                          "size": [int(sizes.get(s, 0)) for s in segments],
+                          "jaccard_mean": means, "jaccard_min": mins,
+                          "resamples": scored.astype(np.int64),
+                          "verdict": [verdict(float(m)) for m in means]},
+                         columns=list(SEGMENT_STABILITY_COLUMNS))
+    row = {"stability_ari_mean": float(np.mean(aris)), "stability_ari_std": float(np.std(aris)),
+           "stability_jaccard_mean": float(np.nanmean(means)) if np.isfinite(means).any()
+           else math.nan,
+           "resamples": resamples}
+    return row, table
+
+
+def stability_tables(solutions: list[Solution], data: pd.DataFrame | np.ndarray, *,
+                     resamples: int = 10, fraction: float = 0.8, seed: int = 0,
+                     progress: Any = None, plain: bool = False
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bootstrap stability of several solutions at once: ``(stability, segment_stability)``.
+
+    Each resample is ``fraction`` of the customers each solution was clustered on (its
+    ``clustered`` ones when ``data`` is the whole table), drawn from ``seed`` and the
+    resample's number, so every solution sees the same customers. On each, every solution is
+    refitted from scratch, as it was fitted (same parameters, same seed), and its labels are
+    compared with the solution's own on those customers:
+
+    * ``stability`` (one row per solution): the adjusted Rand index, mean and std over the
+      resamples, and ``stability_jaccard_mean``, the mean over segments of their
+      ``jaccard_mean`` below;
+    * ``segment_stability`` (one row per segment, noise aside): Hennig's clusterboot measure,
+      the Jaccard similarity of the segment with its best match in the refit
+      (:func:`segment_jaccard`), mean and min over the resamples, and a verdict: ``stable``
+      (>= 0.75), ``doubtful`` (0.6 to 0.75), ``not to be trusted`` (< 0.6). As in fpc's
+      clusterboot, a resample without any member of the segment does not score it (left out
+      of the mean; ``resamples`` counts those that did).
+
+    The refits go through the grid engine: on each resample the preparation (representation)
+    of each space is refitted once, and the clusterers of one algorithm on one space are
+    fitted in one call of the algorithm's fast path (k-means over k and tol, DBSCAN over eps
+    and min_samples; equal to scikit-learn's fit of each setting); other algorithms, and
+    matrices the engine does not take, are refitted from a clone of their estimator.
+    ``plain=True`` refits each solution's whole pipeline with scikit-learn instead (same
+    resamples, same results; the engine is only faster).
+
+    Refits start from scratch, not warm from the solution's centres: the question is whether
+    the algorithm finds these segments again on other customers. Started from the full-data
+    centres, k-means on 80% of the same customers mostly returns to the same fixed point, and
+    would measure little but that; a poor local optimum the seed happened to reach would look
+    stable. No algorithm here is better measured warm.
+    """
+    refits = _refits(solutions, data, resamples=resamples, fraction=fraction, seed=seed,
+                     plain=plain, progress=progress)
+    rows, tables = [], []
+    for s in solutions:
+        row, table = _measure(s, refits[s.name], resamples)
+        rows.append({"solution": s.name, **row})
+        tables.append(table)
+    stab = pd.DataFrame(rows, columns=list(STABILITY_COLUMNS))
+    segments = pd.concat(tables, ignore_index=True) if tables else \
+        pd.DataFrame(columns=list(SEGMENT_STABILITY_COLUMNS))
+    return stab, segments
+
+
 def stability(solution: Solution, data: pd.DataFrame | np.ndarray, *, resamples: int = 10,
               fraction: float = 0.8, seed: int = 0) -> dict[str, float]:
-    """Bootstrap stability: refit the same pipeline (representation and clusterer) on seeded
-    subsamples of ``data`` (what the pipeline takes: the customer table's features) and compare
-    its labels with the solution's on the same customers (adjusted Rand index, mean and std).
+    """Bootstrap stability of one solution: refit its pipeline (representation and
+    clusterer) on seeded subsamples of ``data`` (what the pipeline takes: the customer
+    table's features) and compare its labels with the solution's on the same customers:
+    adjusted Rand index (mean and std) and the mean over segments of their clusterboot
+    Jaccard (see :func:`stability_tables`, which also gives each segment's).
 
     1.0 means the segments come back identical whatever subset of customers is used.
     """
-    if solution.clustered is not None and len(data) == len(solution.clustered):
-        # the whole table given: the solution's clustered customers are what it was fitted on
-        data = data.iloc[solution.clustered] if isinstance(data, pd.DataFrame) \
-            else data[solution.clustered]
-    n = len(data)
-    size = max(2, int(round(fraction * n)))
-    aris = []
-    for b in range(resamples):
-        idx = np.sort(np.random.default_rng([seed, b]).choice(n, size, replace=False))
-        model = clone(solution.model)
-        part = data.iloc[idx] if isinstance(data, pd.DataFrame) else data[idx]
-        labels = model.fit_predict(part) if hasattr(model, "fit_predict") \
-            else model.fit(part).predict(part)
-        aris.append(adjusted_rand_score(solution.clustered_labels()[idx], labels))
-    return {"stability_ari_mean": float(np.mean(aris)), "stability_ari_std": float(np.std(aris)),
-            "resamples": resamples}
+    stab, _ = stability_tables([solution], data, resamples=resamples, fraction=fraction,
+                               seed=seed)
+    return {k: v for k, v in stab.iloc[0].items() if k != "solution"}
+
+
+def segment_stability(solution: Solution, data: pd.DataFrame | np.ndarray, *,
+                      resamples: int = 10, fraction: float = 0.8, seed: int = 0) -> pd.DataFrame:
+    """Each segment's clusterboot stability (see :func:`stability_tables`)."""
+    return stability_tables([solution], data, resamples=resamples, fraction=fraction,
+                            seed=seed)[1]
 
 
 @dataclass
@@ -106,6 +356,9 @@ class Recommendation:
     knee: dict[str, int | None]  # per elbow curve (see _curve_key)
     stability: pd.DataFrame
     board: pd.DataFrame  # the leaderboard with eligible, at_knee, rank and recommended
+    # each stability candidate's segments: clusterboot Jaccard and verdict (see stability_tables)
+    segment_stability: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(SEGMENT_STABILITY_COLUMNS)))
 
     @property
     def chosen_knee(self) -> int | None:
@@ -141,8 +394,7 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
     board["rank"] = pd.Series(pd.NA, index=board.index, dtype="Int64")
     board["recommended"] = False
     eligible = board[board["eligible"]].copy()
-    empty_stab = pd.DataFrame(columns=["solution", "stability_ari_mean", "stability_ari_std",
-                                       "resamples"])
+    empty_stab = pd.DataFrame(columns=list(STABILITY_COLUMNS))
     if eligible.empty:
         wanted = "" if spec.min_k is None and spec.max_k is None else \
             f", between {spec.min_k or 2} and {spec.max_k or 'any number of'} segments"
@@ -166,14 +418,11 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
         if not any(np.array_equal(by_name[name].labels, by_name[p].labels) for p in picked):
             picked.append(name)
     candidates = eligible.set_index("solution").loc[picked].reset_index()
-    rows = []
-    for i, name in enumerate(candidates["solution"]):
-        rows.append({"solution": name, **stability(by_name[name], data,
-                                                   resamples=spec.stability_resamples,
-                                                   fraction=spec.stability_fraction, seed=seed)})
-        if progress:
-            progress(i + 1, len(candidates), f"stability {name}")
-    stab = pd.DataFrame(rows)
+    # every candidate refitted on the same resamples, through the grid engine
+    stab, segments = stability_tables([by_name[name] for name in candidates["solution"]], data,
+                                      resamples=spec.stability_resamples,
+                                      fraction=spec.stability_fraction, seed=seed,
+                                      progress=progress)
     stable = stab[stab["stability_ari_mean"] >= 0.75]
     chosen = stable["solution"].iloc[0] if len(stable) else \
         stab.sort_values("stability_ari_mean", ascending=False)["solution"].iloc[0]
@@ -224,7 +473,16 @@ def recommend(solutions: list[Solution], board: pd.DataFrame, data: pd.DataFrame
                    f"{int(st['resamples'])} resamples of {spec.stability_fraction:.0%}"
                    + ("" if st["stability_ari_mean"] >= 0.75 else
                       " (no candidate reached 0.75; the most stable was taken)"))
-    return Recommendation(chosen, reasons, knees, stab, board)
+    mine = segments[segments["solution"] == chosen]
+    weak = mine[mine["jaccard_mean"] < DOUBTFUL]
+    if len(weak):
+        listed = ", ".join(f"{int(r['segment'])} (Jaccard {r['jaccard_mean']:.2f})"
+                           for _, r in weak.iterrows())
+        reasons.append(f"segment{'s' if len(weak) > 1 else ''} {listed} "
+                       f"{'are' if len(weak) > 1 else 'is'} not to be trusted: under "
+                       f"{DOUBTFUL} mean Jaccard with {'their' if len(weak) > 1 else 'its'} "
+                       f"best match over the resamples (see the stability per segment)")
+    return Recommendation(chosen, reasons, knees, stab, board, segments)
 
 
 def compare_ways(board: pd.DataFrame) -> pd.DataFrame:

@@ -39,9 +39,13 @@ MISSING = "—"
 # Leaderboard columns in the order shown (the leaderboard schema's shown columns); those
 # absent from a leaderboard are left out.
 LEADERBOARD_COLUMNS = tuple(c.name for c in (*_BOARD, *_SELECTION) if c.shown)
-STABILITY_COLUMNS = ("solution", "stability_ari_mean", "stability_ari_std", "resamples")
+STABILITY_COLUMNS = ("solution", "stability_ari_mean", "stability_ari_std",
+                     "stability_jaccard_mean", "resamples")
+# The per-segment stability of the recommended solution (its solution column is not shown).
+SEGMENT_STABILITY_COLUMNS = ("segment", "size", "jaccard_mean", "jaccard_min", "resamples",
+                             "verdict")
 # Counts read better as whole numbers even when NaN elsewhere in the column made them floats.
-_INTEGER_COLUMNS = frozenset({"n_clusters", "rank", "resamples"})
+_INTEGER_COLUMNS = frozenset({"n_clusters", "rank", "resamples", "segment", "size"})
 FEATURE_INFO_SHOWN = ("column", "type", "reason", "nulls", "imputed", "distinct", "min", "max",
                       "mean", "stddev", "top_levels", "became")
 # Manifest keys shown first, in this order; any others follow in the manifest's order.
@@ -65,6 +69,7 @@ def render_report(
     notes: Sequence[str] = (),
     projections: Sequence[Mapping[str, Any]] = (),
     explanation: Any = None,
+    segment_stability: pd.DataFrame | None = None,
 ) -> str:
     """Render a run as one self-contained HTML document.
 
@@ -101,8 +106,8 @@ def render_report(
     reasons : sequence of str
         Why it is recommended (or why none is), shown beside it.
     stability : pandas.DataFrame or None, default None
-        One row per solution with ``stability_ari_mean``, ``stability_ari_std`` and
-        ``resamples``.
+        One row per solution with ``stability_ari_mean``, ``stability_ari_std``,
+        ``stability_jaccard_mean`` and ``resamples``.
     feature_info : pandas.DataFrame or None, default None
         The feature report of a customer-table run: one row per source column with its
         type, why, missing values, statistics and what it became.
@@ -114,6 +119,11 @@ def render_report(
         every row of the projection's input); drawn coloured by segment, named as in ``profile``.
     explanation : SurrogateExplanation or None
         What a model predicting the segments relies on (:mod:`segmint.explain.surrogate`).
+    segment_stability : pandas.DataFrame or None, default None
+        One row per segment of the stability candidates (``Recommendation.segment_stability``):
+        ``solution``, ``segment``, ``size``, ``jaccard_mean``, ``jaccard_min``, ``resamples``
+        and ``verdict``. The recommended solution's rows are shown under "Stability per
+        segment" (every row when there is no ``solution`` column).
 
     Returns
     -------
@@ -158,6 +168,7 @@ def render_report(
         _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
         _stability_html(stability, recommended),
+        _segment_stability_html(segment_stability, recommended),
         _feature_info_html(feature_info, notes),
     ]
     plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) \
@@ -478,8 +489,30 @@ def _stability_html(stability: pd.DataFrame | None, recommended: str | None) -> 
     columns = [column for column in STABILITY_COLUMNS if column in stability.columns]
     return ('<section><h2>Stability</h2><p class="note">Adjusted Rand index between each '
             "solution and its refits on resampled customers: 1 means the same segments every "
-            "time.</p>"
+            "time. Stability Jaccard mean: the mean over its segments of each segment's "
+            "Jaccard similarity with its best match in the refits.</p>"
             f"{_table_html(stability, columns, recommended, 'stability')}</section>")
+
+
+def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | None) -> str:
+    if segments is None or segments.empty:
+        return ""
+    if "solution" in segments.columns:
+        if recommended is None:
+            return ""
+        segments = segments[segments["solution"].astype(str) == recommended]
+        if segments.empty:
+            return ""
+    columns = [column for column in SEGMENT_STABILITY_COLUMNS if column in segments.columns]
+    if not columns:
+        return ""
+    whose = f" of {_esc(recommended)}" if recommended is not None else ""
+    return ('<section><h2>Stability per segment</h2><p class="note">Each segment'
+            f"{whose} against its best match when refitted on resampled customers: the "
+            "Jaccard similarity (shared customers over customers in either; Hennig's "
+            "clusterboot), mean and lowest over the resamples. 0.75 or more: stable; 0.6 to "
+            "0.75: doubtful; under 0.6: not to be trusted.</p>"
+            f"{_table_html(segments, columns, None, 'segment-stability')}</section>")
 
 
 def _feature_info_html(info: pd.DataFrame | None, notes: Sequence[str]) -> str:
