@@ -20,6 +20,8 @@ out = Console()
 #: 70 a bug in segmint (EX_SOFTWARE), its trace written to a file.
 EXIT_BUG = 70
 
+THREADS_HELP = "threads for the parallel steps (default: SEGMINT_THREADS, else the usable cores)"
+
 
 @contextlib.contextmanager
 def _progress():
@@ -146,7 +148,8 @@ def _ways(board) -> None:
 def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
             output: Path | None = typer.Option(None, "--output", "-o",
                                                   help="folder for the run (default: the spec's)"),
-            verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+            verbose: bool = typer.Option(False, "--verbose", "-v"),
+            threads: int | None = typer.Option(None, "--threads", min=1, help=THREADS_HELP)) -> None:
     """Run a spec: read, build the customer table, sweep, select, profile, report."""
     from segmint import RedactingFilter, run
 
@@ -156,18 +159,19 @@ def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
             handler.addFilter(RedactingFilter())
     with _guarded():
         with _progress() as progress:
-            result = run(spec, output=output, progress=progress)
+            result = run(spec, output=output, progress=progress, threads=threads)
         _summary(result)
 
 
 @app.command()
-def demo(output: Path = typer.Option(Path("runs"), "--output", "-o", help="folder for the run")) -> None:
+def demo(output: Path = typer.Option(Path("runs"), "--output", "-o", help="folder for the run"),
+         threads: int | None = typer.Option(None, "--threads", min=1, help=THREADS_HELP)) -> None:
     """Run the bundled demo: Insiders features + Intel's grid on UCI Online Retail."""
     from segmint import demo_spec, run
 
     with _guarded():
         with _progress() as progress:
-            result = run(demo_spec(output), progress=progress)
+            result = run(demo_spec(output), progress=progress, threads=threads)
         _summary(result)
 
 

@@ -50,7 +50,8 @@ def demo_spec(output: str | Path = "runs") -> RunSpec:
 
 @public
 def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | str | Path | dict | None = None,
-        *, output: str | Path | None = None, progress: Progress | None = None) -> Run:
+        *, output: str | Path | None = None, progress: Progress | None = None,
+        threads: int | None = None) -> Run:
     """Run a spec end to end and write its run folder; return the :class:`~segmint.runs.Run`.
 
     ``segmint.run(spec)`` reads the spec's source; ``segmint.run(data, spec)`` runs the spec
@@ -63,6 +64,9 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     spec : RunSpec, YAML path or dict, optional
     output : folder that receives ``<run-id>/``; default the spec's ``output``
     progress : optional ``progress(stage, done, total, what)`` callback
+    threads : threads the run's parallel steps use (the k-means and DBSCAN grids, the shared
+        silhouette pass, BLAS and OpenMP pools); default ``SEGMINT_THREADS`` or else the cores
+        this process may use (:func:`segmint._threads.threads`)
 
     Examples
     --------
@@ -70,6 +74,14 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
     >>> run = segmint.run(clients_df, {"recipe": {"kind": "attributes"}})  # doctest: +SKIP
     >>> run.leaderboard().head()                              # doctest: +SKIP
     """
+    from segmint._threads import using_threads
+
+    with using_threads(threads):
+        return _run(source_or_spec, spec, output=output, progress=progress)
+
+
+def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
+         progress: Progress | None) -> Run:
     from segmint.cluster import leaderboard, recommend
     from segmint.cluster.rules import rule_solutions
     from segmint.cluster.sweep import Sweep

@@ -37,7 +37,6 @@ scikit-learn estimator.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +49,7 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 
+from segmint._threads import threads
 from segmint.prepare._checks import locate_nonfinite
 
 from . import _grid_kernels as _K
@@ -564,7 +564,8 @@ def kmeans_grid(
     ``init="random"`` this matches ``n_init=1``).  ``X`` is a float64 array,
     already scaled.  ``random_state`` must be an int (each fit starts from
     a fresh ``RandomState(random_state)``, as separate estimators would) or
-    None.  ``n_jobs`` threads (default: available cores) fit different k.
+    None.  ``n_jobs`` threads (default: ``segmint._threads.threads()``) fit
+    different k, and split the rows of one k's assignment step.
 
     ``X`` is checked by scikit-learn's rules (2-D, numeric, at least one
     row and one feature) and must be finite: a NaN or inf raises a
@@ -654,7 +655,7 @@ def _center_copy(X, X_mean):
 
 def _resolve_jobs(n_jobs, n_tasks):
     if n_jobs is None:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n_jobs = threads()
     return max(1, min(int(n_jobs), n_tasks))
 
 

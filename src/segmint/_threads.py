@@ -1,0 +1,93 @@
+"""How many threads segmint's parallel steps use: one place decides.
+
+``threads()`` is the count in force: inside :func:`using_threads` its ``n``; else the
+``SEGMINT_THREADS`` environment variable (a positive integer); else the cores this process may
+run on (``os.sched_getaffinity``, falling back to ``os.cpu_count()``).
+
+``segmint.run(..., threads=n)`` and ``segmint run --threads N`` wrap a whole run in
+``using_threads(n)``, which also limits the BLAS and OpenMP pools of the libraries loaded in
+the process (threadpoolctl) to ``n``: with ``n = 1`` the run uses one core.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+
+from segmint.errors import SpecError
+
+__all__ = ["threads", "using_threads", "available_cores", "ENV"]
+
+#: the environment variable that sets the thread count
+ENV = "SEGMINT_THREADS"
+
+_lock = threading.Lock()
+_current: int | None = None  # set by using_threads (process-wide: worker threads see it)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except OSError:  # pragma: no cover - affinity unreadable
+            pass
+    return os.cpu_count() or 1
+
+
+def _parse(value: object, where: str) -> int:
+    """A positive int, or a SpecError naming where the value came from and the value."""
+    if isinstance(value, bool):
+        raise SpecError(f"{where} must be a positive integer (a thread count), got {value!r}")
+    if isinstance(value, int):
+        n = value
+    else:
+        text = str(value).strip()
+        try:
+            n = int(text)
+        except ValueError:
+            raise SpecError(f"{where} must be a positive integer (a thread count), "
+                            f"got {value!r}") from None
+    if n < 1:
+        raise SpecError(f"{where} must be a positive integer (a thread count), got {value!r}")
+    return n
+
+
+def threads() -> int:
+    """The number of threads segmint's parallel steps use now.
+
+    Examples
+    --------
+    >>> with using_threads(3):
+    ...     threads()
+    3
+    """
+    if _current is not None:
+        return _current
+    value = os.environ.get(ENV)
+    if value is not None and value.strip() != "":
+        return _parse(value, f"the environment variable {ENV}")
+    return available_cores()
+
+
+@contextlib.contextmanager
+def using_threads(n: int | None = None) -> Iterator[int]:
+    """Use ``n`` threads (None: :func:`threads`) until the block ends; yields the count.
+
+    Inside, :func:`threads` returns ``n`` (in every thread of the process) and the BLAS and
+    OpenMP thread pools of loaded libraries are limited to ``n``; both are restored after.
+    """
+    global _current
+    count = threads() if n is None else _parse(n, "threads")
+    from threadpoolctl import threadpool_limits
+
+    with _lock:
+        previous = _current
+        _current = count
+    try:
+        with threadpool_limits(limits=count):
+            yield count
+    finally:
+        with _lock:
+            _current = previous

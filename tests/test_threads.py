@@ -1,0 +1,147 @@
+"""The thread count: SEGMINT_THREADS, using_threads, segmint.run(threads=) and --threads."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from segmint._threads import ENV, available_cores, threads, using_threads
+from segmint.errors import SegmintError, SpecError
+
+
+def test_default_is_the_cores_this_process_may_use(monkeypatch):
+    import os
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert threads() == len(os.sched_getaffinity(0)) == available_cores()
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), ("3", 3), (" 7 ", 7), ("", None)])
+def test_environment_variable(monkeypatch, value, expected):
+    monkeypatch.setenv(ENV, value)
+    assert threads() == (available_cores() if expected is None else expected)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "1.5", "2x"])
+def test_a_bad_environment_value_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv(ENV, value)
+    with pytest.raises(SpecError) as caught:
+        threads()
+    message = str(caught.value)
+    assert ENV in message and repr(value) in message and "positive integer" in message
+    assert isinstance(caught.value, SegmintError)
+
+
+@pytest.mark.parametrize("value", [0, -1, "abc", True, 2.5])
+def test_using_threads_refuses_a_bad_count(value):
+    with pytest.raises(SpecError, match="threads must be a positive integer"):
+        with using_threads(value):  # type: ignore[arg-type]
+            pass
+
+
+def test_using_threads_sets_and_restores(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.setenv(ENV, "5")
+    blas_before = [i["num_threads"] for i in threadpool_info()]
+    with using_threads(1) as n:
+        assert n == 1 and threads() == 1
+        # every BLAS / OpenMP pool loaded is held to one thread
+        assert all(i["num_threads"] == 1 for i in threadpool_info())
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(threads()))
+        worker.start()
+        worker.join()
+        assert seen == [1]  # worker threads see the run's count
+        with using_threads(2):
+            assert threads() == 2
+        assert threads() == 1
+    assert threads() == 5
+    assert [i["num_threads"] for i in threadpool_info()] == blas_before
+    with pytest.raises(RuntimeError):
+        with using_threads(3):
+            assert threads() == 3
+            raise RuntimeError("boom")
+    assert threads() == 5
+    with using_threads() as n:  # None: the environment's count
+        assert n == 5
+
+
+def _table_spec(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 0.0], [0.0, 6.0, 6.0]])
+    X = np.vstack([c + rng.standard_normal((150, 3)) for c in centers])
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame.insert(0, "customer_id", np.arange(len(frame)))
+    frame.to_csv(tmp_path / "customers.csv", index=False)
+    spec = {"name": "threads", "source": {"path": str(tmp_path / "customers.csv")},
+            "recipe": {"kind": "attributes", "id_column": "customer_id"},
+            "sweep": {"scalings": ["standard"],
+                      "algorithms": [{"name": "kmeans",
+                                      "grid": {"n_clusters": [2, 3], "tol": [1e-4, 1e-3]}}]},
+            "select": {"stability_resamples": 2, "stability_top": 1},
+            "output": str(tmp_path / "runs")}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _record_grid_threads(monkeypatch) -> list[int]:
+    """The thread count in force whenever the k-means grid runs."""
+    from threadpoolctl import threadpool_info
+
+    import segmint.cluster._grid as grid
+
+    seen: list[int] = []
+    original = grid.kmeans_grid
+
+    def recording(*args, **kwargs):
+        seen.append(threads())
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(grid, "kmeans_grid", recording)
+    return seen
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_cli_run_threads(tmp_path, monkeypatch, count):
+    from typer.testing import CliRunner
+
+    from segmint.cli import app
+
+    monkeypatch.setenv(ENV, "3")
+    seen = _record_grid_threads(monkeypatch)
+    result = CliRunner().invoke(app, ["run", str(_table_spec(tmp_path)), "--threads", str(count)])
+    assert result.exit_code == 0, result.output
+    assert "recommended:" in result.output
+    assert seen and set(seen) == {count}
+    assert threads() == 3  # restored after the run
+
+
+def test_cli_refuses_zero_threads_and_a_bad_environment(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from segmint.cli import app
+
+    spec = _table_spec(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(spec), "--threads", "0"])
+    assert result.exit_code == 2 and "--threads" in result.output
+    monkeypatch.setenv(ENV, "abc")
+    result = CliRunner().invoke(app, ["run", str(spec)])
+    assert result.exit_code == 1
+    assert f"{ENV} must be a positive integer" in result.output and "'abc'" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_run_threads_argument(tmp_path, monkeypatch):
+    import segmint
+
+    monkeypatch.delenv(ENV, raising=False)
+    seen = _record_grid_threads(monkeypatch)
+    run = segmint.run(_table_spec(tmp_path), threads=1)
+    assert set(seen) == {1}
+    assert run.recommended
