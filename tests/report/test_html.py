@@ -396,26 +396,31 @@ def test_lift_colours_know_which_direction_is_good() -> None:
 
 
 def test_stability_per_segment_of_the_recommended_solution(run: dict) -> None:
-    """The recommended solution's segments with their clusterboot Jaccard and verdict; other
-    candidates' segments are left out; no table given, no section."""
+    """The recommended solution's segments with their clusterboot Jaccard and verdict, named
+    as in the profile (escaped); other candidates' segments are left out; no table given, no
+    section."""
     recommended = run["recommended"]
     other = next(name for name in run["stability"]["solution"] if name != recommended)
+    profile = run["profile"]
+    ids = profile["segment"].tolist()[:3]  # the first is named 'Big <spenders> & "friends"'
     segments = pd.DataFrame({
         "solution": [recommended] * 3 + [other],
-        "segment": [0, 1, 2, 0], "size": [120, 95, 85, 300],
+        "segment": [*ids, 0], "size": [120, 95, 85, 300],
         "jaccard_mean": [0.9812, 0.6634, 0.4127, 0.99],
         "jaccard_min": [0.95, 0.52, 0.21, 0.98], "resamples": [10, 10, 9, 10],
         "verdict": ["stable", "doubtful", "not to be trusted", "stable"]})
     stability = run["stability"].assign(stability_jaccard_mean=0.6858)
     page = render_report(title="Blobs", manifest=run["manifest"], leaderboard=run["leaderboard"],
-                         profile=None, recommended=recommended, reasons=run["reasons"],
+                         profile=profile, recommended=recommended, reasons=run["reasons"],
                          stability=stability, segment_stability=segments)
     table = _table(page, "segment-stability")
     body = table.split("<tbody>")[1]
     rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
     assert len(rows) == 3  # the recommended solution's three segments, not the other's
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
-    assert cells[2] == ["2", "85", "0.4127", "0.21", "9", "not to be trusted"]
+    assert cells[2] == [str(ids[2]), profile["name"].iloc[2], "85", "0.4127", "0.21", "9",
+                        "not to be trusted"]
+    assert cells[0][1] == "Big &lt;spenders&gt; &amp; &quot;friends&quot;"
     assert [c[-1] for c in cells] == ["stable", "doubtful", "not to be trusted"]
     assert ">300<" not in table and ">0.99<" not in table
     assert "<h2>Stability per segment</h2>" in page

@@ -149,7 +149,8 @@ def _refit_resample(members: list[Solution], part: pd.DataFrame | np.ndarray,
             continue
         prepare = model.named_steps["prepare"]
         if id(prepare) not in prepared:  # the sweep shares one preparation per space
-            prepared[id(prepare)] = clone(prepare).fit_transform(part)
+            prepared[id(prepare)] = part if prepare in (None, "passthrough") \
+                else clone(prepare).fit_transform(part)
         X = prepared[id(prepare)]
         found = _engine_seed(s)
         # the engine works in float64: another matrix (float32 embeddings, sparse) keeps
@@ -339,7 +340,11 @@ def stability(solution: Solution, data: pd.DataFrame | np.ndarray, *, resamples:
     """
     stab, _ = stability_tables([solution], data, resamples=resamples, fraction=fraction,
                                seed=seed)
-    return {k: v for k, v in stab.iloc[0].items() if k != "solution"}
+    row = stab.iloc[0]
+    return {"stability_ari_mean": float(row["stability_ari_mean"]),
+            "stability_ari_std": float(row["stability_ari_std"]),
+            "stability_jaccard_mean": float(row["stability_jaccard_mean"]),
+            "resamples": int(row["resamples"])}
 
 
 def segment_stability(solution: Solution, data: pd.DataFrame | np.ndarray, *,

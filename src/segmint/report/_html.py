@@ -123,7 +123,7 @@ def render_report(
         One row per segment of the stability candidates (``Recommendation.segment_stability``):
         ``solution``, ``segment``, ``size``, ``jaccard_mean``, ``jaccard_min``, ``resamples``
         and ``verdict``. The recommended solution's rows are shown under "Stability per
-        segment" (every row when there is no ``solution`` column).
+        segment" (every row when there is no ``solution`` column), named as in ``profile``.
 
     Returns
     -------
@@ -168,7 +168,7 @@ def render_report(
         _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
         _stability_html(stability, recommended),
-        _segment_stability_html(segment_stability, recommended),
+        _segment_stability_html(segment_stability, recommended, profile),
         _feature_info_html(feature_info, notes),
     ]
     plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) \
@@ -494,7 +494,8 @@ def _stability_html(stability: pd.DataFrame | None, recommended: str | None) -> 
             f"{_table_html(stability, columns, recommended, 'stability')}</section>")
 
 
-def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | None) -> str:
+def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | None,
+                            profile: pd.DataFrame | None = None) -> str:
     if segments is None or segments.empty:
         return ""
     if "solution" in segments.columns:
@@ -506,6 +507,11 @@ def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | No
     columns = [column for column in SEGMENT_STABILITY_COLUMNS if column in segments.columns]
     if not columns:
         return ""
+    if profile is not None and "segment" in segments.columns and "name" not in segments.columns:
+        # the segments' names, as the profile gives them
+        names = dict(zip(profile["segment"].tolist(), profile["name"].tolist(), strict=True))
+        segments = segments.assign(name=[names.get(s, MISSING) for s in segments["segment"]])
+        columns.insert(columns.index("segment") + 1, "name")
     whose = f" of {_esc(recommended)}" if recommended is not None else ""
     return ('<section><h2>Stability per segment</h2><p class="note">Each segment'
             f"{whose} against its best match when refitted on resampled customers: the "
