@@ -47,10 +47,24 @@ def test_run_folder_holds_what_design_says(first_run):
     board = first_run.leaderboard()
     assert sorted(first_run.solutions()) == sorted(board["solution"])
     assert len(board) == 6
+    # per-segment stability (clusterboot Jaccard) of the stability candidates, with verdicts
+    segments = first_run.segment_stability()
+    assert len(segments) and set(segments["solution"]) == set(first_run.stability()["solution"])
+    assert ((segments["jaccard_mean"] >= 0.75) == (segments["verdict"] == "stable")).all()
+    assert ((segments["jaccard_mean"] < 0.6) == (segments["verdict"] == "not to be trusted")).all()
+    # every solution's labels are a column of one labels.parquet (run format 3)
+    labels = pd.read_parquet(p / "labels.parquet")
+    assert list(labels.columns) == ["customer", *board["solution"]]
+    assert list(labels["customer"]) == list(first_run.customers().index)
     for name in board["solution"]:
         folder = p / "solutions" / name
-        assert {f.name for f in folder.iterdir()} >= {"model.skops", "labels.parquet", "profile.parquet",
+        assert {f.name for f in folder.iterdir()} >= {"model.skops", "profile.parquet",
                                                       "centroids.parquet", "metrics.json"}
+        assert "labels.parquet" not in {f.name for f in folder.iterdir()}
+        segments = first_run.solution(name).labels()
+        assert (segments["segment"].to_numpy() == labels[name].to_numpy()).all()
+        sizes = first_run.solution(name).profile().set_index("segment")["size"]
+        assert sizes.to_dict() == labels[name].value_counts().to_dict()
     manifest = json.loads((p / "manifest.json").read_text())
     assert manifest["input"]["rows"] == 541_909
     assert manifest["customers"] == len(first_run.customers()) > 5000

@@ -180,8 +180,23 @@ def _swap_function(model: bytes, old: str, new: str) -> bytes:
     return _zip(schema, members)
 
 
+_WHOLE_MODELS: dict[Path, bytes] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _whole_model_made(numeric_run) -> None:
+    # made before a test's nothing_built forbids skops to build anything
+    _kmeans_model(numeric_run[0])
+
+
 def _kmeans_model(run: segmint.Run) -> bytes:
-    return (run.path / "solutions" / "kmeans_k2_standard" / "model.skops").read_bytes()
+    """A whole model (preparation + k-means), as run format 2 saved it in one file: the run
+    (format 3) saves the preparation and the cluster step apart, and loads them as this."""
+    if run.path not in _WHOLE_MODELS:
+        model = run.solution("kmeans_k2_standard").model
+        assert list(model.named_steps) == ["prepare", "cluster"]
+        _WHOLE_MODELS[run.path] = sio.dumps(model)
+    return _WHOLE_MODELS[run.path]
 
 
 def _gadgets(run: segmint.Run, marker: Path) -> dict[str, tuple[bytes, str]]:
@@ -258,7 +273,7 @@ def test_each_gadget_does_run_code_when_skops_trusts_what_it_lists(numeric_run, 
 @pytest.mark.parametrize("function", ["builtins.eval", "numpy.log1p", "os.system"])
 def test_a_log_scaling_with_another_function_is_refused(numeric_run, tmp_path, nothing_built, function):
     # numpy.log1p is a ufunc skops trusts by default; segmint trusts only its two functions
-    real = (numeric_run[0].path / "solutions" / "kmeans_k2_log" / "model.skops").read_bytes()
+    real = (numeric_run[0].path / "preparations" / "log.skops").read_bytes()
     path = tmp_path / "model.skops"
     path.write_bytes(_swap_function(real, "segmint.prepare.scaling.signed_log1p", function))
     with pytest.raises(ModelError, match=rf"does not load: \['{function}'\]"):
@@ -441,23 +456,26 @@ def _text_embedding_model(folder: Path) -> Path:
     return path
 
 
-def _sql_model(folder: Path) -> Path:
-    """A model made with CREATE MODEL in segmint.sql: BigQuery ML's preprocessing + k-means."""
+def _sql_model(folder: Path) -> list[Path]:
+    """A model made with CREATE MODEL in segmint.sql: BigQuery ML's preprocessing + k-means
+    (the preparation's file and the cluster step's)."""
     import segmint.sql
 
     with segmint.sql.connect(folder / "sql.duckdb") as con:
         con.execute("CREATE MODEL ds.m OPTIONS(model_type='kmeans', num_clusters=2) AS "
                     "SELECT * FROM UNNEST([STRUCT(1.0 AS x, 'a' AS c, TRUE AS b), "
                     "(2.0, 'b', FALSE), (9.0, 'a', TRUE), (10.0, NULL, FALSE)])")
-        return next(con.model("ds.m").run.path.glob("solutions/*/model.skops"))
+        path = con.model("ds.m").run.path
+        return [next(path.glob("solutions/*/model.skops")), *path.glob("preparations/*.skops")]
 
 
 def test_the_allow_list_is_what_real_models_hold_and_no_more(sweep_run, tmp_path):
     # every (loader, type) of every model written: the sweep's and the format-1 fixture's
     run, _ = sweep_run
     seen: dict[str, set[str]] = {}
-    files = [*run.path.glob("solutions/*/model.skops"), *FORMAT1.glob("solutions/*/model.skops"),
-             *_outlier_detectors(tmp_path), _text_embedding_model(tmp_path), _sql_model(tmp_path)]
+    files = [*run.path.glob("solutions/*/model.skops"), *run.path.glob("preparations/*.skops"),
+             *FORMAT1.glob("solutions/*/model.skops"),
+             *_outlier_detectors(tmp_path), _text_embedding_model(tmp_path), *_sql_model(tmp_path)]
     for path in files:
         for node in _nodes(_members(path.read_bytes())[0]):
             seen.setdefault(node["__loader__"], set()).add(f"{node['__module__']}.{node['__class__']}")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["profile", "centroids_long", "name_segments", "describe_segments", "good_direction",
-           "GOOD_DIRECTION", "NOISE_NAME"]
+from segmint.explain._grouped import Groups, group
+
+__all__ = ["profile", "profiles", "centroids_long", "centroids_long_many", "name_segments",
+           "describe_segments", "good_direction", "GOOD_DIRECTION", "NOISE_NAME"]
 
 NOISE_NAME = "outliers (noise)"
 #: A segment is named by at most this many features ...
@@ -122,6 +126,14 @@ def _stem(word: str) -> str:
 
 def _concept(feature: object) -> _Concept | None:
     """The concept a numeric column's name spells, or None."""
+    try:
+        return _concept_of_name(feature)
+    except TypeError:  # an unhashable column label
+        return _concept_of_name.__wrapped__(feature)
+
+
+@lru_cache(maxsize=4096)  # asked for every trait of every segment of every solution
+def _concept_of_name(feature: object) -> _Concept | None:
     words = _words(feature)
     stems = {_stem(word) for word in words}
     for concept in _CONCEPTS:
@@ -226,6 +238,38 @@ def _yes_no(levels: list[object]) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Basis:
+    """What every labeling's traits of one table are measured against: the table as 0/1
+    indicators and numbers (see :func:`_indicators`), clipped, with population means and
+    standard deviations."""
+
+    keys: list[tuple[str, object]]
+    wide: np.ndarray
+    clipped: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray  # NaN where a column is constant
+    raw_mean: np.ndarray
+    yes_no: dict[str, tuple[str, str] | None]
+
+
+def _basis(table: pd.DataFrame, types: dict[str, str]) -> _Basis:
+    wide, keys = _indicators(table, types)
+    numeric = [j for j, (feature, level) in enumerate(keys)
+               if level is None and types.get(feature) != "binary"]
+    clipped = wide.copy()
+    if numeric:
+        low, high = wide[numeric].quantile(0.01), wide[numeric].quantile(0.99)
+        clipped[numeric] = wide[numeric].clip(low, high, axis=1)
+    yes_no = {feature: _yes_no(list(pd.unique(table[feature].dropna())))
+              for feature in table.columns if types[feature] == "categorical"}
+    return _Basis(keys, wide.to_numpy(dtype="float64").reshape(len(table), len(keys)),
+                  clipped.to_numpy(dtype="float64").reshape(len(table), len(keys)),
+                  clipped.mean().to_numpy(dtype="float64"),
+                  clipped.std(ddof=0).replace(0, np.nan).to_numpy(dtype="float64"),
+                  wide.mean().to_numpy(dtype="float64"), yes_no)
+
+
 def _traits(table: pd.DataFrame, labels: np.ndarray, types: dict[str, str]) -> dict[int, list[_Trait]]:
     """Per segment (noise included), every way it stands apart, strongest first.
 
@@ -236,47 +280,48 @@ def _traits(table: pd.DataFrame, labels: np.ndarray, types: dict[str, str]) -> d
     level is measured the same way on its 0/1 indicator; a level counts only when
     over-represented, and only a column's strongest level counts.
     """
-    wide, keys = _indicators(table, types)
-    numeric = [j for j, (feature, level) in enumerate(keys)
-               if level is None and types.get(feature) != "binary"]
-    clipped = wide.copy()
-    if numeric:
-        low, high = wide[numeric].quantile(0.01), wide[numeric].quantile(0.99)
-        clipped[numeric] = wide[numeric].clip(low, high, axis=1)
-    mean, std = clipped.mean(), clipped.std(ddof=0).replace(0, np.nan)
-    raw_mean = wide.mean()
-    index = pd.Index(labels)
-    by_segment = clipped.groupby(index).mean()
-    raw_by_segment = wide.groupby(index).mean()
-    yes_no = {feature: _yes_no(list(pd.unique(table[feature].dropna())))
-              for feature in table.columns if types[feature] == "categorical"}
+    return _traits_many(_basis(table, types), group([labels]), types)[0]
 
-    out: dict[int, list[_Trait]] = {}
-    for seg in by_segment.index:
-        z = ((by_segment.loc[seg] - mean) / std).dropna()
-        traits: dict[str, _Trait] = {}  # one per feature: a categorical's strongest level
-        for j, value in z.items():
-            feature, level = keys[int(j)]
-            kind = "categorical" if level is not None else \
-                "binary" if types.get(feature) == "binary" else "numeric"
-            if kind == "numeric":
-                seg_mean, pop_mean = float(raw_by_segment.loc[seg, j]), float(raw_mean[j])
-                if np.sign(seg_mean - pop_mean) != np.sign(value):
-                    continue
-                trait = _Trait(feature, kind, float(value), seg_mean, pop_mean)
-            elif kind == "binary":
-                share, overall = float(by_segment.loc[seg, j]), float(mean[j])
-                side = 1 if value > 0 else 0
-                trait = _Trait(feature, kind, float(value), share if side else 1 - share,
-                               overall if side else 1 - overall, level=side)
-            else:
-                if value <= 0:
-                    continue
-                trait = _Trait(feature, kind, float(value), float(by_segment.loc[seg, j]),
-                               float(mean[j]), level=level, yes_no=yes_no.get(feature))
-            if feature not in traits or abs(trait.z) > abs(traits[feature].z):
-                traits[feature] = trait
-        out[int(seg)] = sorted(traits.values(), key=lambda t: -abs(t.z))
+
+def _traits_many(basis: _Basis, groups: Groups, types: dict[str, str]
+                 ) -> list[dict[int, list[_Trait]]]:
+    """:func:`_traits` of every labeling in ``groups``, from one pass over the table."""
+    by_segment, _ = groups.means(basis.clipped)
+    raw_by_segment, _ = groups.means(basis.wide)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_all = (by_segment - basis.mean) / basis.std
+    kinds = ["categorical" if level is not None else
+             "binary" if types.get(feature) == "binary" else "numeric"
+             for feature, level in basis.keys]
+    out = []
+    for ids, rows in zip(groups.ids, groups.rows, strict=True):
+        per: dict[int, list[_Trait]] = {}
+        for r, seg in zip(range(rows.start, rows.stop), ids, strict=True):
+            traits: dict[str, _Trait] = {}  # one per feature: a categorical's strongest level
+            for j in np.flatnonzero(~np.isnan(z_all[r])):
+                value = float(z_all[r, j])
+                feature, level = basis.keys[j]
+                kind = kinds[j]
+                if kind == "numeric":
+                    seg_mean, pop_mean = float(raw_by_segment[r, j]), float(basis.raw_mean[j])
+                    if np.sign(seg_mean - pop_mean) != np.sign(value):
+                        continue
+                    trait = _Trait(feature, kind, value, seg_mean, pop_mean)
+                elif kind == "binary":
+                    share, overall = float(by_segment[r, j]), float(basis.mean[j])
+                    side = 1 if value > 0 else 0
+                    trait = _Trait(feature, kind, value, share if side else 1 - share,
+                                   overall if side else 1 - overall, level=side)
+                else:
+                    if value <= 0:
+                        continue
+                    trait = _Trait(feature, kind, value, float(by_segment[r, j]),
+                                   float(basis.mean[j]), level=level,
+                                   yes_no=basis.yes_no.get(feature))
+                if feature not in traits or abs(trait.z) > abs(traits[feature].z):
+                    traits[feature] = trait
+            per[int(seg)] = sorted(traits.values(), key=lambda t: -abs(t.z))
+        out.append(per)
     return out
 
 
@@ -462,17 +507,23 @@ def _and(parts: list[str]) -> str:
 def _descriptions(traits: dict[int, list[_Trait]], table: pd.DataFrame, labels: np.ndarray,
                   revenue: str | None) -> dict[int, str]:
     sizes = pd.Series(labels).value_counts()
-    shares: pd.Series | None = None
+    shares: dict[int, float] | None = None
     if revenue is not None:
         if revenue not in table.columns:
             raise ValueError(f"revenue column {revenue!r} is not in the table")
         spend = pd.to_numeric(table[revenue]).astype("float64").to_numpy()
         total = np.nansum(spend)
-        shares = pd.Series(spend).groupby(labels).sum() / total if total else None
+        shares = (pd.Series(spend).groupby(labels).sum() / total).to_dict() if total else None
+    return _described(traits, {int(s): int(c) for s, c in sizes.items()}, len(labels), shares)
+
+
+def _described(traits: dict[int, list[_Trait]], sizes: dict[int, int], n: int,
+               shares: dict[int, float] | None) -> dict[int, str]:
+    """Each segment's sentence, from its traits, its size and its share of revenue."""
     out = {}
     for seg, segment_traits in traits.items():
-        size = int(sizes[seg])
-        who = f"{size:,} customer{'s' if size != 1 else ''} ({size / len(labels):.1%})"
+        size = sizes[seg]
+        who = f"{size:,} customer{'s' if size != 1 else ''} ({size / n:.1%})"
         if seg < 0:
             text = f"{who} set apart as outliers: too unlike the rest to join a segment, so not clustered"
         else:
@@ -518,7 +569,8 @@ def profile(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | 
       population mean; for a 0/1 column the mean is the share of ones);
     - categorical columns: ``top_<column>`` (the segment's most common level),
       ``topshare_<column>`` (its share in the segment) and ``lift_<column>`` (that share / the
-      level's share overall).
+      level's share overall). A tie for the most common level goes to the level more
+      common overall.
 
     With ``revenue`` (a column of ``table`` holding each customer's total spend, as the recipe
     declares it), ``revenue_share`` is the segment's part of the total and ``insiders`` marks
@@ -536,59 +588,118 @@ def profile(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | 
     >>> "revenue_share" in profile(t, np.array([0, 0, 1])).columns
     False
     """
-    labels = np.asarray(labels)
+    return profiles(table, [labels], types=types, revenue=revenue)[0]
+
+
+def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
+             types: dict[str, str] | None = None, revenue: str | None = None) -> list[pd.DataFrame]:
+    """:func:`profile` of each labeling of ``table``, computed together: the table is converted
+    and measured once, and the per-segment sums of every labeling come from one sparse
+    product (:mod:`segmint.explain._grouped`), so a sweep's many solutions cost little more
+    than one.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"gross_revenue": [10.0, 30.0, 160.0]})
+    >>> a, b = profiles(t, [np.array([0, 0, 1]), np.array([0, 1, 1])], revenue="gross_revenue")
+    >>> a["revenue_share"].tolist(), b["revenue_share"].tolist()
+    ([0.2, 0.8], [0.05, 0.95])
+    """
+    labelings = [np.asarray(labels) for labels in labelings]
     types = _types(table, types)
     if revenue is not None and revenue not in table.columns:
         raise ValueError(f"revenue column {revenue!r} is not in the table")
-    traits = _traits(table, labels, types)
-    names = _names(traits, NAME_PARTS, THRESHOLD)
-    descriptions = _descriptions(traits, table, labels, revenue)
-    grouped_index = pd.Index(labels)
-    sizes = pd.Series(labels).value_counts().sort_index()
-    out = pd.DataFrame({"segment": sizes.index.astype(int),
-                        "name": [names[int(s)] for s in sizes.index],
-                        "description": [descriptions[int(s)] for s in sizes.index],
-                        "size": sizes.to_numpy(), "share": sizes.to_numpy() / len(labels)})
+    if not labelings:
+        return []
+    n = len(table)
+    groups = group(labelings)
+    traits = _traits_many(_basis(table, types), groups, types)
+    sizes = groups.sizes()
+    spend_by: np.ndarray | None = None
     if revenue is not None:
-        spend = pd.to_numeric(table[revenue]).astype("float64")
-        total = spend.sum()
-        by_seg = spend.groupby(grouped_index).sum().reindex(sizes.index)
-        out["revenue_share"] = (by_seg / total).to_numpy() if total else np.nan
-        seg_rev = spend.groupby(grouped_index).mean().reindex(sizes.index)
-        seg_rev = seg_rev.where(seg_rev.index >= 0)
-        top = seg_rev.idxmax() if seg_rev.notna().any() else None
-        out["insiders"] = [bool(s == top) for s in sizes.index]
+        spend = pd.to_numeric(table[revenue]).astype("float64").to_numpy()
+        total = float(np.nansum(spend))
+        spend_by = groups.sums(np.nan_to_num(spend, nan=0.0))[:, 0]
+        spend_mean, _ = groups.means(spend)
+    columns: list[dict[str, np.ndarray | list]] = [{} for _ in labelings]
     for feature in table.columns:
-        values = table[feature]
         if types[feature] == "categorical":
-            values = values.astype("object")
-            overall = values.value_counts(normalize=True)
-            tops: list[str | None] = []
-            shares: list[float] = []
-            lifts: list[float] = []
-            for seg in sizes.index:
-                counts = values[labels == seg].value_counts(normalize=True)
-                if counts.empty:
-                    tops.append(None)
-                    shares.append(np.nan)
-                    lifts.append(np.nan)
-                    continue
-                level = counts.index[0]
-                tops.append(str(level))
-                shares.append(float(counts.iloc[0]))
-                lifts.append(float(counts.iloc[0] / overall[level]))
-            out[f"top_{feature}"] = tops
-            out[f"topshare_{feature}"] = shares
-            out[f"lift_{feature}"] = lifts
+            _categorical_columns(table[feature], feature, groups, sizes, columns)
             continue
-        numbers = pd.to_numeric(values).astype("float64")
-        grouped = numbers.groupby(grouped_index)
-        means = grouped.mean().reindex(sizes.index)
-        out[f"mean_{feature}"] = means.to_numpy()
-        out[f"median_{feature}"] = grouped.median().reindex(sizes.index).to_numpy()
-        pop = numbers.mean()
-        out[f"lift_{feature}"] = (means / pop).to_numpy() if pop != 0 else np.nan
-    return out.reset_index(drop=True)
+        numbers = pd.to_numeric(table[feature]).astype("float64").to_numpy()
+        means, _ = groups.means(numbers)
+        medians = groups.medians(numbers)
+        pop = float(np.nanmean(numbers)) if (~np.isnan(numbers)).any() else np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lifts = means[:, 0] / pop if pop != 0 else np.full(len(means), np.nan)
+        for j, rows in enumerate(groups.rows):
+            columns[j][f"mean_{feature}"] = means[rows, 0]
+            columns[j][f"median_{feature}"] = medians[rows]
+            columns[j][f"lift_{feature}"] = lifts[rows]
+    out = []
+    for j, (ids, rows) in enumerate(zip(groups.ids, groups.rows, strict=True)):
+        segs = [int(s) for s in ids]
+        size = sizes[rows].astype("int64")
+        shares = None
+        if spend_by is not None:
+            shares = dict(zip(segs, (spend_by[rows] / total).tolist(), strict=True)) \
+                if total else None
+        names = _names(traits[j], NAME_PARTS, THRESHOLD)
+        descriptions = _described(traits[j], dict(zip(segs, size.tolist(), strict=True)), n,
+                                  shares)
+        frame = pd.DataFrame({"segment": np.asarray(segs, dtype="int64"),
+                              "name": [names[s] for s in segs],
+                              "description": [descriptions[s] for s in segs],
+                              "size": size, "share": size / n})
+        if spend_by is not None:
+            frame["revenue_share"] = spend_by[rows] / total if total else np.nan
+            mean_revenue = np.where(ids >= 0, spend_mean[rows, 0], np.nan)
+            top = int(np.nanargmax(mean_revenue)) if (~np.isnan(mean_revenue)).any() else None
+            frame["insiders"] = [i == top for i in range(len(segs))]
+        for name, values in columns[j].items():
+            frame[name] = values
+        out.append(frame)
+    return out
+
+
+def _categorical_columns(values: pd.Series, feature: str, groups: Groups, sizes: np.ndarray,
+                         columns: list[dict[str, np.ndarray | list]]) -> None:
+    """``top_``, ``topshare_`` and ``lift_`` of a categorical column for every labeling: the
+    segment's most common level (ties: the level more common overall), its share among the
+    segment's non-missing values, and that share over the level's share overall."""
+    values = values.astype("object")
+    overall = values.value_counts(normalize=True)  # most common first: the tie order
+    levels = list(overall.index)
+    codes = overall.index.get_indexer(values).astype(np.int64)  # -1: missing
+    counts = _level_counts(codes, len(levels), groups)
+    present = counts.sum(axis=1)
+    top = counts.argmax(axis=1) if len(levels) else np.zeros(len(counts), dtype=np.int64)
+    has = present > 0
+    share = np.full(len(counts), np.nan)
+    lift = np.full(len(counts), np.nan)
+    if len(levels):
+        share[has] = counts[has, top[has]] / present[has]
+        lift[has] = share[has] / overall.to_numpy(dtype="float64")[top[has]]
+    for j, rows in enumerate(groups.rows):
+        columns[j][f"top_{feature}"] = [str(levels[top[r]]) if has[r] else None
+                                        for r in range(rows.start, rows.stop)]
+        columns[j][f"topshare_{feature}"] = share[rows]
+        columns[j][f"lift_{feature}"] = lift[rows]
+
+
+def _level_counts(codes: np.ndarray, n_levels: int, groups: Groups) -> np.ndarray:
+    """``(segments, levels)`` counts of each level (codes, -1 missing) in every segment."""
+    from scipy import sparse
+
+    keep = codes >= 0
+    indicator = sparse.csr_matrix((np.ones(int(keep.sum())), (np.flatnonzero(keep), codes[keep])),
+                                  shape=(len(codes), max(n_levels, 1)))
+    out = np.zeros((groups.total, max(n_levels, 1)))
+    for j, rows in enumerate(groups.rows):
+        member = sparse.csr_matrix((np.ones(groups.n), (groups.codes[j], np.arange(groups.n))),
+                                   shape=(len(groups.ids[j]), groups.n))
+        out[rows] = (member @ indicator).toarray()
+    return out[:, :n_levels]
 
 
 def centroids_long(table: pd.DataFrame, labels: np.ndarray, *,
@@ -604,18 +715,47 @@ def centroids_long(table: pd.DataFrame, labels: np.ndarray, *,
     >>> centroids_long(t, np.array([0, 0, 1])).values.tolist()
     [[0, 'a', None, 2.0], [0, 'c', 'x', 0.5], [0, 'c', 'y', 0.5], [1, 'a', None, 10.0], [1, 'c', 'y', 1.0]]
     """
-    labels = np.asarray(labels)
+    return centroids_long_many(table, [labels], types=types)[0]
+
+
+def centroids_long_many(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
+                        types: dict[str, str] | None = None) -> list[pd.DataFrame]:
+    """:func:`centroids_long` of each labeling, from one pass over the table."""
+    labelings = [np.asarray(labels) for labels in labelings]
     types = _types(table, types)
-    keep = labels >= 0
-    rows: list[tuple[int, str, str | None, float]] = []
-    for seg in sorted({int(x) for x in labels[keep]}):
-        part = table[labels == seg]
-        for feature in table.columns:
-            if types[feature] == "categorical":
-                shares = part[feature].astype("object").value_counts(normalize=True).sort_index()
-                rows += [(seg, feature, str(level), float(share)) for level, share in shares.items()]
-            else:
-                rows.append((seg, feature, None, float(pd.to_numeric(part[feature]).mean())))
-    out = pd.DataFrame(rows, columns=["segment", "feature", "category", "value"])
-    out["category"] = out["category"].astype("object").where(out["category"].notna(), None)
-    return out.astype({"segment": "int64"})
+    if not labelings:
+        return []
+    groups = group(labelings)
+    # per feature: ("numeric", means) or ("categorical", level names in sorted order, shares)
+    measured: list[tuple[str, list[str], np.ndarray]] = []
+    for feature in table.columns:
+        if types[feature] == "categorical":
+            values = table[feature].astype("object")
+            index = values.value_counts().sort_index().index
+            levels = list(index)
+            codes = index.get_indexer(values).astype(np.int64)  # -1: missing
+            counts = _level_counts(codes, len(levels), groups)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                shares = counts / counts.sum(axis=1, keepdims=True)
+            measured.append((feature, [str(level) for level in levels], np.where(counts > 0, shares,
+                                                                                 np.nan)))
+        else:
+            means, _ = groups.means(pd.to_numeric(table[feature]).astype("float64").to_numpy())
+            measured.append((feature, [], means[:, 0]))
+    out = []
+    for ids, rows in zip(groups.ids, groups.rows, strict=True):
+        records: list[tuple[int, str, str | None, float]] = []
+        for r, seg in zip(range(rows.start, rows.stop), ids, strict=True):
+            if seg < 0:
+                continue
+            for feature, levels, values in measured:
+                if types[feature] == "categorical":
+                    records += [(int(seg), feature, level, float(values[r, i]))
+                                for i, level in enumerate(levels) if not np.isnan(values[r, i])]
+                else:
+                    records.append((int(seg), feature, None, float(values[r])))
+        frame = pd.DataFrame(records, columns=["segment", "feature", "category", "value"])
+        frame["category"] = frame["category"].astype("object").where(frame["category"].notna(),
+                                                                     None)
+        out.append(frame.astype({"segment": "int64"}))
+    return out

@@ -5,7 +5,12 @@ feature matrix as a NumPy array; the leaderboard has ``scaling`` and ``k=v`` par
 ``format_version`` in the manifest. Format 2: the model is ``prepare`` (a ColumnTransformer
 over the customer table's named columns) + ``cluster``; the manifest records the recipe's
 schema, the column types and the revenue column; ``feature_info.csv`` is the feature report.
-Both open with :class:`segmint.runs.Run`.
+Format 3: every solution's labels are columns of one ``labels.parquet`` beside the manifest
+(``customer`` and one column per solution); a preparation shared by solutions is saved once,
+in ``preparations/<name>.skops`` (a Pipeline of the one step ``prepare``), and a solution's
+``model.skops`` holds its ``cluster`` step alone; ``metrics.json`` names the preparation and
+both checksums. Loading joins the two into the same ``prepare`` + ``cluster`` Pipeline as
+format 2. All three open with :class:`segmint.runs.Run`.
 """
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["FORMAT_VERSION", "SPEC", "MANIFEST", "CUSTOMERS", "PREPARED", "LEADERBOARD",
-           "STABILITY", "FEATURE_INFO", "REPORT", "SOLUTIONS", "MODEL", "LABELS", "PROFILE",
-           "CENTROIDS", "CENTERS", "METRICS", "RULES", "OUTLIERS_MODEL", "format_version", "solution_dir"]
+           "STABILITY", "SEGMENT_STABILITY", "FEATURE_INFO", "REPORT", "SOLUTIONS", "MODEL", "LABELS",
+           "PROFILE",
+           "CENTROIDS", "CENTERS", "METRICS", "RULES", "OUTLIERS_MODEL", "ALL_LABELS", "PREPARATIONS",
+           "format_version", "solution_dir", "preparation_path"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 SPEC = "spec.yaml"
 MANIFEST = "manifest.json"
@@ -24,14 +31,17 @@ CUSTOMERS = "customers.parquet"
 PREPARED = "prepared.parquet"
 LEADERBOARD = "leaderboard.csv"
 STABILITY = "stability.csv"
+SEGMENT_STABILITY = "segment_stability.csv"  # per segment of the stability candidates (format 3)
 FEATURE_INFO = "feature_info.csv"
 REPORT = "report.html"
 SOLUTIONS = "solutions"
+ALL_LABELS = "labels.parquet"  # format 3: customer + one column of segments per solution
+PREPARATIONS = "preparations"  # format 3: <name>.skops, a fitted preparation solutions share
 OUTLIERS_MODEL = "outliers.skops"  # the fitted outlier detector (prepare.outliers), for scoring
 
 # inside solutions/<name>/
 MODEL = "model.skops"
-LABELS = "labels.parquet"
+LABELS = "labels.parquet"  # formats 1 and 2 (format 3: the run's ALL_LABELS)
 PROFILE = "profile.parquet"
 CENTROIDS = "centroids.parquet"
 CENTERS = "centers.parquet"
@@ -46,3 +56,7 @@ def format_version(manifest: dict[str, Any]) -> int:
 
 def solution_dir(run: Path, name: str) -> Path:
     return run / SOLUTIONS / name
+
+
+def preparation_path(run: Path, name: str) -> Path:
+    return run / PREPARATIONS / f"{name}.skops"

@@ -72,11 +72,33 @@ class SavedSolution:
         from segmint.runs._models import load_model
 
         if self._model is None:
-            self._model = load_model(self.folder / L.MODEL, sha256=self.metrics.get("model_sha256"))
+            model = load_model(self.folder / L.MODEL, sha256=self.metrics.get("model_sha256"))
+            preparation = self.metrics.get("preparation")
+            if self.run.format_version >= 3 and preparation is not None:
+                # format 3: the cluster step alone; the preparation is shared by solutions
+                from sklearn.pipeline import Pipeline
+
+                if list(model.named_steps) != ["cluster"]:
+                    raise ModelError("the solution's model is not a cluster step alone, as run "
+                                     "format 3 saves it", file=str(self.folder / L.MODEL))
+                prepare = self.run._preparation(preparation, self.metrics.get("preparation_sha256"))
+                model = Pipeline([("prepare", prepare), ("cluster", model.named_steps["cluster"])])
+            self._model = model
         return self._model
 
     def labels(self) -> pd.DataFrame:
-        return _read_table(self.folder / L.LABELS, "the solution's labels")
+        """customer and segment: the solution's label of every customer of the run."""
+        if self.run.format_version < 3:
+            return _read_table(self.folder / L.LABELS, "the solution's labels")
+        path = self.run.path / L.ALL_LABELS
+        try:
+            table = pd.read_parquet(path, columns=["customer", self.name])
+        except FileNotFoundError:
+            raise ModelError("the run's labels are missing", file=str(path)) from None
+        except Exception as exc:  # a damaged file, or no column for this solution
+            raise ModelError(f"the run's labels of {self.name!r} are unreadable or missing "
+                             f"({type(exc).__name__})", file=str(path)) from None
+        return table.rename(columns={self.name: "segment"})
 
     def profile(self) -> pd.DataFrame:
         return _read_table(self.folder / L.PROFILE, "the solution's profile")
@@ -182,6 +204,7 @@ class Run:
             raise ModelError(f"a run is opened from its folder's path; got {type(path).__name__}")
         self.path = Path(path)
         self._outlier_model: Any = None
+        self._preparations: dict[str, Any] = {}
         manifest = self.path / L.MANIFEST
         if not manifest.is_file():
             raise ModelError("not a segmint run folder (no manifest.json)", file=str(self.path))
@@ -246,6 +269,16 @@ class Run:
     def stability(self) -> pd.DataFrame:
         return _read_table(self.path / L.STABILITY, "the stability table")
 
+    def segment_stability(self) -> pd.DataFrame:
+        """Per segment of the stability candidates: mean and lowest Jaccard of its best match
+        over the resamples (clusterboot) and a verdict; empty for runs written before it."""
+        from segmint.cluster.select import SEGMENT_STABILITY_COLUMNS
+
+        path = self.path / L.SEGMENT_STABILITY
+        if not path.is_file():
+            return pd.DataFrame(columns=list(SEGMENT_STABILITY_COLUMNS))
+        return _read_table(path, "the per-segment stability table")
+
     def feature_info(self) -> pd.DataFrame | None:
         """The feature report of a customer-table run (None when the run has none)."""
         path = self.path / L.FEATURE_INFO
@@ -283,6 +316,21 @@ class Run:
     def predict(self, data: Any, solution: str | None = None) -> pd.DataFrame:
         """Score customers with a solution (the recommended one by default)."""
         return self.solution(solution).predict(data)
+
+    def _preparation(self, name: Any, sha256: Any) -> Any:
+        """The fitted preparation ``preparations/<name>.skops`` (format 3), loaded once."""
+        from segmint.runs._models import load_model
+
+        if not isinstance(name, str) or not name or name.startswith(".") \
+                or any(c in name for c in "/\\\0"):
+            raise ModelError(f"{name!r} is not a preparation name", file=str(self.path))
+        if name not in self._preparations:
+            pipe = load_model(L.preparation_path(self.path, name), sha256=sha256)
+            if list(pipe.named_steps) != ["prepare"]:
+                raise ModelError("is not a saved preparation (a Pipeline of the one step "
+                                 "'prepare')", file=str(L.preparation_path(self.path, name)))
+            self._preparations[name] = pipe.named_steps["prepare"]
+        return self._preparations[name]
 
     def outlier_flags(self, frame: pd.DataFrame, features: list[str]) -> np.ndarray | None:
         """Which customers of ``frame`` (customer-table rows) the run's saved outlier detector

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import yaml
 
 from segmint._secrets import redact_obj
 from segmint.errors import SegmintError
-from segmint.explain import centroids_long, profile
+from segmint.explain import centroids_long_many, profiles
 from segmint.io import atomic_dir, write_parquet_atomic, write_text_atomic
 from segmint.io._writers import write_parquet
 from segmint.runs import _layout as L
@@ -150,37 +151,67 @@ def _profile_table(table: CustomerTable) -> tuple[pd.DataFrame, dict[str, str]]:
     return table.frame[columns], types
 
 
-def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.DataFrame:
-    """Write one solution's folder; return its profile."""
+def _parts_to_save(sol: Solution) -> tuple[Any, Any] | None:
+    """(preparation, cluster step) of a solution's model as format 3 saves them, or None when
+    it keeps no model: a rule-based solution, or one on a tree embedding (UMAP has no safe file
+    format)."""
+    from segmint.cluster.registry import ALGORITHMS
+
+    model = sol.model
+    if model is None or not sol.scorable:
+        return None
+    cluster = model.named_steps["cluster"]
+    algo = ALGORITHMS.get(sol.algorithm)
+    if algo is not None and not algo.savable:
+        # the safe format cannot hold this estimator: keep the preparation; new customers go
+        # to the nearest centre (centers.parquet), as the registry's assign says
+        cluster = "passthrough"
+    return model.named_steps["prepare"], cluster
+
+
+def _save_preparations(solutions: list[Solution], run: Path) -> dict[str, tuple[str, str]]:
+    """Save each distinct fitted preparation once (solutions of one representation share it);
+    return solution name -> (preparation name, its sha256)."""
     from sklearn.pipeline import Pipeline
 
-    from segmint.cluster.registry import ALGORITHMS
+    from segmint.runs._models import save_model
+
+    saved: dict[int, tuple[str, str]] = {}
+    taken: set[str] = set()
+    out = {}
+    for sol in solutions:
+        parts = _parts_to_save(sol)
+        if parts is None:
+            continue
+        prepare = parts[0]
+        if id(prepare) not in saved:
+            base = re.sub(r"[^A-Za-z0-9_.-]", "_", sol.representation).strip(".") or "prepare"
+            name = next(f"{base}-{i}" if i > 1 else base for i in range(1, len(taken) + 2)
+                        if (f"{base}-{i}" if i > 1 else base) not in taken)
+            taken.add(name)
+            saved[id(prepare)] = (name, save_model(Pipeline([("prepare", prepare)]),
+                                                   L.preparation_path(run, name)))
+        out[sol.name] = saved[id(prepare)]
+    return out
+
+
+def _save_solution(sol: Solution, table: CustomerTable, folder: Path, prof: pd.DataFrame,
+                   centroids: pd.DataFrame, preparation: tuple[str, str] | None) -> None:
+    """Write one solution's folder (its labels are a column of the run's labels.parquet)."""
+    from sklearn.pipeline import Pipeline
+
     from segmint.runs._models import save_model
 
     folder.mkdir(parents=True, exist_ok=True)
     # the checksum goes into metrics.json; loading refuses a model whose bytes changed since
-    model = sol.model
-    algo = ALGORITHMS.get(sol.algorithm)
-    if model is not None and algo is not None and not algo.savable:
-        # the safe format cannot hold this estimator: keep the preparation; new customers go
-        # to the nearest centre (centers.parquet), as the registry's assign says
-        model = Pipeline([("prepare", model.named_steps["prepare"]), ("cluster", "passthrough")])
-    # a solution on a tree embedding keeps no model: UMAP has no safe file format
-    model_sha256 = save_model(model, folder / L.MODEL) \
-        if model is not None and sol.scorable else None
+    parts = _parts_to_save(sol)
+    model_sha256 = save_model(Pipeline([("cluster", parts[1])]), folder / L.MODEL) \
+        if parts is not None else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
     # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
-    write_parquet(pd.DataFrame({"customer": table.frame.index.astype("string"), "segment": sol.labels}),
-                  folder / L.LABELS, index=False)
-    shown, types = _profile_table(table)
-    prof = profile(shown, sol.labels, types=types, revenue=table.revenue)
-    if sol.segment_names:
-        prof["name"] = [sol.segment_names.get(int(s), n) for s, n in zip(prof["segment"], prof["name"],
-                                                                         strict=True)]
     write_parquet(prof, folder / L.PROFILE, index=False)
-    write_parquet(centroids_long(table.frame[table.features], sol.labels, types=table.types),
-                  folder / L.CENTROIDS, index=False)
+    write_parquet(centroids, folder / L.CENTROIDS, index=False)
     centers = pd.DataFrame(sol.centers, columns=sol.columns)
     centers.insert(0, "segment", np.asarray(sol.center_ids).astype(int))
     write_parquet(centers, folder / L.CENTERS, index=False)
@@ -188,9 +219,31 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path) -> pd.Data
             "params": sol.params, "description": sol.description, "features": table.features,
             "prepared_columns": sol.columns, "fit_seconds": sol.fit_seconds,
             "model_sha256": model_sha256, "scorable": sol.scorable,
+            "preparation": preparation[0] if preparation else None,
+            "preparation_sha256": preparation[1] if preparation else None,
             **sol.metrics}
     (folder / L.METRICS).write_text(json.dumps(jsonable(meta), indent=2), encoding="utf-8")
-    return prof
+
+
+def _profiles(solutions: list[Solution], table: CustomerTable
+              ) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """Every solution's profile (with its segment names) and centroid table, computed together."""
+    shown, types = _profile_table(table)
+    labelings = [sol.labels for sol in solutions]
+    profs = profiles(shown, labelings, types=types, revenue=table.revenue)
+    for sol, prof in zip(solutions, profs, strict=True):
+        if sol.segment_names:
+            prof["name"] = [sol.segment_names.get(int(s), n)
+                            for s, n in zip(prof["segment"], prof["name"], strict=True)]
+    centroids = centroids_long_many(table.frame[table.features], labelings, types=table.types)
+    return profs, centroids
+
+
+def _all_labels(solutions: list[Solution], table: CustomerTable) -> pd.DataFrame:
+    """customer + one int64 column of segments per solution (format 3's labels.parquet)."""
+    columns = {"customer": table.frame.index.astype("string")}
+    columns.update({sol.name: np.asarray(sol.labels, dtype=np.int64) for sol in solutions})
+    return pd.DataFrame(columns)
 
 
 def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], rec: Recommendation,
@@ -242,16 +295,20 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
             write_parquet_atomic(prepared.reset_index(), tmp / L.PREPARED)
         board.to_csv(tmp / L.LEADERBOARD, index=False)
         rec.stability.to_csv(tmp / L.STABILITY, index=False)
+        rec.segment_stability.to_csv(tmp / L.SEGMENT_STABILITY, index=False)
         if table.info is not None:
             table.info.to_csv(tmp / L.FEATURE_INFO, index=False)
         prof = None  # the recommended solution's profile, for the report
+        write_parquet(_all_labels(solutions, table), tmp / L.ALL_LABELS, index=False)
+        preparations = _save_preparations(solutions, tmp)
+        profs, centroids = _profiles(solutions, table)
         for i, sol in enumerate(solutions):
-            saved = _save_solution(sol, table, L.solution_dir(tmp, sol.name))
+            folder = L.solution_dir(tmp, sol.name)
+            _save_solution(sol, table, folder, profs[i], centroids[i], preparations.get(sol.name))
             if chosen is not None and sol.name == chosen.name:
-                prof = saved
+                prof = profs[i]
                 explanation = (insight or {}).get("explanation")
                 if explanation is not None:  # the surrogate's tables beside the profile
-                    folder = L.solution_dir(tmp, sol.name)
                     for key, frame in explanation.to_frames().items():
                         write_parquet(frame, folder / f"explain_{key}.parquet", index=False)
             if progress:
@@ -294,6 +351,7 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
                              manifest={**header, "knee": {"k": rec.chosen_knee}},
                              leaderboard=board, profile=prof, recommended=rec.solution,
                              reasons=rec.reasons, stability=rec.stability,
+                             segment_stability=rec.segment_stability,
                              feature_info=table.info, notes=table.notes,
                              projections=(insight or {}).get("projections", ()),
                              explanation=(insight or {}).get("explanation"))
