@@ -13,11 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from segmint.errors import SpecError
 
-__all__ = ["threads", "using_threads", "available_cores", "ENV"]
+__all__ = ["threads", "using_threads", "map_in_threads", "available_cores", "ENV"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: the environment variable that sets the thread count
 ENV = "SEGMINT_THREADS"
@@ -91,3 +95,33 @@ def using_threads(n: int | None = None) -> Iterator[int]:
     finally:
         with _lock:
             _current = previous
+
+
+def _one_openmp_thread() -> None:
+    """Worker-thread initializer: OpenMP regions started from this thread use one thread (the
+    OpenMP thread count is per calling thread; the worker threads are the parallelism)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")  # not restored: the thread ends with its pool
+
+
+def map_in_threads(fn: Callable[[T], R], items: Sequence[T], n: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` on up to ``n`` threads (None: :func:`threads`), in order.
+
+    BLAS runs single-threaded while the items run (on one thread too: a BLAS product's last
+    bits can depend on its thread count, and results must not depend on the thread count), and
+    OpenMP regions started by the workers use one thread each: the items are the parallelism.
+    The first exception raised is raised here, after the running items finish.
+    """
+    from threadpoolctl import threadpool_limits
+
+    workers = min(threads() if n is None else n, len(items))
+    if not items:
+        return []
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers <= 1:
+            return [fn(x) for x in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
+            return list(pool.map(fn, items))

@@ -380,3 +380,96 @@ def test_grids_take_what_scikit_learn_takes():
     km = KMeans(n_clusters=3, random_state=0, n_init=1).fit(X)
     np.testing.assert_array_equal(res.labels, km.labels_)
     assert dbscan_grid(X.tolist(), [1.5], [2])[(1.5, 2)].labels.shape == (20,)
+
+
+# --------------------------------------------------------------------------
+# threads: results do not depend on how many
+
+
+def _same_kmeans(a, b):
+    assert a.keys() == b.keys()
+    for key, res in a.items():
+        other = b[key]
+        np.testing.assert_array_equal(res.labels, other.labels)
+        np.testing.assert_array_equal(res.cluster_centers, other.cluster_centers)  # exact
+        assert res.inertia == other.inertia and res.n_iter == other.n_iter, key
+
+
+@pytest.mark.skipif(not K.AVAILABLE, reason="row pieces are a compiled-kernel path")
+@pytest.mark.parametrize("ks", [[7], [2, 3, 9]])
+def test_kmeans_grid_one_k_shares_its_rows_among_threads(monkeypatch, ks):
+    from segmint._threads import using_threads
+
+    X = _replicated(n_base=600, r=10, d=9, seed=3)
+    tols = [1e-3, 1e-5]
+    # pieces of 256 rows and more (2048 by default), so that 6000 rows are cut
+    monkeypatch.setattr(_grid, "_PIECE", 256)
+    monkeypatch.setattr(_grid, "_FILTER_PIECE", 1024)
+    with using_threads(1):
+        one = kmeans_grid(X, ks, tols)
+    cuts = []
+    real = _grid._piece_rows
+
+    def spy(n_rows, min_rows, parts):
+        size = real(n_rows, min_rows, parts)
+        cuts.append((n_rows, size))
+        return size
+
+    monkeypatch.setattr(_grid, "_piece_rows", spy)
+    with using_threads(2):
+        two = kmeans_grid(X, ks, tols)
+    _same_kmeans(one, two)
+    if len(ks) == 1:  # the other thread has no k to fit: it took pieces of the rows
+        assert any(size < n_rows for n_rows, size in cuts)
+    assert all(size % 128 == 0 for _, size in cuts)
+    _check_kmeans(X, ks[:1], tols[:1])
+
+
+def test_kmeans_grid_threads_default_to_segmint_threads(monkeypatch):
+    seen = []
+    real = _grid._run_pipeline
+
+    def spy(*args):
+        seen.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(_grid, "_run_pipeline", spy)
+    X = _blobs(n=600, d=3)
+    monkeypatch.setenv("SEGMINT_THREADS", "1")
+    a = kmeans_grid(X, [2, 3, 4], [1e-4])
+    monkeypatch.setenv("SEGMINT_THREADS", "3")
+    b = kmeans_grid(X, [2, 3, 4], [1e-4])
+    assert seen == [1, 3]
+    _same_kmeans(a, b)
+
+
+@pytest.mark.parametrize("make, eps, ms, kw", [
+    (lambda: _blobs(n=4000, d=3, centers=6), [0.1, 0.2, 0.35], [3, 10, 40], {}),
+    # 18 features: the brute algorithm, its windowed blocks
+    (lambda: _blobs(n=3000, d=18, centers=5), [0.8, 1.2, 1.6], [3, 10, 40], {"block_rows": 256}),
+])
+def test_dbscan_grid_same_result_on_one_or_two_threads(monkeypatch, make, eps, ms, kw):
+    from segmint._threads import using_threads
+
+    X = make()
+    with using_threads(1):
+        one = dbscan_grid(X, eps, ms, **kw)
+    with using_threads(2):
+        two = dbscan_grid(X, eps, ms, **kw)
+    assert one.keys() == two.keys()
+    for key, res in one.items():
+        np.testing.assert_array_equal(res.labels, two[key].labels)
+        np.testing.assert_array_equal(res.core_sample_indices, two[key].core_sample_indices)
+    # several clusters and noise somewhere: the equality is not between trivial labelings
+    assert max(r.labels.max() for r in one.values()) >= 3
+    assert any((r.labels == -1).any() for r in one.values())
+    # the compiled labelling is the array one's, cluster numbers included
+    monkeypatch.setattr(K, "AVAILABLE", False)
+    plain = dbscan_grid(X, eps, ms, **kw)
+    for key, res in plain.items():
+        np.testing.assert_array_equal(res.labels, one[key].labels)
+        np.testing.assert_array_equal(res.core_sample_indices, one[key].core_sample_indices)
+        assert res.labels.dtype == one[key].labels.dtype == np.int64
+        assert one[key].core_sample_indices.dtype == np.int64
+    with using_threads(2):
+        _check_dbscan(X[:1500], eps[:2], ms[:2], **kw)

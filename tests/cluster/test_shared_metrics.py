@@ -69,20 +69,69 @@ def test_one_blocked_pass_over_the_distances(blobs, monkeypatch):
     monkeypatch.setattr(shared_metrics, "euclidean_distances", spy)
     shared_measures(X, labelings[:4], silhouette_sample=20_000, block_rows=64)
     blocks = [s for s in shapes if s[1] == 1000]  # the others are centroid distances (k x k)
-    # every k-means labeling reads the same 16 blocks of at most 64 x 1000 distances
-    assert [rows for rows, _ in blocks] == [64] * 15 + [1000 - 15 * 64]
+    # every k-means labeling reads the same 16 blocks of at most 64 x 1000 distances (blocks
+    # run on threads: in any order)
+    assert sorted(rows for rows, _ in blocks) == sorted([64] * 15 + [1000 - 15 * 64])
 
 
-def test_default_block_is_about_64_mb(blobs, monkeypatch):
-    X, labelings = blobs
-    monkeypatch.setattr(shared_metrics, "BLOCK_BYTES", 8 * 1000 * 100)  # 100 rows of 1000
+def _block_rows_seen(monkeypatch, X, labelings, m):
     shapes = []
     real = shared_metrics.euclidean_distances
     monkeypatch.setattr(shared_metrics, "euclidean_distances",
                         lambda A, B=None, **kw: shapes.append((A.shape[0], (A if B is None else B).shape[0]))
                         or real(A, B, **kw))
-    shared_measures(X, labelings[:2])
-    assert {rows for rows, columns in shapes if columns == 1000} == {100}
+    shared_measures(X, labelings)
+    return sorted(rows for rows, columns in shapes if columns == m)
+
+
+def test_default_block_is_about_64_mb(blobs, monkeypatch):
+    X, labelings = blobs
+    monkeypatch.setattr(shared_metrics, "BLOCK_BYTES", 8 * 1000 * 100)  # 100 rows of 1000
+    monkeypatch.setattr(shared_metrics, "MIN_BLOCKS", 2)
+    assert set(_block_rows_seen(monkeypatch, X, labelings[:2], 1000)) == {100}
+
+
+def test_default_cuts_a_pass_into_16_blocks_for_the_threads(blobs, monkeypatch):
+    X, labelings = blobs
+    # 1000 rows: 16 blocks of 63 would be under 64 rows: 15 of 64 and the rest
+    assert _block_rows_seen(monkeypatch, X, labelings[:1], 1000) == [40] + [64] * 15
+    X2 = np.vstack([X] * 3)  # 3000 rows: 16 blocks of 188 (the last 180)
+    labels2 = np.concatenate([labelings[1]] * 3)
+    assert _block_rows_seen(monkeypatch, X2, [labels2], 3000) == [180] + [188] * 15
+
+
+def _exactly_equal(a, b):
+    return all(len(x) == len(y) and all(x[m] == y[m] or (math.isnan(x[m]) and math.isnan(y[m]))
+                                        for m in MEASURES) for x, y in zip(a, b, strict=True))
+
+
+def test_same_numbers_on_one_or_two_threads(blobs, monkeypatch):
+    from segmint._threads import using_threads
+
+    X, labelings = blobs
+    X3 = np.vstack([X + 0.01 * i for i in range(3)])  # 3000 rows, 16 blocks
+    labelings3 = [np.concatenate([labels] * 3) for labels in labelings]
+    threads_seen = set()
+    real = shared_metrics.euclidean_distances
+
+    def spy(A, B=None, **kw):
+        import threading
+        import time
+
+        threads_seen.add(threading.get_ident())
+        time.sleep(0.01)  # every worker has started before the blocks run out
+        return real(A, B, **kw)
+
+    with using_threads(1):
+        one = shared_measures(X3, labelings3, silhouette_sample=2500)
+    monkeypatch.setattr(shared_metrics, "euclidean_distances", spy)
+    with using_threads(2):
+        two = shared_measures(X3, labelings3, silhouette_sample=2500)
+    assert len(threads_seen) >= 2  # the blocks did run on two threads
+    assert _exactly_equal(one, two)  # exact floats, not approximately
+    assert sum(math.isfinite(m["silhouette"]) for m in one) == 6
+    # and equal to the per-labeling functions, to rounding
+    _assert_equal_to_solution_metrics(X3, labelings3, two, 2500)
 
 
 def test_hand_checked_silhouette():

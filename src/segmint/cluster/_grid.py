@@ -49,7 +49,7 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 
-from segmint._threads import threads
+from segmint._threads import map_in_threads, threads
 from segmint.prepare._checks import locate_nonfinite
 
 from . import _grid_kernels as _K
@@ -108,6 +108,15 @@ _TOP_M = 2
 # rows per gemm block when recomputing distances
 _BLOCK = 16384
 
+# pieces of an assignment step that idle threads share: at least this many
+# rows, a multiple of the float32 kernel's tile (``_grid_kernels._TILE``), so
+# that every row goes through the very code it goes through in one pass
+_PIECE = 2048
+_TILE_ROWS = 128
+
+# rows per piece of the bound filter, at least
+_FILTER_PIECE = 16384
+
 # float32 unit roundoff; (d + 3) * 2 * this bounds, relative to
 # ||x||^2 + ||c||^2, the error of ||c||^2 - 2 x.c from float32 inputs and
 # float32 sums (factor 2 for safety)
@@ -132,6 +141,26 @@ class _Workspace:
         self.R = np.empty(n)
         self.cand = np.empty(n * _TOP_M, dtype=np.int32)
         self.L = np.empty(n * _TOP_M)
+        # per piece of a block: the rows that changed label, and their old labels
+        self.piece_moved = np.empty(min(n, _BLOCK), dtype=np.int64)
+        self.piece_from = np.empty(min(n, _BLOCK), dtype=np.int32)
+
+
+def _serial(fn: Callable[[int], None], n: int) -> None:
+    for i in range(n):
+        fn(i)
+
+
+def _one_piece(n_rows: int, min_rows: int) -> int:
+    return max(1, n_rows)
+
+
+def _piece_rows(n_rows: int, min_rows: int, parts: int) -> int:
+    """Rows per piece to cut ``n_rows`` into at most ``parts`` pieces of at
+    least ``min_rows`` rows, a multiple of ``_TILE_ROWS``."""
+    parts = max(1, min(parts, n_rows // min_rows))
+    size = -(-n_rows // parts)
+    return max(1, -(-size // _TILE_ROWS) * _TILE_ROWS)
 
 
 class _Assigner:
@@ -151,8 +180,13 @@ class _Assigner:
       renewed.
     """
 
-    def __init__(self, X, x_sq, k, X32=None, work=None, base=None):
+    def __init__(self, X, x_sq, k, X32=None, work=None, base=None, pieces=None):
         self.X = X
+        # pieces = (run, split): split(n_rows, min_rows) is the rows per piece
+        # (more pieces when threads are idle), run(fn, n) calls fn(0), ...,
+        # fn(n - 1) on any threads; the pieces write disjoint rows and are
+        # gathered in order, so the result is one pass's whatever the threads
+        self.run, self.split = (_serial, _one_piece) if pieces is None else pieces
         self.X32 = X32
         self.amb32 = np.empty(_BLOCK, dtype=np.int64)
         self.n_exact = 0  # rows the float32 pass left to the float64 formula
@@ -164,6 +198,7 @@ class _Assigner:
         m = max(1, min(_TOP_M, k - 1))
         self.labels = w.labels
         self.amb = w.amb
+        self.piece_moved, self.piece_from = w.piece_moved, w.piece_from
         # rows whose label changed in a step, and their previous labels
         self.moved, self.moved_from = w.moved, w.moved_from
         self.n_moved = np.zeros(1, dtype=np.int64)
@@ -192,20 +227,74 @@ class _Assigner:
         redo = []
         for s in range(0, rows.shape[0], _BLOCK):
             r = rows[s : s + _BLOCK]
-            Xb = self.X32[s : s + _BLOCK] if contiguous else np.take(self.X32, r, axis=0)
-            P = Xb @ CT32
-            n_out = _K.finish_rows_f32(
-                self.x_sq, c_sq, P, r, self.labels, self.U, self.cand_idx,
-                self.L, self.R, self.Snow, self.smax, self.base, delta_c,
-                err_rel, c_sq_max, self.amb32, kbits,
-                self.moved, self.moved_from, self.n_moved,
-            )
-            if n_out:
-                redo.append(self.amb32[:n_out].copy())
+            nb = r.shape[0]
+            size = self.split(nb, _PIECE)
+            n_pieces = -(-nb // size)
+            if contiguous:
+                Xb = self.X32[s : s + _BLOCK]
+            elif n_pieces == 1:
+                Xb = np.take(self.X32, r, axis=0)
+            else:  # the same array, gathered by pieces
+                Xb = np.empty((nb, self.X32.shape[1]), dtype=np.float32)
+                self.run(lambda p, r=r, Xb=Xb, z=size: self._gather(r, Xb, p * z, z), n_pieces)
+            P = Xb @ CT32  # one product per block, as in one pass
+            n_mv = np.zeros(n_pieces, dtype=np.int64)
+            n_out = np.zeros(n_pieces, dtype=np.int64)
+
+            def finish(p, P=P, r=r, n_mv=n_mv, n_out=n_out, size=size):
+                a = p * size
+                b = a + size
+                n_out[p] = _K.finish_rows_f32(
+                    self.x_sq, c_sq, P[a:b], r[a:b], self.labels, self.U, self.cand_idx,
+                    self.L, self.R, self.Snow, self.smax, self.base, delta_c,
+                    err_rel, c_sq_max, self.amb32[a:b], kbits,
+                    self.piece_moved[a:b], self.piece_from[a:b], n_mv[p : p + 1],
+                )
+
+            self.run(finish, n_pieces)
+            # gathered in row order: what one pass over the block writes
+            nm = int(self.n_moved[0])
+            for p in range(n_pieces):
+                a, c = p * size, int(n_mv[p])
+                self.moved[nm : nm + c] = self.piece_moved[a : a + c]
+                self.moved_from[nm : nm + c] = self.piece_from[a : a + c]
+                nm += c
+                if n_out[p]:
+                    redo.append(self.amb32[a : a + n_out[p]].copy())
+            self.n_moved[0] = nm
         if redo:
             rr = np.concatenate(redo)
             self.n_exact += rr.shape[0]
             self._rows_exact(rr, C, c_sq, delta_c)
+
+    def _gather(self, r, Xb, a, size):
+        np.take(self.X32, r[a : a + size], axis=0, out=Xb[a : a + size], mode="clip")
+
+    def _filter(self, delta_c):
+        """``bound_filter`` over all rows, by pieces; the rows it keeps, in order,
+        are gathered at the front of ``self.amb``; returns their count."""
+        n = self.X.shape[0]
+        size = self.split(n, _FILTER_PIECE)
+        n_pieces = -(-n // size)
+        counts = np.zeros(n_pieces, dtype=np.int64)
+        dl = self.dl_base + delta_c
+
+        def one(p):
+            lo = p * size
+            hi = min(n, lo + size)
+            counts[p] = _K.bound_filter(
+                self.Snow, self.smax, self.labels, self.U, self.cand_idx,
+                self.L, self.R, dl, self.amb[lo:hi], lo, hi,
+            )
+
+        self.run(one, n_pieces)
+        n_amb = int(counts[0])
+        for p in range(1, n_pieces):
+            lo, c = p * size, int(counts[p])
+            if c:
+                self.amb[n_amb : n_amb + c] = self.amb[lo : lo + c].copy()
+                n_amb += c
+        return n_amb
 
     def _rows_exact(self, rows, C, c_sq, delta_c, contiguous=False):
         CT = np.ascontiguousarray(C.T)
@@ -245,10 +334,7 @@ class _Assigner:
                 self._rows64(np.arange(self.X.shape[0]), C, c_sq, delta_c, True)
                 n_amb = 0
             else:
-                n_amb = _K.bound_filter(
-                    self.Snow, self.smax, self.labels, self.U, self.cand_idx,
-                    self.L, self.R, self.dl_base + delta_c, self.amb,
-                )
+                n_amb = self._filter(delta_c)
             if n_amb:
                 self._rows64(self.amb[:n_amb], C, c_sq, delta_c)
         self.prev_centers = C.copy()
@@ -260,7 +346,8 @@ class _Assigner:
 
 
 def _kmeans_one_k(
-    Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=None, work=None, base=None
+    Xc, x_sq, centers_init, tols_abs, max_iter, n_threads, X32=None, work=None, base=None,
+    pieces=None,
 ):
     """Lloyd's run to the smallest tolerance; snapshot every larger tolerance.
 
@@ -279,7 +366,7 @@ def _kmeans_one_k(
     out = {}
     pending = []  # (tol, centers, n_iter) waiting for their final E-step
 
-    asg = _Assigner(Xc, x_sq, k, X32, work, base)
+    asg = _Assigner(Xc, x_sq, k, X32, work, base, pieces)
     centers = np.array(centers_init, dtype=np.float64, order="C")
     S = W = None
 
@@ -460,7 +547,10 @@ def _run_pipeline(
 
     Shared starts run first (largest first); a thread that finds no start
     left takes the first fit (largest k first) whose start is ready, so no
-    thread idles while the slowest start is still running.  The float32
+    thread idles while the slowest start is still running.  A thread that
+    finds no fit left to start helps the running fits: their assignment
+    steps are cut into pieces of rows that any idle thread may take (so one
+    k, or fewer k than threads, still uses every thread).  The float32
     copy of the data (``fit_args[2]``: a callable, or None for no copy) is
     made by the thread that finishes the shorter starts, while the other
     still runs the longest one; fits wait for it.
@@ -484,6 +574,10 @@ def _run_pipeline(
     fits: dict[int, dict] = {}
     cond = threading.Condition()
     errors: list[BaseException] = []
+    # pieces of the running fits' assignment steps: [fn, n, next, done, error]
+    jobs: list[list] = []
+    running = [0]  # fits in progress
+    idle = [0]  # workers waiting for a task
 
     def take():
         with cond:
@@ -495,10 +589,59 @@ def _run_pipeline(
                 for k in todo_fit:
                     if plan[k] in starts and "X" in x32:
                         todo_fit.remove(k)
+                        running[0] += 1
                         return ("fit", k)
-                if not todo_fit:
+                for job in jobs:  # no fit to start: help a running one
+                    if job[2] < job[1]:
+                        job[2] += 1
+                        return ("piece", job, job[2] - 1)
+                if not todo_fit and not running[0]:
                     return None
+                idle[0] += 1
                 cond.wait()
+                idle[0] -= 1
+
+    def run_piece(job, i):
+        error = None
+        try:
+            job[0](i)
+        except BaseException as exc:  # pragma: no cover - re-raised by the fit
+            error = exc
+        with cond:
+            if error is not None and job[4] is None:
+                job[4] = error
+            job[3] += 1
+            if job[3] == job[1]:
+                cond.notify_all()
+
+    def split(n_rows, min_rows):
+        """Rows per piece: one piece for this thread and one per idle worker."""
+        if n_jobs == 1 or not idle[0]:
+            return max(1, n_rows)
+        return _piece_rows(n_rows, min_rows, 1 + idle[0])
+
+    def run_pieces(fn, n):
+        """fn(0..n-1): this thread takes pieces, and so do idle workers."""
+        if n == 1 or n_jobs == 1:
+            _serial(fn, n)
+            return
+        job: list = [fn, n, 0, 0, None]
+        with cond:
+            jobs.append(job)
+            cond.notify_all()
+        while True:
+            with cond:
+                if job[2] >= n:
+                    break
+                i = job[2]
+                job[2] += 1
+            run_piece(job, i)
+        with cond:
+            while job[3] < n:
+                cond.wait()
+            jobs.remove(job)
+        if job[4] is not None:
+            raise job[4]
 
     base = _MARGIN * (x_sq + 1.0)  # per-row margins, shared by every k
 
@@ -508,6 +651,9 @@ def _run_pipeline(
             task = take()
             if task is None:
                 return
+            if task[0] == "piece":
+                run_piece(task[1], task[2])
+                continue
             kind, k = task
             try:
                 if kind == "init":
@@ -526,8 +672,12 @@ def _run_pipeline(
                     if work is None:
                         work = _Workspace(Xc.shape[0])
                     fits[k] = _kmeans_one_k(
-                        Xc, x_sq, c0, tols_abs, max_iter, 1, x32["X"], work, base
+                        Xc, x_sq, c0, tols_abs, max_iter, 1, x32["X"], work, base,
+                        (run_pieces, split),
                     )
+                    with cond:
+                        running[0] -= 1
+                        cond.notify_all()
             except BaseException as exc:  # pragma: no cover - re-raised below
                 with cond:
                     errors.append(exc)
@@ -584,7 +734,8 @@ def kmeans_grid(
             raise ValueError(f"n_clusters={k} must be in [1, n_samples={n}]")
     # the mean of the C-ordered float64 data: scikit-learn's X.mean(axis=0)
     X_mean = X.mean(axis=0)
-    n_jobs = _resolve_jobs(n_jobs, len(ks))
+    # more threads than k values help only by sharing one k's rows
+    n_jobs = _resolve_jobs(n_jobs, len(ks) if n < 2 * _PIECE or not _K.AVAILABLE else n)
     make_x32 = None
     if _K.AVAILABLE:
         # X - X_mean in one pass (no copy-then-subtract, no max/min passes)
@@ -742,10 +893,8 @@ def _neighbour_graph(
         blocks = [(full[s : s + block_rows], None) for s in range(0, n, block_rows)]
         nn_all = model(eps_max, X)
 
-    counts = np.zeros(n, dtype=np.int64)
-    parts = []  # per block: rows, lengths, neighbour ids, levels
-    ambiguous = []  # (level, row, neighbour)
-    for rows, among in blocks:
+    def one_block(block):
+        rows, among = block
         if among is None:
             dist, ind = nn_all.radius_neighbors(X[rows], return_distance=True)
         else:
@@ -758,17 +907,26 @@ def _neighbour_graph(
         g = (flat_i if among is None else among[flat_i]).astype(np.int32)
         lev = np.searchsorted(T, flat_d, side="left").astype(np.uint8)
         eq = np.flatnonzero(T[np.minimum(lev, len(T) - 1)] == flat_d)
+        amb = []
         if eq.size:
             r_of = np.repeat(rows, lens)
-            ambiguous += [(int(lev[p]), int(r_of[p]), int(g[p])) for p in eq]
+            amb = [(int(lev[p]), int(r_of[p]), int(g[p])) for p in eq]
+        return rows, lens, g, lev, amb
+
+    # the blocks' radius queries on threads (each pair's distance does not depend on the
+    # block or the thread that computes it), gathered in block order
+    parts = map_in_threads(one_block, blocks)  # per block: rows, lengths, ids, levels, ties
+    counts = np.zeros(n, dtype=np.int64)
+    ambiguous = []  # (level, row, neighbour)
+    for rows, lens, _, _, amb in parts:
         counts[rows] = lens
-        parts.append((rows, lens, g, lev))
+        ambiguous += amb
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(indptr[-1], dtype=np.int32)
     level = np.empty(indptr[-1], dtype=np.uint8)
     while parts:
-        rows, lens, g, lev = parts.pop()
+        rows, lens, g, lev, _ = parts.pop()
         local = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lens, out=local[1:])
         dest = np.repeat(indptr[rows] - local[:-1], lens) + np.arange(local[-1])
@@ -864,6 +1022,18 @@ def dbscan_grid(
     indptr, indices, level, n_amb = _neighbour_graph(
         X, eps_sorted, algorithm, leaf_size, block_rows
     )
+    extra = {"n_boundary_pairs_rechecked": n_amb}
+    settings = [(lv, eps, ms) for lv, eps in enumerate(eps_sorted) for ms in ms_sorted]
+    if _K.AVAILABLE:
+        # one compiled pass per setting (union-find over the core pairs), settings on threads
+        counts_of = dict(enumerate(map_in_threads(
+            lambda lv: _K.within_counts(indptr, level, lv), range(len(eps_sorted)))))
+        found = map_in_threads(
+            lambda s: _K.dbscan_labels(indptr, indices, level, s[0], counts_of[s[0]], s[2]),
+            settings)
+        return {(eps, ms): DBSCANResult(labels=labels, core_sample_indices=core_idx,
+                                        extra=dict(extra))
+                for (_, eps, ms), (labels, core_idx) in zip(settings, found, strict=True)}
     rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(indptr))
     out = {}
     for lv, eps in enumerate(eps_sorted):
@@ -877,7 +1047,7 @@ def dbscan_grid(
             out[(eps, ms)] = DBSCANResult(
                 labels=labels,
                 core_sample_indices=core_idx,
-                extra={"n_boundary_pairs_rechecked": n_amb},
+                extra=dict(extra),
             )
     return out
 

@@ -114,9 +114,10 @@ if AVAILABLE:
                 S[b, f] += X[i, f]
 
     @njit(cache=True, nogil=True, fastmath=_FM)
-    def bound_filter(Snow, smax, labels, U, cand_idx, L, R, dl_max, out):
-        """The rows whose label the bounds cannot keep: written to ``out``,
-        count returned; the caller computes all their distances.
+    def bound_filter(Snow, smax, labels, U, cand_idx, L, R, dl_max, out, lo, hi):
+        """The rows ``lo <= i < hi`` whose label the bounds cannot keep: written
+        to ``out`` (in order), count returned; the caller computes all their
+        distances.
 
         Bounds are kept in drift coordinates: ``Snow[j]`` is center j's
         cumulative movement so far and ``smax`` the cumulative largest
@@ -138,12 +139,11 @@ if AVAILABLE:
         with the float32 gemm and ``finish_rows_f32``, which also renews
         every bound.)
         """
-        n = U.shape[0]
         m = cand_idx.shape[1]
         slack = 1e-13 * smax
         nf = 0
         if m == 2:
-            for i in range(n):
+            for i in range(lo, hi):
                 u = U[i] + Snow[labels[i]] + slack
                 lb = min(
                     R[i] - smax,
@@ -153,7 +153,7 @@ if AVAILABLE:
                 out[nf] = i
                 nf += 0 if ok else 1
         else:
-            for i in range(n):
+            for i in range(lo, hi):
                 u = U[i] + Snow[labels[i]] + slack
                 lb = R[i] - smax
                 for c in range(m):
@@ -342,3 +342,93 @@ if AVAILABLE:
                     s2 = KF[3 if m == 2 else 2, r] - dl
                     R[i] = (math.sqrt(s2) if s2 > 0.0 else 0.0) + smax
         return n_out
+
+    # ----------------------------------------------------------------------
+    # DBSCAN from the neighbour graph
+
+    @njit(cache=True, nogil=True)
+    def within_counts(indptr, level, lv):
+        """Per row, the neighbours (self included) at eps level ``lv`` or below."""
+        n = indptr.shape[0] - 1
+        counts = np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            c = 0
+            for p in range(indptr[i], indptr[i + 1]):
+                if level[p] <= lv:
+                    c += 1
+            counts[i] = c
+        return counts
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _root(parent, i):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        while parent[i] != r:  # path compression
+            nxt = parent[i]
+            parent[i] = r
+            i = nxt
+        return r
+
+    @njit(cache=True, nogil=True)
+    def dbscan_labels(indptr, indices, level, lv, counts, min_samples):
+        """scikit-learn's DBSCAN labels and core samples for one (eps level, min_samples).
+
+        Core points are those with ``counts >= min_samples``; clusters are the
+        connected components of core points joined by a neighbour pair within
+        the level (union-find), numbered in the order of their lowest-index
+        core point (as scikit-learn's loop over points starts them); a border
+        point takes the lowest cluster number among the core points that reach
+        it (the first, in scikit-learn's order, to reach it).
+        """
+        n = indptr.shape[0] - 1
+        labels = np.full(n, -1, dtype=np.int64)
+        parent = np.arange(n)
+        n_core = 0
+        for i in range(n):
+            if counts[i] >= min_samples:
+                n_core += 1
+        core_idx = np.empty(n_core, dtype=np.int64)
+        if n_core == 0:
+            return labels, core_idx
+        c = 0
+        for i in range(n):
+            if counts[i] < min_samples:
+                continue
+            core_idx[c] = i
+            c += 1
+            for p in range(indptr[i], indptr[i + 1]):
+                if level[p] > lv:
+                    continue
+                j = indices[p]
+                if counts[j] < min_samples:
+                    continue
+                a = _root(parent, i)
+                b = _root(parent, j)
+                if a < b:
+                    parent[b] = a
+                elif b < a:
+                    parent[a] = b
+        # number the clusters by their first core point
+        number = np.full(n, -1, dtype=np.int64)
+        nxt = 0
+        for t in range(n_core):
+            i = core_idx[t]
+            r = _root(parent, i)
+            if number[r] < 0:
+                number[r] = nxt
+                nxt += 1
+            labels[i] = number[r]
+        # border points: the lowest cluster number reaching them
+        for t in range(n_core):
+            i = core_idx[t]
+            li = labels[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                if level[p] > lv:
+                    continue
+                j = indices[p]
+                if counts[j] >= min_samples:
+                    continue
+                if labels[j] < 0 or li < labels[j]:
+                    labels[j] = li
+        return labels, core_idx

@@ -4,7 +4,8 @@
 the same matrix, and silhouette's O(n^2) distances dominate. Here the pairwise distances of the
 (sampled) rows are computed once, in row blocks of bounded size, and every labeling reads its
 per-cluster distance sums from the same block (``D_block @ onehot``). The numbers equal
-``solution_metrics``' (scikit-learn's functions on the same rows) to rounding.
+``solution_metrics``' (scikit-learn's functions on the same rows) to rounding. Blocks run on
+``segmint._threads.threads()`` threads; the results do not depend on how many.
 """
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.extmath import row_norms
 
+from segmint._threads import map_in_threads
+
 __all__ = ["shared_measures"]
 
 #: bytes of one block of the distance matrix when ``block_rows`` is not given
 BLOCK_BYTES = 64 * 2**20
+#: blocks a pass is cut into at least (of 64 rows or more) when ``block_rows`` is not given,
+#: for the threads
+MIN_BLOCKS = 16
 
 
 def _silhouette_rows(X: np.ndarray, labels: np.ndarray, silhouette_sample: int,
@@ -112,14 +118,21 @@ def _silhouettes_one_pass(X: np.ndarray, rows: np.ndarray, labelings: list[np.nd
     Xr = X[rows]
     norms = row_norms(Xr, squared=True)[np.newaxis, :]
     if block_rows is None:
-        block_rows = max(1, BLOCK_BYTES // (8 * m))
+        # at most BLOCK_BYTES a block, and at least MIN_BLOCKS blocks to share among threads
+        # (a function of m alone: the blocks, hence the sums, do not depend on the threads)
+        block_rows = max(1, min(BLOCK_BYTES // (8 * m), max(64, -(-m // MIN_BLOCKS))))
     sums = np.empty((m, int(offsets[-1])))
-    for start in range(0, m, block_rows):
+
+    def one_block(start: int) -> None:
         stop = min(start + block_rows, m)
         block = euclidean_distances(Xr[start:stop], Xr, Y_norm_squared=norms)
         # scikit-learn zeroes the self-distances its dot-product formula leaves
         block.flat[start::m + 1] = 0.0
         sums[start:stop] = block @ onehot
+
+    # each block on a thread, BLAS single-threaded inside (a product's last bits can depend
+    # on BLAS's thread count: this way they do not depend on the run's)
+    map_in_threads(one_block, range(0, m, block_rows))
     means = []
     for code, offset, k in zip(codes, offsets[:-1], n_codes, strict=True):
         keep = code < k - 1
