@@ -1169,8 +1169,11 @@ def _bad_value(values: pd.Series, bad: pd.Series, role: str, header: str, opened
 def _convert(values: pd.Series, role: str, header: str, opened: _Opened, dayfirst: bool,
              decimal: str = ".") -> pd.Series:
     if role in _TEXT_ROLES:
-        _refuse_measure_as_label(values, role, header, opened)
-        return _to_text(values, role)
+        # The stripped text serves both steps: made once (from an object column it is the
+        # slowest part, pandas building the string array value by value).
+        stripped = None if _is_number_dtype(values) else _stripped_text(values)
+        _refuse_measure_as_label(values, role, header, opened, stripped)
+        return _to_text(values, role, stripped)
     if role in _NUMERIC_ROLES:
         return _to_number(values, role, header, opened, decimal)
     return _to_datetime(values, role, header, opened, dayfirst)
@@ -1207,30 +1210,79 @@ def _is_number_dtype(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _to_text(values: pd.Series, role: str) -> pd.Series:
+def _strings_are_arrow() -> bool:
+    """Whether pandas' ``"string"`` dtype keeps its values in Arrow (pandas 3, or the option
+    ``mode.string_storage``): the fast paths below build Arrow arrays, else pandas' own way."""
+    return getattr(pd.api.types.pandas_dtype("string"), "storage", None) == "pyarrow"
+
+
+def _stripped_text(values: pd.Series) -> pd.Series:
+    """``values.astype("string").str.strip()``; whole numbers are written by Arrow (the same
+    digits as ``str(int)``, without a Python string per value)."""
+    if (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"
+            and _strings_are_arrow()):
+        import pyarrow as pa
+
+        digits = pa.array(values.to_numpy()).cast(pa.large_string())
+        return pd.Series(pd.array(digits, dtype="string"), index=values.index, name=values.name)
+    return values.astype("string").str.strip()
+
+
+def _to_text(values: pd.Series, role: str, stripped: pd.Series | None = None) -> pd.Series:
+    """A label column as pandas ``string``; ``stripped`` is :func:`_stripped_text` of
+    ``values`` when the caller has it already."""
     if _is_number_dtype(values) and pd.api.types.is_float_dtype(values):
         floats = values.astype("float64")
+        if _strings_are_arrow():
+            return _float_text(floats)
         text = floats.astype("string")
         integral = floats.notna() & (floats % 1 == 0) & (floats.abs() < 2**53)
         text[integral] = floats[integral].astype("int64").astype("string")
         return text
-    text = values.astype("string").str.strip()
+    text = _stripped_text(values) if stripped is None else stripped
     text = text.mask(text == "")
-    if role == "customer":
-        # IDs that went through a float column somewhere upstream: "17850.0" -> "17850".
+    # IDs that went through a float column somewhere upstream: "17850.0" -> "17850". Only a
+    # text with a point can match, and most columns have none: the regex is spared them.
+    if role == "customer" and text.str.contains(".", regex=False).any():
         text = text.str.replace(r"^([+-]?\d+)\.0*$", r"\1", regex=True)
     return text
 
 
-def _refuse_measure_as_label(values: pd.Series, role: str, header: str, opened: _Opened) -> None:
+def _float_text(floats: pd.Series) -> pd.Series:
+    """float64 ids as text: whole numbers below 2**53 without ".0" ("17850"), others as
+    pandas writes them ("1e+16", "2.5"), NaN as <NA>. Arrow writes the whole numbers."""
+    import pyarrow as pa
+
+    numbers = floats.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        integral = ~np.isnan(numbers) & (numbers % 1 == 0) & (np.abs(numbers) < 2**53)
+    whole = pa.array(np.where(integral, numbers, 0).astype("int64"), mask=~integral)
+    pieces = [whole.cast(pa.large_string())]
+    others = np.flatnonzero(~integral & ~np.isnan(numbers))  # fractions, inf, beyond 2**53
+    if len(others):
+        written = pd.Series(numbers[others]).astype("string").to_numpy(dtype=object)
+        pieces.append(pa.array(written, type=pa.large_string()))
+        order = np.arange(len(numbers))
+        order[others] = len(numbers) + np.arange(len(others))
+        text = pa.concat_arrays(pieces).take(pa.array(order))
+    else:
+        text = pieces[0]
+    return pd.Series(pd.array(text, dtype="string"), index=floats.index, name=floats.name)
+
+
+def _refuse_measure_as_label(values: pd.Series, role: str, header: str, opened: _Opened,
+                             stripped: pd.Series | None = None) -> None:
     """A customer, invoice, product or country column holding only numbers, some negative or
-    fractional, is a measure (a quantity, a price) mapped by mistake: ids are whole and >= 0."""
+    fractional, is a measure (a quantity, a price) mapped by mistake: ids are whole and >= 0.
+    ``stripped`` is :func:`_stripped_text` of ``values`` when the caller has it already."""
     if _is_number_dtype(values):
         numbers = values.astype("float64")
     elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return
     else:
-        text = _text_for_parsing(values)
+        text = _text_for_parsing(values, stripped)
+        if _labels_by_distinct_values(text):
+            return
         parsed = pd.to_numeric(text.to_numpy(dtype=object, na_value=None), errors="coerce")
         numbers = pd.Series(parsed, index=values.index, dtype="float64")
         if (numbers.isna() & text.notna()).any():  # some value is no number: labels
@@ -1243,8 +1295,34 @@ def _refuse_measure_as_label(values: pd.Series, role: str, header: str, opened: 
                          f"map {role} to its own column in source.columns.{role}")
 
 
-def _text_for_parsing(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip()
+def _labels_by_distinct_values(text: pd.Series) -> bool:
+    """True when the text column is surely labels (some value is no number, or no number is
+    negative or fractional), decided on its distinct values: an invoice column repeats each
+    number on every line of the invoice. False: undecided, the whole column is parsed.
+
+    ``pd.to_numeric`` parses each value alone; what it makes of the column as a whole (ints or
+    floats, uint64) follows from which kinds of value it saw, which the distinct values (and
+    one None for the missing) show as well as the whole column."""
+    present = text.dropna()
+    distinct = np.asarray(present.unique(), dtype=object)
+    given = np.ones(len(distinct), dtype=bool)
+    if len(present) < len(text):
+        distinct = np.concatenate([distinct, np.array([None], dtype=object)])
+        given = np.append(given, False)
+    try:
+        parsed = pd.to_numeric(distinct, errors="coerce")
+        numbers = pd.Series(parsed, dtype="float64")
+    except (TypeError, ValueError):
+        return False
+    if (numbers.isna() & given).any():  # some value is no number
+        return True
+    with np.errstate(invalid="ignore"):
+        measure = (numbers < 0) | (numbers % 1 != 0) & numbers.notna()
+    return not measure.any()
+
+
+def _text_for_parsing(values: pd.Series, stripped: pd.Series | None = None) -> pd.Series:
+    text = _stripped_text(values) if stripped is None else stripped
     return text.mask(text.isin(_MISSING_TOKENS))
 
 
