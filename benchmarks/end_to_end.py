@@ -158,14 +158,30 @@ def child_segmint(args) -> dict:
     from segmint._threads import threads
 
     import_s = time.perf_counter() - t0
+    import segmint.cluster.shared_metrics as shared
+
     spec = _spec_for(args)
+    # a diagnostic only: the sweep's one-pass label measures, timed (the call is unchanged)
+    measured = {"shared_measures_s": 0.0, "labelings": 0, "clusters": 0}
+    original = shared.shared_measures
+
+    def timed(X, labelings, **kw):
+        t1 = time.perf_counter()
+        try:
+            return original(X, labelings, **kw)
+        finally:
+            measured["shared_measures_s"] += time.perf_counter() - t1
+            measured["labelings"] += len(labelings)
+            measured["clusters"] += sum(int(np.unique(lab[lab >= 0]).size) for lab in labelings)
+
+    shared.shared_measures = timed
     t0 = time.perf_counter()
     result = segmint.run(spec)
     wall = time.perf_counter() - t0
     manifest = json.loads((Path(result.path) / "manifest.json").read_text())
     return {"wall_s": wall, "import_s": import_s, "stages": manifest["timings_seconds"],
             "peak_rss_mib": _peak_rss_mib(), "run": str(result.path), "threads": threads(),
-            "customers": manifest.get("customers")}
+            "customers": manifest.get("customers"), "sweep_detail": measured}
 
 
 # ---- the plain pipeline
@@ -343,6 +359,7 @@ def child_plain(args) -> dict:
     cap = args.plain_dbscan_rows
     rows, labels_of, models = [], {}, {}
     dbscan_est = {}
+    measures_s = 0.0
     for space in spaces:
         for algorithm, params, stem in _settings():
             name = stem + (f"_{space}" if len(spaces) > 1 else "")
@@ -353,12 +370,16 @@ def child_plain(args) -> dict:
             t1 = time.perf_counter()
             lab = est.fit_predict(X[space])
             fit_s = time.perf_counter() - t1
+            t1 = time.perf_counter()
             m = _measures(X[space], lab, sample, seed)
+            measures_s += time.perf_counter() - t1
             if algorithm == "kmeans":
                 m["inertia"] = float(est.inertia_)
                 m["mean_squared_distance"] = m["inertia"] / len(lab)
             if space != common:
+                t1 = time.perf_counter()
                 c = _measures(X[common], lab, sample, seed)
+                measures_s += time.perf_counter() - t1
             else:
                 c = m
             m.update({f"common_{k}": c[k] for k in ("davies_bouldin", "calinski_harabasz",
@@ -424,7 +445,7 @@ def child_plain(args) -> dict:
     stages["write"] = time.perf_counter() - t0
     return {"stages": stages, "wall_s": sum(stages.values()), "peak_rss_mib": _peak_rss_mib(),
             "estimates": estimates, "candidates": picked, "recommended": chosen,
-            "out": str(out)}
+            "out": str(out), "sweep_detail": {"measures_s": measures_s}}
 
 
 # --------------------------------------------------------------------------
@@ -484,6 +505,21 @@ def compare_demo(seg_run: str, plain_out: str) -> dict:
             "pass_1e9": all(v <= 1e-9 for v in worst.values())}
 
 
+def source_state() -> str:
+    """The commit the children import segmint from, and uncommitted edits under src/."""
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root,
+                               text=True, capture_output=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    files = [line[3:] for line in dirty if line.strip()]
+    return f"commit {head}" + (f" + uncommitted edits in {len(files)} file(s) under src/: "
+                               + ", ".join(files) if files else " (src/ clean)")
+
+
 def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
@@ -507,6 +543,14 @@ def stage_table(seg: dict, plain: dict, seg_est: dict | None = None) -> list[dic
     rows.append({"stage": "total without explain", "segmint_s": comparable, "plain_s": plain_total,
                  "plain_estimated": bool(est), "ratio": plain_total / comparable})
     return rows
+
+
+def _detail(seg: dict, plain: dict) -> str:
+    d = seg.get("sweep_detail", {})
+    return (f"  of the sweep: segmint's one-pass label measures {d.get('shared_measures_s', 0):.2f} s "
+            f"({d.get('labelings', 0)} labelings, {d.get('clusters', 0)} clusters in all); plain "
+            f"measures (Davies-Bouldin, Calinski-Harabasz, silhouette per setting) "
+            f"{plain.get('sweep_detail', {}).get('measures_s', 0):.2f} s")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -565,9 +609,11 @@ def main(argv=None) -> int:
     print(line)
     print(f"SEGMINT_THREADS={os.environ.get('SEGMINT_THREADS')!r}; "
           f"OPENBLAS_CORETYPE/L2_SIZE {'kept' if args.keep_openblas_env else 'unset'} for every child")
+    src = source_state()
+    print(f"code: {src}")
     load0 = os.getloadavg()
     print(f"load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
-    results = {"machine": line, "command": sys.argv, "threads": n_threads,
+    results = {"machine": line, "command": sys.argv, "threads": n_threads, "code": src,
                "openblas_env": "kept" if args.keep_openblas_env else "unset",
                "load_average_start": load0, "specs": {}}
     work = args.keep or tempfile.mkdtemp(prefix="segmint-e2e-")
@@ -594,6 +640,7 @@ def main(argv=None) -> int:
         plain = _median_run(plains)
         rows = stage_table(seg, plain)
         print_table(rows)
+        print(_detail(seg, plain))
         print(f"  peak RSS: segmint {max(r['peak_rss_mib'] for r in segs):.0f} MiB, "
               f"plain {max(r['peak_rss_mib'] for r in plains):.0f} MiB; segmint import "
               f"{seg['import_s']:.2f} s (outside the run's time)")
@@ -636,11 +683,12 @@ def main(argv=None) -> int:
               f"(1-min load {os.getloadavg()[0]:.2f})", flush=True)
         rows = stage_table(seg, plain)
         print_table(rows)
+        print(_detail(seg, plain))
         if plain["estimates"]:
             d = plain["estimates"]["dbscan_settings"]
             print(f"  (est.): plain DBSCAN not run at {n:,} rows; each of its {len(d)} settings "
                   f"fitted + measured on {next(iter(d.values()))['subsample_rows']} rows and "
-                  f"extrapolated by the power law through the two (exponents "
+                  f"extrapolated by the power law through the two (exponents, clipped to 1..2, "
                   f"{min(e['exponent'] for e in d.values()):.2f}-"
                   f"{max(e['exponent'] for e in d.values()):.2f}): "
                   f"{sum(e['estimated_s'] for e in d.values()):.0f} s in all")
