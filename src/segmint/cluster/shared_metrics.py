@@ -186,8 +186,9 @@ def shared_measures(X: np.ndarray, labelings: Sequence[np.ndarray], *, silhouett
     X = np.asarray(X, dtype=float)
     labelings = [np.asarray(labels) for labels in labelings]
     out = []
-    for labels in labelings:
-        davies_bouldin, calinski_harabasz = _davies_bouldin_calinski_harabasz(X, labels)
+    # labelings on threads (each one's numbers are its own, whichever thread computes them)
+    for davies_bouldin, calinski_harabasz in map_in_threads(
+            lambda labels: _davies_bouldin_calinski_harabasz(X, labels), labelings):
         out.append({"silhouette": math.nan, "davies_bouldin": davies_bouldin,
                     "calinski_harabasz": calinski_harabasz})
     samples = {}
