@@ -448,6 +448,54 @@ def child_plain(args) -> dict:
             "out": str(out), "sweep_detail": {"measures_s": measures_s}}
 
 
+def child_dbscan_fit(args) -> dict:
+    """One scikit-learn DBSCAN fit at full size (the check of the plain side's estimate)."""
+    import pandas as pd
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(
+        pd.read_parquet(args.data).set_index("CustomerID")[COLUMNS].to_numpy(np.float64))
+    eps, ms = (float(v) for v in args.candidates.split(","))
+    t0 = time.perf_counter()
+    labels = _estimator("dbscan", {"eps": eps, "min_samples": int(ms)}, 0).fit_predict(X)
+    return {"fit_s": time.perf_counter() - t0, "peak_rss_mib": _peak_rss_mib(),
+            "n_clusters": int(np.unique(labels[labels >= 0]).size),
+            "noise_share": float((labels < 0).mean())}
+
+
+def dbscan_check(table_path: str, env: dict, work: str, budget: float, estimates: dict) -> list:
+    """scikit-learn's DBSCAN at full size, min_samples 10 at each eps, each in a subprocess
+    stopped after ``budget`` seconds: the measured fit beside the plain side's estimate.
+    (Its time is the radius-neighbours query, which min_samples does not change.)"""
+    out = []
+    for eps in EPS_LIST:
+        name = f"dbscan_ms{MS_LIST[0]}_eps{eps:g}"
+        path = os.path.join(work, f"check-{name}")
+        cmd = [sys.executable, __file__, "--child", "dbscan_fit", "--spec", "large", "--out", path,
+               "--data", table_path, "--candidates", f"{eps},{MS_LIST[0]}"]
+        t0 = time.perf_counter()
+        try:
+            subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=budget, check=True)
+            res = json.loads(Path(path + ".json").read_text())
+        except subprocess.TimeoutExpired:
+            res = {"fit_s": None, "stopped_after_s": time.perf_counter() - t0}
+        except subprocess.CalledProcessError as exc:
+            res = {"fit_s": None, "failed": exc.stderr[-500:]}
+        res.update({"setting": name, "estimated_fit_and_measures_s":
+                    estimates.get(name, {}).get("estimated_s")})
+        fit = res["fit_s"]
+        print(f"  check: scikit-learn {name} at full size: "
+              + (f"fit {fit:.1f} s, peak RSS {res['peak_rss_mib']:.0f} MiB, "
+                 f"{res['n_clusters']} clusters, noise {res['noise_share']:.1%}" if fit is not None
+                 else f"not finished: stopped after {res.get('stopped_after_s', 0):.0f} s"
+                 if "stopped_after_s" in res else "failed")
+              + (f" (the estimate of its fit + measures: {res['estimated_fit_and_measures_s']:.0f} s)"
+                 if res["estimated_fit_and_measures_s"] is not None else ""),
+              flush=True)
+        out.append(res)
+    return out
+
+
 # --------------------------------------------------------------------------
 # parent
 
@@ -569,9 +617,15 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=None,
                     help="customers of the large spec (rounded to a multiple of 4,256)")
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the demo (median)")
-    ap.add_argument("--only", choices=["demo", "large"], default=None)
+    ap.add_argument("--only", choices=["demo", "large", "dbscan-check"], default=None,
+                    help="one spec; dbscan-check: only the --dbscan-check fits at --rows (with "
+                         "--estimates-from an earlier --json to print the estimates beside)")
+    ap.add_argument("--estimates-from", default=None, metavar="JSON")
     ap.add_argument("--plain-dbscan-rows", type=int, default=64_000,
                     help="above this many customers plain DBSCAN is estimated from subsamples")
+    ap.add_argument("--dbscan-check", type=float, default=None, metavar="SECONDS",
+                    help="when plain DBSCAN is estimated, also fit scikit-learn's DBSCAN at full "
+                         "size at each eps (min_samples 10), each stopped after SECONDS")
     ap.add_argument("--json", default=None, help="write the figures to this JSON file")
     ap.add_argument("--data-path", default=str(DATA))
     ap.add_argument("--keep-openblas-env", action="store_true",
@@ -585,7 +639,8 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        fn = {"segmint": child_segmint, "plain": child_plain, "imports": child_imports}[args.child]
+        fn = {"segmint": child_segmint, "plain": child_plain, "imports": child_imports,
+              "dbscan_fit": child_dbscan_fit}[args.child]
         res = fn(args)
         Path(args.out + ".json").write_text(json.dumps(res, default=str))
         return 0
@@ -692,6 +747,10 @@ def main(argv=None) -> int:
                   f"{min(e['exponent'] for e in d.values()):.2f}-"
                   f"{max(e['exponent'] for e in d.values()):.2f}): "
                   f"{sum(e['estimated_s'] for e in d.values()):.0f} s in all")
+        check = None
+        if plain["estimates"] and args.dbscan_check:
+            check = dbscan_check(table_path, env, work, args.dbscan_check,
+                                 plain["estimates"]["dbscan_settings"])
         bound = 2 * matrix_mib + block_mib
         above = seg["peak_rss_mib"] - imports["peak_rss_mib"]
         print(f"  input matrix {n:,} x {len(COLUMNS)} x 8 B = {matrix_mib:.1f} MiB; bound 2 x matrix "
@@ -705,8 +764,20 @@ def main(argv=None) -> int:
               f"{'met' if total['ratio'] >= 10 else 'NOT met'}"
               + (" (plain side partly estimated)" if plain["estimates"] else ""))
         results["specs"]["large"] = {"data": info, "segmint": seg, "plain": plain, "table": rows,
+                                     "dbscan_check": check,
                                      "matrix_mib": matrix_mib, "block_mib": block_mib,
                                      "bound_mib": bound, "rss_above_imports_mib": above}
+    if args.only == "dbscan-check":
+        table_path = os.path.join(work, "customers.parquet")
+        info = write_large_table(args.rows or (42_560 if args.quick else 425_600), table_path,
+                                 args.data_path)
+        est = {}
+        if args.estimates_from:
+            est = json.loads(Path(args.estimates_from).read_text())["specs"]["large"]["plain"][
+                "estimates"].get("dbscan_settings", {})
+        print(f"\n## scikit-learn DBSCAN at full size: {info['rows']:,} customers", flush=True)
+        results["dbscan_check"] = {"rows": info["rows"], "fits": dbscan_check(
+            table_path, env, work, args.dbscan_check or 900.0, est)}
     load1 = os.getloadavg()
     print(f"\nload average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     results["load_average_end"] = load1
