@@ -284,3 +284,28 @@ def test_recommendation_default_segment_stability_is_an_empty_table():
 
     rec = Recommendation(None, [], {}, pd.DataFrame(), pd.DataFrame())
     assert rec.segment_stability.empty and "verdict" in rec.segment_stability.columns
+
+
+def test_find_knee_is_kneed_on_random_elbow_curves():
+    # segmint writes Kneedle out (importing kneed cost ~1.3 s a run); kneed is the reference
+    from kneed import KneeLocator
+
+    from segmint.cluster.select import find_knee
+
+    rng = np.random.default_rng(7)
+    found = 0
+    for trial in range(400):
+        n = int(rng.integers(3, 16))
+        k = np.sort(rng.choice(np.arange(2, 60), n, replace=False)).astype(float)
+        if trial % 3 == 0:  # a clean elbow: exponential decay plus noise
+            inertia = 1000 * np.exp(-k / rng.uniform(2, 15)) + rng.normal(0, 5, n) + 100
+        elif trial % 3 == 1:  # convex power law
+            inertia = 1e4 * k ** -rng.uniform(0.3, 2.5)
+        else:  # noisy, not monotone: several local extrema
+            inertia = np.sort(rng.uniform(0, 1000, n))[::-1] + rng.normal(0, 80, n)
+        shuffled = rng.permutation(n)
+        want = KneeLocator(k, inertia, curve="convex", direction="decreasing").knee
+        got = find_knee(k[shuffled], inertia[shuffled])  # order of the points does not matter
+        assert got == (None if want is None else int(want)), (k.tolist(), inertia.tolist())
+        found += want is not None
+    assert found > 200  # most curves have an elbow: the comparison is not vacuous

@@ -154,3 +154,26 @@ def test_shap_outputs_of_every_shape_read_the_same():
     two = _per_class(one_output, 2, 4)
     assert np.array_equal(two[:, :, 1], one_output) and np.array_equal(two[:, :, 0], -one_output)
     assert np.array_equal(_per_class([one_output], 2, 4), two)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::UserWarning")
+@pytest.mark.parametrize("n_segments", [2, 4])
+def test_lightgbm_contributions_are_shap_tree_explainer_values(n_segments):
+    # segmint reads TreeSHAP from LightGBM's pred_contrib (importing shap cost ~2 s a run);
+    # shap's TreeExplainer is the reference, on a mixed table with missing values
+    import shap
+
+    from segmint.explain.surrogate import _fit, _model_frame, _n_trees, _tree_shap
+
+    table = _customers(600, seed=3)
+    y = (np.nan_to_num(table["spend"].to_numpy(), nan=80.0) // 60).clip(0, n_segments - 1)
+    y = y.astype(np.int64)
+    frame = _model_frame(table, TYPES)
+    rows = np.ones(len(y), dtype=bool)
+    model = _fit(frame, y, rows, ~rows, seed=0)
+    ours = _tree_shap(model, frame, n_segments, len(frame.attrs["columns"]))
+    values = shap.TreeExplainer(model.booster_).shap_values(frame, tree_limit=_n_trees(model))
+    theirs = _per_class(values, n_segments, len(frame.attrs["columns"]))
+    assert ours.shape == (600, len(frame.attrs["columns"]), n_segments)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert np.abs(ours).max() > 0.1  # the segments are cut from spend: its values are large

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,24 +281,14 @@ def _shap_tables(model, frame: pd.DataFrame, y: np.ndarray, segments: np.ndarray
                  rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global importance (mean |SHAP|, weighted back to the segments' true sizes, and gain) and
     the per-segment table, from SHAP values on a stratified sample of customers."""
-    with warnings.catch_warnings():
-        # shap's plotting colours use a matplotlib call matplotlib plans to deprecate
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import shap
-
     columns = frame.attrs["columns"]
     sample = np.zeros(len(y), dtype=bool)
     for segment in segments:
         rows = np.flatnonzero(y == segment)
         count = min(len(rows), max(int(round(SHAP_ROWS * len(rows) / len(y))), SHAP_ROWS_PER_SEGMENT))
         sample[rng.permutation(rows)[:count]] = True
-    explainer = shap.TreeExplainer(model.booster_)
-    with warnings.catch_warnings():
-        # shap warns that LightGBM's binary output changed shape; _per_class reads either shape
-        warnings.simplefilter("ignore", UserWarning)
-        values = explainer.shap_values(frame.loc[sample], tree_limit=_n_trees(model))
     # the model's classes are its label-encoded segments, in sorted order
-    phi = _per_class(values, len(segments), len(columns))
+    phi = _tree_shap(model, frame.loc[sample], len(segments), len(columns))
     y_sample = y[sample]
 
     # each sampled customer stands for n_segment / n_sampled customers of its segment
@@ -323,6 +312,24 @@ def _shap_tables(model, frame: pd.DataFrame, y: np.ndarray, segments: np.ndarray
         parts.append(part)
     by_segment = pd.concat(parts, ignore_index=True).astype({"segment": "int64", "rank": "int64"})
     return importance.reset_index(drop=True), by_segment
+
+
+def _tree_shap(model, rows: pd.DataFrame, n_classes: int, n_features: int) -> np.ndarray:
+    """Exact SHAP values (TreeSHAP, path-dependent: what ``shap.TreeExplainer`` gives for a
+    LightGBM model, which it too gets from LightGBM) as (customers, features, classes), from
+    LightGBM's own ``pred_contrib``: importing shap cost about 2 s a run.
+    ``tests/explain/test_surrogate.py`` checks them against shap's."""
+    from segmint._threads import threads
+
+    # rows are independent: on every thread the run may use (the fit stays single-threaded
+    # for small tables, see _threads)
+    contrib = np.asarray(model.booster_.predict(rows, pred_contrib=True, num_threads=threads(),
+                                                num_iteration=_n_trees(model)), dtype=np.float64)
+    if n_classes == 2:  # one output, the second class's log-odds; the last column is the bias
+        return _per_class(contrib[:, :n_features], n_classes, n_features)
+    # per class, its features then its bias
+    by_class = contrib.reshape(len(rows), n_classes, n_features + 1)[:, :, :n_features]
+    return _per_class(list(by_class.transpose(1, 0, 2)), n_classes, n_features)
 
 
 def _per_class(values, n_classes: int, n_features: int) -> np.ndarray:

@@ -100,7 +100,7 @@ _SCHEMA = "schema.json"
 _MAX_UNZIPPED_BYTES = 2 * 1024**3
 
 
-def save_model(model: Any, path: str | os.PathLike[str]) -> str:
+def save_model(model: Any, path: str | os.PathLike[str], *, atomic: bool = True) -> str:
     """Write ``model`` to ``path`` with skops, atomically; return the file's sha256 (hex).
 
     The bytes are checked as :func:`load_model` checks them before they are written, so a run
@@ -110,6 +110,8 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
     ----------
     model : a fitted scikit-learn Pipeline made of the types in :data:`ALLOWED_NODES`
     path : the file to write (``solutions/<name>/model.skops``); replaced if present
+    atomic : False writes in place, without a temporary file and fsync: for a folder that is
+        made whole as a unit (a run folder, :func:`segmint.io.atomic_dir`)
 
     Returns
     -------
@@ -140,8 +142,11 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
     except UnsupportedTypeException as exc:  # Birch, for one
         raise ModelError(f"skops cannot save this model: {_one_line(exc)}", file=where) from None
     _check(data, where)
-    with _atomic_file(path) as tmp:
-        tmp.write_bytes(data)
+    if atomic:
+        with _atomic_file(path) as tmp:
+            tmp.write_bytes(data)
+    else:
+        Path(path).write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
 

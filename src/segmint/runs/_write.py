@@ -12,6 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 import yaml
 
 from segmint._secrets import redact_obj
+from segmint._threads import threads
 from segmint.errors import SegmintError
 from segmint.explain import centroids_long_many, profiles
 from segmint.io import atomic_dir, write_parquet_atomic, write_text_atomic
@@ -189,8 +191,11 @@ def _save_preparations(solutions: list[Solution], run: Path) -> dict[str, tuple[
             name = next(f"{base}-{i}" if i > 1 else base for i in range(1, len(taken) + 2)
                         if (f"{base}-{i}" if i > 1 else base) not in taken)
             taken.add(name)
-            saved[id(prepare)] = (name, save_model(Pipeline([("prepare", prepare)]),
-                                                   L.preparation_path(run, name)))
+            path = L.preparation_path(run, name)
+            path.parent.mkdir(exist_ok=True)
+            # in place: the run folder is made whole as a unit (atomic_dir)
+            saved[id(prepare)] = (name, save_model(Pipeline([("prepare", prepare)]), path,
+                                                   atomic=False))
         out[sol.name] = saved[id(prepare)]
     return out
 
@@ -205,7 +210,7 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path, prof: pd.D
     folder.mkdir(parents=True, exist_ok=True)
     # the checksum goes into metrics.json; loading refuses a model whose bytes changed since
     parts = _parts_to_save(sol)
-    model_sha256 = save_model(Pipeline([("cluster", parts[1])]), folder / L.MODEL) \
+    model_sha256 = save_model(Pipeline([("cluster", parts[1])]), folder / L.MODEL, atomic=False) \
         if parts is not None else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
@@ -302,17 +307,22 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         write_parquet(_all_labels(solutions, table), tmp / L.ALL_LABELS, index=False)
         preparations = _save_preparations(solutions, tmp)
         profs, centroids = _profiles(solutions, table)
-        for i, sol in enumerate(solutions):
-            folder = L.solution_dir(tmp, sol.name)
-            _save_solution(sol, table, folder, profs[i], centroids[i], preparations.get(sol.name))
-            if chosen is not None and sol.name == chosen.name:
-                prof = profs[i]
-                explanation = (insight or {}).get("explanation")
-                if explanation is not None:  # the surrogate's tables beside the profile
-                    for key, frame in explanation.to_frames().items():
-                        write_parquet(frame, folder / f"explain_{key}.parquet", index=False)
-            if progress:
-                progress("save", i + 1, len(solutions), sol.name)
+        # one folder per solution, on threads: Parquet and zip writing release the GIL
+        with ThreadPoolExecutor(max_workers=threads()) as pool:
+            saving = [pool.submit(_save_solution, sol, table, L.solution_dir(tmp, sol.name),
+                                  profs[i], centroids[i], preparations.get(sol.name))
+                      for i, sol in enumerate(solutions)]
+            for i, sol in enumerate(solutions):
+                saving[i].result()  # the first failure, in the solutions' order
+                folder = L.solution_dir(tmp, sol.name)
+                if chosen is not None and sol.name == chosen.name:
+                    prof = profs[i]
+                    explanation = (insight or {}).get("explanation")
+                    if explanation is not None:  # the surrogate's tables beside the profile
+                        for key, frame in explanation.to_frames().items():
+                            write_parquet(frame, folder / f"explain_{key}.parquet", index=False)
+                if progress:
+                    progress("save", i + 1, len(solutions), sol.name)
         outliers = table.outliers
         if outlier_model is not None and outliers is not None:
             outliers = {**outliers, "model_sha256": save_model(outlier_model,
