@@ -6,7 +6,8 @@ run on (``os.sched_getaffinity``, falling back to ``os.cpu_count()``).
 
 ``segmint.run(..., threads=n)`` and ``segmint run --threads N`` wrap a whole run in
 ``using_threads(n)``, which also limits the BLAS and OpenMP pools of the libraries loaded in
-the process (threadpoolctl) to ``n``: with ``n = 1`` the run uses one core.
+the process (threadpoolctl) to ``n``. (DuckDB in the recipes and LightGBM in the explanation
+still choose their own thread counts.)
 """
 from __future__ import annotations
 
