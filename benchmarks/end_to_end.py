@@ -588,7 +588,7 @@ def stage_table(seg: dict, plain: dict, seg_est: dict | None = None) -> list[dic
     rows.append({"stage": "total (segmint: whole run call)", "segmint_s": seg_total,
                  "plain_s": plain_total, "plain_estimated": bool(est),
                  "ratio": plain_total / seg_total})
-    rows.append({"stage": "total without explain", "segmint_s": comparable, "plain_s": plain_total,
+    rows.append({"stage": "sum of stages but explain", "segmint_s": comparable, "plain_s": plain_total,
                  "plain_estimated": bool(est), "ratio": plain_total / comparable})
     return rows
 
