@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,7 @@ def run(source_or_spec: Source | RunSpec | str | Path | dict, spec: RunSpec | st
 
 def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
          progress: Progress | None) -> Run:
+    from segmint._threads import threads
     from segmint.cluster import leaderboard, recommend
     from segmint.cluster.rules import rule_solutions
     from segmint.cluster.sweep import Sweep
@@ -97,7 +99,8 @@ def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with duckdb.connect() as con:  # one connection per run for the recipes
+    # one connection per run for the recipes, on the run's threads
+    with duckdb.connect(config={"threads": threads()}) as con:
         table = build_customers(spec, source, con=con)
     timings["load_and_recipe"] = time.perf_counter() - t0
     log.info("customer table: %d customers x %d features", len(table), len(table.features))
@@ -152,12 +155,24 @@ def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
     if table.info is not None:
         table.info = _with_became(table.info, first, table.features)
     chosen = next((s for s in solutions if s.name == rec.solution), None)
-    t0 = time.perf_counter()
-    insight = _insight(spec, table, chosen, common_of[chosen.name], progress=stage("explain")) \
-        if chosen is not None else None
-    timings["explain"] = time.perf_counter() - t0
-    return write_run(spec, table, solutions, rec, representations, timings=timings,
-                     progress=progress, outlier_model=outlier_model, insight=insight)
+
+    def explain() -> dict[str, Any] | None:
+        t0 = time.perf_counter()
+        found = _insight(spec, table, chosen, common_of[chosen.name], progress=stage("explain")) \
+            if chosen is not None else None
+        timings["explain"] = time.perf_counter() - t0
+        return found
+
+    if threads() == 1:
+        return write_run(spec, table, solutions, rec, representations, timings=timings,
+                         progress=progress, outlier_model=outlier_model, insight=explain())
+    # with two threads or more, the recommended solution is explained (LightGBM, projections:
+    # native code) while the solutions are written; the report waits for both
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        explaining = pool.submit(explain)
+        return write_run(spec, table, solutions, rec, representations, timings=timings,
+                         progress=progress, outlier_model=outlier_model,
+                         insight=explaining.result)
 
 
 def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,

@@ -139,3 +139,28 @@ def test_hand_checked_silhouette():
     X = np.array([[0.0], [1.0], [10.0], [11.0]])
     (m,) = shared_measures(X, [np.array([0, 0, 1, 1])])
     assert m["silhouette"] == pytest.approx(np.mean([1 - 1 / 10.5, 1 - 1 / 9.5, 1 - 1 / 9.5, 1 - 1 / 10.5]))
+
+
+def test_labelings_of_many_clusters_take_the_sparse_path_with_the_same_numbers(monkeypatch):
+    # DBSCAN on a large table leaves thousands of small clusters: such a labeling sums its
+    # distances through a sparse product of its own, not the shared dense one-hot
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(1_500, 4))
+    few = (X[:, 0] > 0).astype(int)
+    many = rng.integers(0, 300, 1_500)  # ~5 customers a cluster
+    many[rng.random(1_500) < 0.1] = -1  # noise, left out as scikit-learn's callers do
+    got = shared_measures(X, [few, many], silhouette_sample=1_000, seed=3)
+    for labels, measured in zip([few, many], got, strict=True):
+        want = solution_metrics(X, labels, silhouette_sample=1_000, seed=3)
+        assert measured["silhouette"] == pytest.approx(want["silhouette"], rel=1e-9, abs=1e-12)
+    # unsampled, against scikit-learn itself
+    kept = many >= 0
+    whole = shared_measures(X, [many], silhouette_sample=10_000)[0]["silhouette"]
+    assert whole == pytest.approx(silhouette_score(X[kept], many[kept]), rel=1e-9)
+    # the same numbers when every labeling goes through the dense product
+    monkeypatch.setattr(shared_metrics, "MANY_CLUSTERS", 10_000)
+    dense = shared_measures(X, [few, many], silhouette_sample=1_000, seed=3)
+    assert dense[1]["silhouette"] == pytest.approx(got[1]["silhouette"], rel=1e-12)
+    assert dense[0]["silhouette"] == got[0]["silhouette"]

@@ -25,6 +25,9 @@ BLOCK_BYTES = 64 * 2**20
 #: blocks a pass is cut into at least (of 64 rows or more) when ``block_rows`` is not given,
 #: for the threads
 MIN_BLOCKS = 16
+#: a labeling with more clusters than this (plus one for rows outside its sample) sums its
+#: distances through a sparse product of its own instead of the shared dense one
+MANY_CLUSTERS = 64
 
 
 def _silhouette_rows(X: np.ndarray, labels: np.ndarray, silhouette_sample: int,
@@ -99,50 +102,76 @@ def _passes(samples: dict[int, np.ndarray], n: int) -> list[tuple[np.ndarray, li
 def _silhouettes_one_pass(X: np.ndarray, rows: np.ndarray, labelings: list[np.ndarray],
                           samples: list[np.ndarray], block_rows: int | None) -> list[float]:
     """Mean silhouette of each labeling on its sample rows, from one blocked pass over the
-    distances among ``rows`` (scikit-learn's silhouette_samples conventions)."""
+    distances among ``rows`` (scikit-learn's silhouette_samples conventions).
+
+    Labelings of few clusters read their per-cluster distance sums from one product with a
+    dense one-hot matrix of them all; a labeling of many clusters (DBSCAN on a large table
+    leaves thousands) from a sparse one of its own, whose cost does not grow with its clusters.
+    Each block keeps only each row's a (mean distance within its cluster) and b (to the
+    nearest other cluster), so memory stays that of one block."""
+    from scipy import sparse
+
     m = rows.size
     # per labeling: cluster code of each pass row (code k = not in this labeling's sample)
     codes, n_codes = [], []
     for labels, sample in zip(labelings, samples, strict=True):
-        in_sample = np.zeros(X.shape[0], dtype=bool)
-        in_sample[sample] = True
         ids, code = np.unique(labels[sample], return_inverse=True)
         full = np.full(X.shape[0], ids.size, dtype=np.intp)
         full[sample] = code
         codes.append(full[rows])
         n_codes.append(ids.size + 1)
-    offsets = np.concatenate([[0], np.cumsum(n_codes)])
+    freqs = [np.bincount(code[code < k - 1], minlength=k - 1).astype(float)
+             for code, k in zip(codes, n_codes, strict=True)]
+    dense = [j for j, k in enumerate(n_codes) if k <= MANY_CLUSTERS]
+    offsets = np.concatenate([[0], np.cumsum([n_codes[j] for j in dense])]).astype(int)
     onehot = np.zeros((m, int(offsets[-1])))
-    for code, offset in zip(codes, offsets[:-1], strict=True):
-        onehot[np.arange(m), offset + code] = 1.0
+    for j, offset in zip(dense, offsets[:-1], strict=True):
+        onehot[np.arange(m), offset + codes[j]] = 1.0
+    # a many-cluster labeling's one-hot, transposed: (clusters + 1) x m
+    members = {j: sparse.csr_matrix((np.ones(m), (codes[j], np.arange(m))), shape=(n_codes[j], m))
+               for j in range(len(codes)) if n_codes[j] > MANY_CLUSTERS}
     Xr = X[rows]
     norms = row_norms(Xr, squared=True)[np.newaxis, :]
     if block_rows is None:
         # at most BLOCK_BYTES a block, and at least MIN_BLOCKS blocks to share among threads
         # (a function of m alone: the blocks, hence the sums, do not depend on the threads)
         block_rows = max(1, min(BLOCK_BYTES // (8 * m), max(64, -(-m // MIN_BLOCKS))))
-    sums = np.empty((m, int(offsets[-1])))
+    a_all = np.full((len(codes), m), np.nan)
+    b_all = np.full((len(codes), m), np.nan)
+
+    def a_and_b(j: int, per_cluster: np.ndarray, start: int, stop: int) -> None:
+        k = n_codes[j] - 1
+        own = codes[j][start:stop]
+        keep = own < k
+        own, per_cluster = own[keep], per_cluster[keep, :k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = per_cluster[np.arange(own.size), own] / (freqs[j][own] - 1)
+            others = per_cluster / freqs[j]
+            others[np.arange(own.size), own] = np.inf
+        where = np.arange(start, stop)[keep]
+        a_all[j, where] = a
+        b_all[j, where] = others.min(axis=1)
 
     def one_block(start: int) -> None:
         stop = min(start + block_rows, m)
         block = euclidean_distances(Xr[start:stop], Xr, Y_norm_squared=norms)
         # scikit-learn zeroes the self-distances its dot-product formula leaves
         block.flat[start::m + 1] = 0.0
-        sums[start:stop] = block @ onehot
+        if dense:
+            sums = block @ onehot
+            for j, offset in zip(dense, offsets[:-1], strict=True):
+                a_and_b(j, sums[:, offset:offset + n_codes[j]], start, stop)
+        for j, member in members.items():
+            a_and_b(j, np.asarray((member @ block.T).T), start, stop)
 
     # each block on a thread, BLAS single-threaded inside (a product's last bits can depend
     # on BLAS's thread count: this way they do not depend on the run's)
     map_in_threads(one_block, range(0, m, block_rows))
     means = []
-    for code, offset, k in zip(codes, offsets[:-1], n_codes, strict=True):
+    for j, (code, k) in enumerate(zip(codes, n_codes, strict=True)):
         keep = code < k - 1
-        own, per_cluster = code[keep], sums[keep, offset:offset + k - 1]
-        freqs = np.bincount(own, minlength=k - 1).astype(float)
+        a, b = a_all[j, keep], b_all[j, keep]
         with np.errstate(divide="ignore", invalid="ignore"):
-            a = per_cluster[np.arange(own.size), own] / (freqs[own] - 1)
-            others = per_cluster / freqs
-            others[np.arange(own.size), own] = np.inf
-            b = others.min(axis=1)
             s = (b - a) / np.maximum(a, b)
         means.append(float(np.mean(np.nan_to_num(s))))
     return means

@@ -254,9 +254,13 @@ def _all_labels(solutions: list[Solution], table: CustomerTable) -> pd.DataFrame
 def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], rec: Recommendation,
               representations: dict[str, Representation], *, timings: dict[str, float],
               progress: Callable[[str, int, int, str], None] | None = None,
-              outlier_model: Any = None, insight: dict[str, Any] | None = None) -> Run:
+              outlier_model: Any = None,
+              insight: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None) -> Run:
     """Write the run folder and return the :class:`~segmint.runs.Run` that opens it.
 
+    ``insight`` (projections and the surrogate's explanation) may be a callable that returns
+    it: the run calls it once every solution is written, so the explanation can be computed
+    beside the writing.
     ``outlier_model`` is the fitted outlier detector (preparation + detector) that scoring
     applies before the segments, saved beside the solutions."""
     from segmint.runs._run import Run
@@ -278,7 +282,7 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
            rec: Recommendation, representations: dict[str, Representation], *,
            created: _dt.datetime, timings: dict[str, float],
            progress: Callable[[str, int, int, str], None] | None, outlier_model: Any = None,
-           insight: dict[str, Any] | None = None) -> None:
+           insight: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None) -> None:
     from segmint.report import render_report
     from segmint.runs._models import save_model
 
@@ -314,15 +318,17 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
                       for i, sol in enumerate(solutions)]
             for i, sol in enumerate(solutions):
                 saving[i].result()  # the first failure, in the solutions' order
-                folder = L.solution_dir(tmp, sol.name)
                 if chosen is not None and sol.name == chosen.name:
                     prof = profs[i]
-                    explanation = (insight or {}).get("explanation")
-                    if explanation is not None:  # the surrogate's tables beside the profile
-                        for key, frame in explanation.to_frames().items():
-                            write_parquet(frame, folder / f"explain_{key}.parquet", index=False)
                 if progress:
                     progress("save", i + 1, len(solutions), sol.name)
+        if callable(insight):  # explained beside the writing (pipeline.run): wait for it
+            insight = insight()
+        explanation = (insight or {}).get("explanation")
+        if chosen is not None and explanation is not None:  # the surrogate's tables
+            for key, frame in explanation.to_frames().items():
+                write_parquet(frame, L.solution_dir(tmp, chosen.name) / f"explain_{key}.parquet",
+                              index=False)
         outliers = table.outliers
         if outlier_model is not None and outliers is not None:
             outliers = {**outliers, "model_sha256": save_model(outlier_model,
