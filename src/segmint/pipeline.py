@@ -105,7 +105,9 @@ def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
     timings["load_and_recipe"] = time.perf_counter() - t0
     log.info("customer table: %d customers x %d features", len(table), len(table.features))
 
+    t0 = time.perf_counter()
     table, clustered, flags, outlier_model = _set_outliers_apart(table, spec)
+    timings["outliers"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     # with sweep.compare_outliers, every setting runs twice: with the outliers set apart and
