@@ -145,3 +145,32 @@ def test_run_threads_argument(tmp_path, monkeypatch):
     run = segmint.run(_table_spec(tmp_path), threads=1)
     assert set(seen) == {1}
     assert run.recommended
+
+
+def test_blocks_left_in_another_order_by_two_threads_restore_the_default(monkeypatch):
+    # two runs in two threads of one process (tests/runs/test_reliability.py does this): the
+    # first to enter leaves first; the count must not stay at either run's after both leave
+    monkeypatch.setenv(ENV, "3")
+    a_inside, b_inside, a_left = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def first():
+        with using_threads(2):
+            a_inside.set()
+            b_inside.wait(5)
+        a_left.set()
+
+    def second():
+        a_inside.wait(5)
+        with using_threads(4):
+            b_inside.set()
+            a_left.wait(5)
+            seen["second alone"] = threads()
+
+    workers = [threading.Thread(target=first), threading.Thread(target=second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert seen == {"second alone": 4}
+    assert threads() == 3  # back to SEGMINT_THREADS

@@ -6,8 +6,9 @@ run on (``os.sched_getaffinity``, falling back to ``os.cpu_count()``).
 
 ``segmint.run(..., threads=n)`` and ``segmint run --threads N`` wrap a whole run in
 ``using_threads(n)``, which also limits the BLAS and OpenMP pools of the libraries loaded in
-the process (threadpoolctl) to ``n``. (DuckDB in the recipes and LightGBM in the explanation
-still choose their own thread counts.)
+the process (threadpoolctl) to ``n``; DuckDB's recipe queries and the surrogate's LightGBM
+take ``threads()`` too. Blocks may nest, and two runs in two threads of one process may
+enter and leave them in any order: ``threads()`` is the count of the latest block still open.
 """
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ R = TypeVar("R")
 ENV = "SEGMINT_THREADS"
 
 _lock = threading.Lock()
-_current: int | None = None  # set by using_threads (process-wide: worker threads see it)
+# the counts of the using_threads blocks now open, in the order they were entered, each under
+# its own token (process-wide: worker threads see them). Two runs in two threads of one process
+# leave in any order; each removes its own entry, so neither restores the other's count.
+_active: dict[object, int] = {}
 
 
 def available_cores() -> int:
@@ -68,8 +72,10 @@ def threads() -> int:
     ...     threads()
     3
     """
-    if _current is not None:
-        return _current
+    with _lock:
+        current = next(reversed(_active.values()), None)
+    if current is not None:
+        return current
     value = os.environ.get(ENV)
     if value is not None and value.strip() != "":
         return _parse(value, f"the environment variable {ENV}")
@@ -83,19 +89,18 @@ def using_threads(n: int | None = None) -> Iterator[int]:
     Inside, :func:`threads` returns ``n`` (in every thread of the process) and the BLAS and
     OpenMP thread pools of loaded libraries are limited to ``n``; both are restored after.
     """
-    global _current
     count = threads() if n is None else _parse(n, "threads")
     from threadpoolctl import threadpool_limits
 
+    token = object()
     with _lock:
-        previous = _current
-        _current = count
+        _active[token] = count
     try:
         with threadpool_limits(limits=count):
             yield count
     finally:
         with _lock:
-            _current = previous
+            del _active[token]
 
 
 def _one_openmp_thread() -> None:
