@@ -71,7 +71,17 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _machine import machine  # noqa: E402
-from intel_grid import COLUMNS, DATA, EPS_LIST, K_LIST, MS_LIST, TOL_LIST, intel_table, replicate  # noqa: E402
+from intel_grid import (  # noqa: E402
+    COLUMNS,
+    DATA,
+    EPS_LIST,
+    K_LIST,
+    MS_LIST,
+    TOL_LIST,
+    _peak_rss_mib,
+    intel_table,
+    replicate,
+)
 
 STAGES = ("load_and_recipe", "sweep", "select", "explain", "write")
 #: leaderboard columns compared between the two sides (timings left out)
@@ -116,19 +126,6 @@ def write_large_table(rows: int, path: str, data_path: str) -> dict:
 
 # --------------------------------------------------------------------------
 # children
-
-
-def _peak_rss_mib() -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _spec_for(args) -> object:

@@ -9,6 +9,7 @@ through the same reading, recipe and preparation as the ones the model was fitte
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -165,16 +166,13 @@ def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
         timings["explain"] = time.perf_counter() - t0
         return found
 
-    if threads() == 1:
+    with contextlib.ExitStack() as stack:
+        # with two threads or more, the recommended solution is explained (LightGBM,
+        # projections: native code) while the solutions are written; the report waits for both
+        insight: Any = explain() if threads() == 1 else \
+            stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(explain).result
         return write_run(spec, table, solutions, rec, representations, timings=timings,
-                         progress=progress, outlier_model=outlier_model, insight=explain())
-    # with two threads or more, the recommended solution is explained (LightGBM, projections:
-    # native code) while the solutions are written; the report waits for both
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        explaining = pool.submit(explain)
-        return write_run(spec, table, solutions, rec, representations, timings=timings,
-                         progress=progress, outlier_model=outlier_model,
-                         insight=explaining.result)
+                         progress=progress, outlier_model=outlier_model, insight=insight)
 
 
 def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,

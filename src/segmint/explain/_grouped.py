@@ -44,12 +44,15 @@ class Groups:
     def total(self) -> int:
         return self.rows[-1].stop if self.rows else 0
 
-    def sums(self, values: np.ndarray) -> np.ndarray:
-        """``(total, m)`` sums of each column of ``values`` (n x m, no NaN) over each segment."""
-        values = np.asarray(values, dtype="float64").reshape(self.n, -1)
+    def sums(self, values: np.ndarray | sparse.spmatrix) -> np.ndarray:
+        """``(total, m)`` sums of each column of ``values`` (n x m, dense or sparse, no NaN)
+        over each segment."""
+        if not sparse.issparse(values):
+            values = np.asarray(values, dtype="float64").reshape(self.n, -1)
         out = np.empty((self.total, values.shape[1]))
         for start, stop, G in self._members():
-            out[start:stop] = G @ values
+            part = G @ values
+            out[start:stop] = part.toarray() if sparse.issparse(part) else part
         return out
 
     def _members(self) -> list[tuple[int, int, sparse.csr_matrix]]:

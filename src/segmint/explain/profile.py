@@ -591,12 +591,13 @@ def profile(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | 
     return profiles(table, [labels], types=types, revenue=revenue)[0]
 
 
-def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
+def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray] | Groups, *,
              types: dict[str, str] | None = None, revenue: str | None = None) -> list[pd.DataFrame]:
     """:func:`profile` of each labeling of ``table``, computed together: the table is converted
     and measured once, and the per-segment sums of every labeling come from one sparse
     product (:mod:`segmint.explain._grouped`), so a sweep's many solutions cost little more
-    than one.
+    than one. ``labelings`` may be their :func:`~segmint.explain._grouped.group` already
+    made (for :func:`centroids_long_many` too).
 
     Examples
     --------
@@ -605,14 +606,13 @@ def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
     >>> a["revenue_share"].tolist(), b["revenue_share"].tolist()
     ([0.2, 0.8], [0.05, 0.95])
     """
-    labelings = [np.asarray(labels) for labels in labelings]
     types = _types(table, types)
     if revenue is not None and revenue not in table.columns:
         raise ValueError(f"revenue column {revenue!r} is not in the table")
-    if not labelings:
+    groups = _grouped(labelings)
+    if not groups.ids:
         return []
     n = len(table)
-    groups = group(labelings)
     traits = _traits_many(_basis(table, types), groups, types)
     sizes = groups.sizes()
     spend_by: np.ndarray | None = None
@@ -621,7 +621,7 @@ def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
         total = float(np.nansum(spend))
         spend_by = groups.sums(np.nan_to_num(spend, nan=0.0))[:, 0]
         spend_mean, _ = groups.means(spend)
-    columns: list[dict[str, np.ndarray | list]] = [{} for _ in labelings]
+    columns: list[dict[str, np.ndarray | list]] = [{} for _ in groups.ids]
     for feature in table.columns:
         if types[feature] == "categorical":
             _categorical_columns(table[feature], feature, groups, sizes, columns)
@@ -662,6 +662,11 @@ def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
     return out
 
 
+def _grouped(labelings: Sequence[np.ndarray] | Groups) -> Groups:
+    return labelings if isinstance(labelings, Groups) else \
+        group([np.asarray(labels) for labels in labelings])
+
+
 def _categorical_columns(values: pd.Series, feature: str, groups: Groups, sizes: np.ndarray,
                          columns: list[dict[str, np.ndarray | list]]) -> None:
     """``top_``, ``topshare_`` and ``lift_`` of a categorical column for every labeling: the
@@ -694,12 +699,7 @@ def _level_counts(codes: np.ndarray, n_levels: int, groups: Groups) -> np.ndarra
     keep = codes >= 0
     indicator = sparse.csr_matrix((np.ones(int(keep.sum())), (np.flatnonzero(keep), codes[keep])),
                                   shape=(len(codes), max(n_levels, 1)))
-    out = np.zeros((groups.total, max(n_levels, 1)))
-    for j, rows in enumerate(groups.rows):
-        member = sparse.csr_matrix((np.ones(groups.n), (groups.codes[j], np.arange(groups.n))),
-                                   shape=(len(groups.ids[j]), groups.n))
-        out[rows] = (member @ indicator).toarray()
-    return out[:, :n_levels]
+    return groups.sums(indicator)[:, :n_levels]
 
 
 def centroids_long(table: pd.DataFrame, labels: np.ndarray, *,
@@ -718,14 +718,14 @@ def centroids_long(table: pd.DataFrame, labels: np.ndarray, *,
     return centroids_long_many(table, [labels], types=types)[0]
 
 
-def centroids_long_many(table: pd.DataFrame, labelings: Sequence[np.ndarray], *,
+def centroids_long_many(table: pd.DataFrame, labelings: Sequence[np.ndarray] | Groups, *,
                         types: dict[str, str] | None = None) -> list[pd.DataFrame]:
-    """:func:`centroids_long` of each labeling, from one pass over the table."""
-    labelings = [np.asarray(labels) for labels in labelings]
+    """:func:`centroids_long` of each labeling (or of a :class:`Groups` already made), from
+    one pass over the table."""
     types = _types(table, types)
-    if not labelings:
+    groups = _grouped(labelings)
+    if not groups.ids:
         return []
-    groups = group(labelings)
     # per feature: ("numeric", means) or ("categorical", level names in sorted order, shares)
     measured: list[tuple[str, list[str], np.ndarray]] = []
     for feature in table.columns:

@@ -25,6 +25,12 @@ from segmint.cluster.leaderboard import LEADERBOARD_COLUMNS as _BOARD
 from segmint.cluster.leaderboard import SELECTION_COLUMNS as _SELECTION
 from segmint.cluster.leaderboard import parse_params
 from segmint.cluster.registry import ALGORITHMS
+from segmint.cluster.select import (
+    DOUBTFUL,
+    SEGMENT_STABILITY_COLUMNS,
+    STABILITY_COLUMNS,
+    STABLE,
+)
 from segmint.errors import InputError
 
 if TYPE_CHECKING:
@@ -39,11 +45,8 @@ MISSING = "—"
 # Leaderboard columns in the order shown (the leaderboard schema's shown columns); those
 # absent from a leaderboard are left out.
 LEADERBOARD_COLUMNS = tuple(c.name for c in (*_BOARD, *_SELECTION) if c.shown)
-STABILITY_COLUMNS = ("solution", "stability_ari_mean", "stability_ari_std",
-                     "stability_jaccard_mean", "resamples")
 # The per-segment stability of the recommended solution (its solution column is not shown).
-SEGMENT_STABILITY_COLUMNS = ("segment", "size", "jaccard_mean", "jaccard_min", "resamples",
-                             "verdict")
+SEGMENT_STABILITY_SHOWN = tuple(c for c in SEGMENT_STABILITY_COLUMNS if c != "solution")
 # Counts read better as whole numbers even when NaN elsewhere in the column made them floats.
 _INTEGER_COLUMNS = frozenset({"n_clusters", "rank", "resamples", "segment", "size"})
 FEATURE_INFO_SHOWN = ("column", "type", "reason", "nulls", "imputed", "distinct", "min", "max",
@@ -504,7 +507,7 @@ def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | No
         segments = segments[segments["solution"].astype(str) == recommended]
         if segments.empty:
             return ""
-    columns = [column for column in SEGMENT_STABILITY_COLUMNS if column in segments.columns]
+    columns = [column for column in SEGMENT_STABILITY_SHOWN if column in segments.columns]
     if not columns:
         return ""
     if profile is not None and "segment" in segments.columns and "name" not in segments.columns:
@@ -516,8 +519,8 @@ def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | No
     return ('<section><h2>Stability per segment</h2><p class="note">Each segment'
             f"{whose} against its best match when refitted on resampled customers: the "
             "Jaccard similarity (shared customers over customers in either; Hennig's "
-            "clusterboot), mean and lowest over the resamples. 0.75 or more: stable; 0.6 to "
-            "0.75: doubtful; under 0.6: not to be trusted.</p>"
+            f"clusterboot), mean and lowest over the resamples. {STABLE} or more: stable; "
+            f"{DOUBTFUL} to {STABLE}: doubtful; under {DOUBTFUL}: not to be trusted.</p>"
             f"{_table_html(segments, columns, None, 'segment-stability')}</section>")
 
 

@@ -30,6 +30,12 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return value
 
 
+def _plain_name(name: Any) -> bool:
+    """A file or folder name inside the run, from a file the run read: no path, no ".."."""
+    return isinstance(name, str) and name not in ("", ".", "..") \
+        and not any(c in name for c in "/\\\0")
+
+
 def _read_table(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
@@ -304,7 +310,7 @@ class Run:
         name = name or self.recommended
         if name is None:
             raise ModelError("this run recommended no solution; name one", file=str(self.path))
-        if not isinstance(name, str) or name in (".", "..") or any(c in name for c in "/\\\0"):
+        if not _plain_name(name):
             raise ModelError(f"{name!r} is not a solution name (a solution is a folder under "
                              f"solutions/; see run.solutions())", file=str(self.path))
         folder = L.solution_dir(self.path, name)
@@ -321,8 +327,7 @@ class Run:
         """The fitted preparation ``preparations/<name>.skops`` (format 3), loaded once."""
         from segmint.runs._models import load_model
 
-        if not isinstance(name, str) or not name or name.startswith(".") \
-                or any(c in name for c in "/\\\0"):
+        if not _plain_name(name) or name.startswith("."):
             raise ModelError(f"{name!r} is not a preparation name", file=str(self.path))
         if name not in self._preparations:
             pipe = load_model(L.preparation_path(self.path, name), sha256=sha256)

@@ -187,9 +187,12 @@ def _save_preparations(solutions: list[Solution], run: Path) -> dict[str, tuple[
             continue
         prepare = parts[0]
         if id(prepare) not in saved:
-            base = re.sub(r"[^A-Za-z0-9_.-]", "_", sol.representation).strip(".") or "prepare"
-            name = next(f"{base}-{i}" if i > 1 else base for i in range(1, len(taken) + 2)
-                        if (f"{base}-{i}" if i > 1 else base) not in taken)
+            base = name = re.sub(r"[^A-Za-z0-9_.-]", "_", sol.representation).strip(".") \
+                or "prepare"
+            suffix = 1
+            while name in taken:  # two preparations of one space name: <space>-2, ...
+                suffix += 1
+                name = f"{base}-{suffix}"
             taken.add(name)
             path = L.preparation_path(run, name)
             path.parent.mkdir(exist_ok=True)
@@ -233,8 +236,10 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path, prof: pd.D
 def _profiles(solutions: list[Solution], table: CustomerTable
               ) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
     """Every solution's profile (with its segment names) and centroid table, computed together."""
+    from segmint.explain._grouped import group
+
     shown, types = _profile_table(table)
-    labelings = [sol.labels for sol in solutions]
+    labelings = group([sol.labels for sol in solutions])  # one membership matrix for both
     profs = profiles(shown, labelings, types=types, revenue=table.revenue)
     for sol, prof in zip(solutions, profs, strict=True):
         if sol.segment_names:
@@ -307,7 +312,6 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         rec.segment_stability.to_csv(tmp / L.SEGMENT_STABILITY, index=False)
         if table.info is not None:
             table.info.to_csv(tmp / L.FEATURE_INFO, index=False)
-        prof = None  # the recommended solution's profile, for the report
         write_parquet(_all_labels(solutions, table), tmp / L.ALL_LABELS, index=False)
         preparations = _save_preparations(solutions, tmp)
         profs, centroids = _profiles(solutions, table)
@@ -318,10 +322,10 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
                       for i, sol in enumerate(solutions)]
             for i, sol in enumerate(solutions):
                 saving[i].result()  # the first failure, in the solutions' order
-                if chosen is not None and sol.name == chosen.name:
-                    prof = profs[i]
                 if progress:
                     progress("save", i + 1, len(solutions), sol.name)
+        # the recommended solution's profile, for the report
+        prof = profs[solutions.index(chosen)] if chosen is not None else None
         if callable(insight):  # explained beside the writing (pipeline.run): wait for it
             insight = insight()
         explanation = (insight or {}).get("explanation")
