@@ -164,3 +164,19 @@ def test_labelings_of_many_clusters_take_the_sparse_path_with_the_same_numbers(m
     dense = shared_measures(X, [few, many], silhouette_sample=1_000, seed=3)
     assert dense[1]["silhouette"] == pytest.approx(got[1]["silhouette"], rel=1e-12)
     assert dense[0]["silhouette"] == got[0]["silhouette"]
+
+
+def test_labelings_repeated_are_measured_once_and_each_gets_its_numbers(blobs, monkeypatch):
+    X, labelings = blobs
+    a, b, noisy = labelings[1], labelings[2], labelings[4]
+    repeated = [a, b, a.copy(), noisy, b.astype(np.int32), noisy.copy()]
+    passes = []
+    real = shared_metrics._silhouettes_one_pass
+    monkeypatch.setattr(shared_metrics, "_silhouettes_one_pass",
+                        lambda X, rows, ls, *rest: passes.append(len(ls)) or real(X, rows, ls, *rest))
+    got = shared_measures(X, repeated, silhouette_sample=300)
+    # three distinct labelings (an int32 copy is the same labels), each measured once
+    assert sum(passes) == 3
+    _assert_equal_to_solution_metrics(X, repeated, got, 300)
+    assert got[0] == got[2] and got[1] == got[4] and got[3] == got[5]
+    assert got[0] is not got[2]  # each solution owns its dict
