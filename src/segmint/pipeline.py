@@ -159,24 +159,27 @@ def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
         table.info = _with_became(table.info, first, table.features)
     chosen = next((s for s in solutions if s.name == rec.solution), None)
 
-    def explain() -> dict[str, Any] | None:
+    def explain(n_jobs: int | None = None) -> dict[str, Any] | None:
         t0 = time.perf_counter()
-        found = _insight(spec, table, chosen, common_of[chosen.name], progress=stage("explain")) \
-            if chosen is not None else None
+        found = _insight(spec, table, chosen, common_of[chosen.name], progress=stage("explain"),
+                         n_jobs=n_jobs) if chosen is not None else None
         timings["explain"] = time.perf_counter() - t0
         return found
 
     with contextlib.ExitStack() as stack:
         # with two threads or more, the recommended solution is explained (LightGBM,
-        # projections: native code) while the solutions are written; the report waits for both
+        # projections: native code) while the solutions are written, LightGBM on the threads
+        # the writing leaves; the report waits for both
         insight: Any = explain() if threads() == 1 else \
-            stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(explain).result
+            stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(
+                explain, threads() - 1).result
         return write_run(spec, table, solutions, rec, representations, timings=timings,
                          progress=progress, outlier_model=outlier_model, insight=insight)
 
 
 def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
-             progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[int, int, str], None] | None = None,
+             n_jobs: int | None = None) -> dict[str, Any]:
     """What the report shows of the recommended solution beyond its profile: projections of
     its customers coloured by segment (``profile.projections``) and a surrogate model's
     explanation (``profile.explain``)."""
@@ -213,7 +216,7 @@ def _insight(spec: RunSpec, table: CustomerTable, chosen: Any, common: Any, *,
         if progress:
             progress(len(wanted), steps, "surrogate model")
         out["explanation"] = explain_segments(features, chosen.labels, types=table.types,
-                                              seed=spec.seed)
+                                              seed=spec.seed, n_jobs=n_jobs)
     return out
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -647,18 +648,19 @@ def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray] | Groups, *,
         names = _names(traits[j], NAME_PARTS, THRESHOLD)
         descriptions = _described(traits[j], dict(zip(segs, size.tolist(), strict=True)), n,
                                   shares)
-        frame = pd.DataFrame({"segment": np.asarray(segs, dtype="int64"),
-                              "name": [names[s] for s in segs],
-                              "description": [descriptions[s] for s in segs],
-                              "size": size, "share": size / n})
+        frame: dict[str, Any] = {"segment": np.asarray(segs, dtype="int64"),
+                                 "name": [names[s] for s in segs],
+                                 "description": [descriptions[s] for s in segs],
+                                 "size": size, "share": size / n}
         if spend_by is not None:
-            frame["revenue_share"] = spend_by[rows] / total if total else np.nan
+            frame["revenue_share"] = spend_by[rows] / total if total \
+                else np.full(len(segs), np.nan)
             mean_revenue = np.where(ids >= 0, spend_mean[rows, 0], np.nan)
             top = int(np.nanargmax(mean_revenue)) if (~np.isnan(mean_revenue)).any() else None
             frame["insiders"] = [i == top for i in range(len(segs))]
-        for name, values in columns[j].items():
-            frame[name] = values
-        out.append(frame)
+        # one frame from all its columns: inserting them one by one cost 0.5 s of the demo's
+        # 72 profiles
+        out.append(pd.DataFrame({**frame, **columns[j]}))
     return out
 
 

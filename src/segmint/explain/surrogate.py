@@ -97,7 +97,8 @@ class SurrogateExplanation:
 
 
 def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | None = None,
-                     seed: int = 0, max_rows: int = 50_000, holdout: float = 0.25) -> SurrogateExplanation:
+                     seed: int = 0, max_rows: int = 50_000, holdout: float = 0.25,
+                     n_jobs: int | None = None) -> SurrogateExplanation:
     """Fit a LightGBM model that predicts each customer's segment from ``table``'s columns and
     say, with SHAP values, which columns it relies on.
 
@@ -125,6 +126,12 @@ def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str
         Above this many customers the model sees a stratified sample of this size.
     holdout : float
         Share of customers (stratified by segment) held out to score the model.
+    n_jobs : int, optional
+        LightGBM's threads; None: the run's (``segmint._threads.threads``). A caller that keeps
+        other cores busy meanwhile gives fewer: LightGBM's OpenMP threads wait by spinning, so
+        two of them beside other work on two cores slow both (the demo's explanation beside
+        its writing: 1.9 s instead of 0.8 s, and the writing with it). The numbers do not
+        depend on it.
 
     Returns
     -------
@@ -174,7 +181,7 @@ def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str
                                                      keep_one_out=True)]] = True
     fit_rows = train & ~stopping
 
-    model = _fit(frame, y, fit_rows, stopping, seed)
+    model = _fit(frame, y, fit_rows, stopping, seed, n_jobs)
     predicted = model.predict(frame.loc[held]) if held.any() else np.array([], dtype=np.int64)
     truth = y[held]
     recall = {int(s): float(np.mean(predicted[truth == s] == s)) if (truth == s).any() else float("nan")
@@ -182,7 +189,7 @@ def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str
     accuracy = float(np.mean(predicted == truth)) if held.any() else float("nan")
     balanced = float(np.nanmean(list(recall.values()))) if held.any() else float("nan")
 
-    importance, by_segment = _shap_tables(model, frame, y, segments, rng)
+    importance, by_segment = _shap_tables(model, frame, y, segments, rng, n_jobs)
     notes.insert(0, _accuracy_sentence(accuracy, balanced, frame.shape[1], holdout))
     log.info("surrogate: %d customers, %d segments, %d trees, holdout accuracy %.3f",
              len(y), len(segments), _n_trees(model), accuracy)
@@ -238,17 +245,18 @@ def _stratified_pick(y: np.ndarray, share: float, rng: np.random.Generator, *, a
     return picked
 
 
-def _threads(n_rows: int) -> int:
+def _threads(n_rows: int, n_jobs: int | None = None) -> int:
     """The run's threads (``segmint._threads.threads``: ``--threads`` / SEGMINT_THREADS, else
     the cores this process may use), or one thread for a small table: there LightGBM's
     per-round thread synchronisation costs more than it saves (2.5x slower on 2,000 customers
     with 2 threads, far worse when other work holds the cores)."""
     from segmint._threads import threads
 
-    return 1 if n_rows < THREADED_ROWS else threads()
+    return 1 if n_rows < THREADED_ROWS else (n_jobs or threads())
 
 
-def _fit(frame: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray, stopping: np.ndarray, seed: int):
+def _fit(frame: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray, stopping: np.ndarray, seed: int,
+         n_jobs: int | None = None):
     import lightgbm as lgb
 
     n = int(fit_rows.sum())
@@ -259,7 +267,7 @@ def _fit(frame: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray, stopping: np.
         # LightGBM's defaults (20 rows a leaf, 100 a categorical group) suit large tables only:
         # on a few hundred customers they forbid the splits that tell small segments apart
         min_child_samples=int(np.clip(n // 200, 5, 20)), min_data_per_group=int(np.clip(n // 50, 5, 100)),
-        random_state=seed, n_jobs=_threads(n), deterministic=True, force_col_wise=True, verbose=-1)
+        random_state=seed, n_jobs=_threads(n, n_jobs), deterministic=True, force_col_wise=True, verbose=-1)
     evaluation: dict[str, Any] = {}
     if stopping.any():
         held_x, held_y = frame.loc[stopping], y[stopping]
@@ -280,7 +288,8 @@ def _n_trees(model) -> int:
 
 
 def _shap_tables(model, frame: pd.DataFrame, y: np.ndarray, segments: np.ndarray,
-                 rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 rng: np.random.Generator, n_jobs: int | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global importance (mean |SHAP|, weighted back to the segments' true sizes, and gain) and
     the per-segment table, from SHAP values on a stratified sample of customers."""
     columns = frame.attrs["columns"]
@@ -290,7 +299,7 @@ def _shap_tables(model, frame: pd.DataFrame, y: np.ndarray, segments: np.ndarray
         count = min(len(rows), max(int(round(SHAP_ROWS * len(rows) / len(y))), SHAP_ROWS_PER_SEGMENT))
         sample[rng.permutation(rows)[:count]] = True
     # the model's classes are its label-encoded segments, in sorted order
-    phi = _tree_shap(model, frame.loc[sample], len(segments), len(columns))
+    phi = _tree_shap(model, frame.loc[sample], len(segments), len(columns), n_jobs)
     y_sample = y[sample]
 
     # each sampled customer stands for n_segment / n_sampled customers of its segment
@@ -316,7 +325,8 @@ def _shap_tables(model, frame: pd.DataFrame, y: np.ndarray, segments: np.ndarray
     return importance.reset_index(drop=True), by_segment
 
 
-def _tree_shap(model, rows: pd.DataFrame, n_classes: int, n_features: int) -> np.ndarray:
+def _tree_shap(model, rows: pd.DataFrame, n_classes: int, n_features: int,
+               n_jobs: int | None = None) -> np.ndarray:
     """Exact SHAP values (TreeSHAP, path-dependent: what ``shap.TreeExplainer`` gives for a
     LightGBM model, which it too gets from LightGBM) as (customers, features, classes), from
     LightGBM's own ``pred_contrib``: importing shap cost about 2 s a run.
@@ -325,7 +335,8 @@ def _tree_shap(model, rows: pd.DataFrame, n_classes: int, n_features: int) -> np
 
     # rows are independent: on every thread the run may use (the fit stays single-threaded
     # for small tables, see _threads)
-    contrib = np.asarray(model.booster_.predict(rows, pred_contrib=True, num_threads=threads(),
+    contrib = np.asarray(model.booster_.predict(rows, pred_contrib=True,
+                                                num_threads=n_jobs or threads(),
                                                 num_iteration=_n_trees(model)), dtype=np.float64)
     if n_classes == 2:  # one output, the second class's log-odds; the last column is the bias
         return _per_class(contrib[:, :n_features], n_classes, n_features)
