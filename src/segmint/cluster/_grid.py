@@ -37,6 +37,7 @@ scikit-learn estimator.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -840,113 +841,170 @@ def _projections(X, n_dirs=3):
     return X @ V.T
 
 
-def _neighbour_graph(
-    X: np.ndarray, eps_sorted: list[float], algorithm: str, leaf_size: int, block_rows: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """One radius-neighbour pass at the largest eps, kept compact.
+# Bytes the DBSCAN grid may spend on the whole neighbour graph at the largest
+# eps (int32 index, uint8 level and uint8 band per pair, int64 offsets per
+# row).  A graph that fits is kept and labelled in one go (fastest); a larger
+# one is never gathered: each block's pairs go into every setting's
+# union-find as it arrives (``_dbscan_streamed``), so memory does not grow
+# with the number of pairs.
+_GRAPH_BUDGET = 256 * 2**20
 
-    Returns (indptr int64, indices int32, level uint8, n_rechecked): row i's
-    neighbours at the largest eps are indices[indptr[i]:indptr[i+1]] (self
-    included); level is the index of the smallest eps at which the pair is
-    a neighbour pair in scikit-learn's arithmetic.
+# Relative band (of |x|^2 + |y|^2 + eps^2, squared-distance units) around an
+# eps threshold inside which a pair's two directions may fall on different
+# sides: scikit-learn's brute distance (|x|^2 - 2 x.y + |y|^2) is not
+# symmetric to the last bits.  Its rounding error is below 1e-13 of that
+# scale for 1e3 features; pairs in the band are taken one direction at a time.
+_NEAR = 1e-9
+
+
+class _RadiusQueries:
+    """scikit-learn's radius queries at the largest eps, block by block.
+
+    ``query(rows)`` gives row by row (self included) the neighbours at the
+    largest eps, their distances and level: the index of the smallest eps at
+    which the pair is a neighbour pair in scikit-learn's arithmetic.
 
     scikit-learn keeps a pair when its squared distance s <= eps**2 and
     reports sqrt(s).  With T = sqrt(eps**2) (correctly rounded), a reported
-    distance < T means s <= eps**2, > T means s > eps**2; = T cannot be
-    told apart and is decided by asking scikit-learn at that eps.
+    distance < T means s <= eps**2, > T means s > eps**2; = T cannot be told
+    apart and is decided by asking scikit-learn at that eps (full data),
+    within the block.
 
-    For the brute algorithm, rows are taken in blocks sorted along the first
-    principal direction and only compared with the points whose projections
-    on the top directions are within eps of the block's range (a safe
-    filter); distances are computed by scikit-learn itself, so each pair's
+    For the brute algorithm, blocks are runs of rows sorted along the first
+    principal direction, and a block's rows are only compared with the points
+    whose projections on the top directions are within eps of the block's
+    range (a safe filter, computed when the block runs: no candidate lists
+    held); distances are computed by scikit-learn itself, so each pair's
     value is the one a full pass gives.
     """
-    n = X.shape[0]
-    eps_arr = np.asarray(eps_sorted, dtype=np.float64)
-    eps_max = float(eps_arr[-1])
-    T = np.sqrt(eps_arr * eps_arr)
-    method = _resolve_algorithm(algorithm, X)
 
-    def model(radius, data):
-        return NearestNeighbors(
-            radius=radius, algorithm=method, leaf_size=leaf_size, metric="euclidean"
-        ).fit(data)
-
-    blocks: list[tuple[np.ndarray, np.ndarray | None]] = []  # (rows, candidates or all)
-    if method == "brute" and n > 2 * block_rows:
-        P = _projections(X)
-        order = np.argsort(P[:, 0], kind="stable")
-        p0 = P[order, 0]
-        reach = eps_max * (1.0 + 1e-6) + 1e-9
-        for start in range(0, n, block_rows):
-            rows = order[start : start + block_rows]
-            lo = np.searchsorted(p0, p0[start] - reach, side="left")
-            hi = np.searchsorted(p0, p0[min(n, start + block_rows) - 1] + reach, side="right")
-            cand = order[lo:hi]
-            for dim in range(1, P.shape[1]):
-                pr = P[rows, dim]
-                pc = P[cand, dim]
-                cand = cand[(pc >= pr.min() - reach) & (pc <= pr.max() + reach)]
-            blocks.append((rows, np.sort(cand)))
-    else:
-        full = np.arange(n)
-        blocks = [(full[s : s + block_rows], None) for s in range(0, n, block_rows)]
-        nn_all = model(eps_max, X)
-
-    def one_block(block):
-        rows, among = block
-        if among is None:
-            dist, ind = nn_all.radius_neighbors(X[rows], return_distance=True)
+    def __init__(self, X, eps_sorted, algorithm, leaf_size, block_rows):
+        self.X = X
+        self.n = n = X.shape[0]
+        self.eps = np.asarray(eps_sorted, dtype=np.float64)
+        self.T = np.sqrt(self.eps * self.eps)
+        self.block_rows = block_rows
+        self.leaf_size = leaf_size
+        self.method = _resolve_algorithm(algorithm, X)
+        self.windowed = self.method == "brute" and n > 2 * block_rows
+        self._lock = threading.Lock()
+        self._full: NearestNeighbors | None = None
+        if self.windowed:
+            self.P = _projections(X)
+            self.order = np.argsort(self.P[:, 0], kind="stable")
+            self.p0 = self.P[self.order, 0]
+            self.reach = float(self.eps[-1]) * (1.0 + 1e-6) + 1e-9
         else:
-            nn = model(eps_max, X[among])
-            dist, ind = nn.radius_neighbors(X[rows], return_distance=True)
+            self.order = np.arange(n)
+            self._full = self._model(X)
+
+    def _model(self, data):
+        return NearestNeighbors(radius=float(self.eps[-1]), algorithm=self.method,
+                                leaf_size=self.leaf_size, metric="euclidean").fit(data)
+
+    def full(self) -> NearestNeighbors:
+        """The model on all rows (tie decisions; the queries unless windowed)."""
+        with self._lock:
+            if self._full is None:
+                self._full = self._model(self.X)
+            return self._full
+
+    def blocks(self, subset=None) -> list[np.ndarray]:
+        """Row blocks covering ``subset`` (all rows if None), in the scan order."""
+        seq = self.order
+        if subset is not None:
+            seq = subset if not self.windowed else subset[
+                np.argsort(self.P[subset, 0], kind="stable")]
+        return [seq[s : s + self.block_rows] for s in range(0, seq.shape[0], self.block_rows)]
+
+    def _candidates(self, rows):
+        pr = self.P[rows, 0]
+        lo = np.searchsorted(self.p0, pr.min() - self.reach, side="left")
+        hi = np.searchsorted(self.p0, pr.max() + self.reach, side="right")
+        cand = self.order[lo:hi]
+        for dim in range(1, self.P.shape[1]):
+            pr = self.P[rows, dim]
+            pc = self.P[cand, dim]
+            cand = cand[(pc >= pr.min() - self.reach) & (pc <= pr.max() + self.reach)]
+        return np.sort(cand)
+
+    def query(self, rows):
+        """(lens, ids int32, distances, levels uint8, ties asked) of ``rows``:
+        row k's pairs are the k-th run of ``lens[k]`` entries."""
+        X = self.X
+        if self.windowed:
+            among = self._candidates(rows)
+            dist, ind = self._model(X[among]).radius_neighbors(X[rows], return_distance=True)
+        else:
+            among = None
+            dist, ind = self.full().radius_neighbors(X[rows], return_distance=True)
         lens = np.fromiter((a.shape[0] for a in ind), dtype=np.int64, count=len(rows))
         flat_d = np.concatenate(dist)
         flat_i = np.concatenate(ind)
         del dist, ind
         g = (flat_i if among is None else among[flat_i]).astype(np.int32)
-        lev = np.searchsorted(T, flat_d, side="left").astype(np.uint8)
-        eq = np.flatnonzero(T[np.minimum(lev, len(T) - 1)] == flat_d)
-        amb = []
+        del flat_i
+        lev = np.searchsorted(self.T, flat_d, side="left").astype(np.uint8)
+        eq = np.flatnonzero(self.T[np.minimum(lev, len(self.T) - 1)] == flat_d)
         if eq.size:
-            r_of = np.repeat(rows, lens)
-            amb = [(int(lev[p]), int(r_of[p]), int(g[p])) for p in eq]
-        return rows, lens, g, lev, amb
+            # pairs exactly at a boundary: ask scikit-learn at that eps, full data
+            r_of = np.repeat(np.arange(len(rows)), lens)[eq]
+            for lv in np.unique(lev[eq]).tolist():
+                at = lev[eq] == lv
+                asked = np.unique(r_of[at])
+                got = self.full().radius_neighbors(X[rows[asked]], radius=float(self.eps[lv]),
+                                                   return_distance=False)
+                members = {int(k): set(a.tolist()) for k, a in zip(asked, got, strict=True)}
+                for p, k in zip(eq[at].tolist(), r_of[at].tolist(), strict=True):
+                    if int(g[p]) not in members[k]:
+                        lev[p] = lv + 1  # outside this eps
+        return lens, g, flat_d, lev, int(eq.size)
 
-    # the blocks' radius queries on threads (each pair's distance does not depend on the
-    # block or the thread that computes it), gathered in block order
-    parts = map_in_threads(one_block, blocks)  # per block: rows, lengths, ids, levels, ties
+
+def _assemble(n, parts):
+    """The graph (indptr int64, indices int32, level uint8) from per-block
+    ``(rows, lens, ids, levels)``; the parts list is emptied as it goes."""
     counts = np.zeros(n, dtype=np.int64)
-    ambiguous = []  # (level, row, neighbour)
-    for rows, lens, _, _, amb in parts:
+    for rows, lens, *_ in parts:
         counts[rows] = lens
-        ambiguous += amb
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
+    del counts
     indices = np.empty(indptr[-1], dtype=np.int32)
     level = np.empty(indptr[-1], dtype=np.uint8)
     while parts:
-        rows, lens, g, lev, _ = parts.pop()
+        rows, lens, g, lev = parts.pop()[:4]
         local = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lens, out=local[1:])
         dest = np.repeat(indptr[rows] - local[:-1], lens) + np.arange(local[-1])
         indices[dest] = g
         level[dest] = lev
         del dest, g, lev
-    # pairs exactly at a boundary: ask scikit-learn at that eps, full data
-    by_level: dict[int, list] = {}
-    for lv, r, j in ambiguous:
-        by_level.setdefault(lv, []).append((r, j))
-    for lv, items in by_level.items():
-        nn_e = model(float(eps_arr[lv]), X)
-        asked = sorted({r for r, _ in items})
-        got = nn_e.radius_neighbors(X[asked], return_distance=False)
-        members = {r: set(g.tolist()) for r, g in zip(asked, got, strict=True)}
-        for r, j in items:
-            if j not in members[r]:
-                seg = slice(indptr[r], indptr[r + 1])
-                level[seg][indices[seg] == j] = lv + 1  # outside this eps
-    return indptr, indices, level, len(ambiguous)
+    return indptr, indices, level
+
+
+def _neighbour_graph(
+    X: np.ndarray, eps_sorted: list[float], algorithm: str, leaf_size: int, block_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One radius-neighbour pass at the largest eps, kept compact (the path
+    without numba, whatever the graph's size).
+
+    Returns (indptr int64, indices int32, level uint8, n_rechecked): row i's
+    neighbours at the largest eps are indices[indptr[i]:indptr[i+1]] (self
+    included); level as in ``_RadiusQueries``.
+    """
+    q = _RadiusQueries(X, eps_sorted, algorithm, leaf_size, block_rows)
+
+    def one_block(rows):
+        lens, g, _, lev, n_eq = q.query(rows)
+        return rows, lens, g, lev, n_eq
+
+    # the blocks' radius queries on threads (each pair's distance does not depend on the
+    # block or the thread that computes it), gathered in block order
+    parts = map_in_threads(one_block, q.blocks())
+    n_amb = sum(p[4] for p in parts)
+    indptr, indices, level = _assemble(X.shape[0], parts)
+    return indptr, indices, level, n_amb
 
 
 def _dbscan_from_graph(indptr, indices, level, rows, lv, min_samples, counts):
@@ -993,6 +1051,139 @@ def _dbscan_from_graph(indptr, indices, level, rows, lv, min_samples, counts):
     return labels, core_idx
 
 
+class _Stream:
+    """The compiled DBSCAN grid in one pass of radius queries, graph kept only
+    while it fits ``budget`` bytes.
+
+    Each block's neighbour counts per level are published (``counts``,
+    ``known``) as its query finishes.  While the blocks seen so far fit the
+    budget their pairs are kept; if all fit, the graph is assembled and
+    labelled as one (``dbscan_labels``).  From the block that does not fit
+    on, nothing is kept: every block (the kept ones first) goes through
+    ``stream_unions`` under a lock, which joins, for every setting, the core
+    pairs whose other end is already published.  A pair (r, j) sits in r's
+    block and in j's, and whichever of the two is published second sees
+    both counts: every pair is taken once at least, without waiting for a
+    second pass.  That needs the pair to be the same in both directions,
+    which holds except within ``_NEAR`` of a threshold; such pairs are kept
+    aside, one direction each (``deferred``: as many as there are pairs that
+    close to an eps, usually none; exact ties included), and joined at the
+    end.
+
+    A non-core point reached by core points of one component only (checked
+    as the pairs arrive, ``_sight``) takes that component's number; the few
+    reached from two components at the time are queried again after the
+    numbering (``border_min``), and the deferred pairs lower a border
+    number where they reach it first (``deferred_border``).
+    """
+
+    def __init__(self, q: _RadiusQueries, ms_sorted: list[int], budget: float):
+        self.q = q
+        n = q.n
+        self.n_lv = n_lv = q.eps.shape[0]
+        self.set_lv = np.repeat(np.arange(n_lv, dtype=np.int64), len(ms_sorted))
+        self.set_ms = np.tile(np.asarray(ms_sorted, dtype=np.int64), n_lv)
+        self.counts = np.zeros((n_lv, n), dtype=np.int32)
+        self.known = np.zeros(n, dtype=np.uint8)
+        self.x_sq = row_norms(q.X, squared=True)
+        self.T2 = q.T * q.T
+        self.budget = budget
+        self.kept: list[tuple] | None = []
+        self.kept_bytes = 8 * (n + 1)
+        self.deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.n_ties = 0
+        self.lock = threading.Lock()
+        self.parent = self.rep = self.amb = None
+
+    def _bands(self, rows, lens, g, dist, lev):
+        return _K.near_bands(rows, lens, g, dist, lev, self.x_sq, self.T2, _NEAR)
+
+    def _start_streaming(self):
+        n_set, n = self.set_lv.shape[0], self.q.n
+        self.parent = np.tile(np.arange(n, dtype=np.int32), (n_set, 1))
+        self.rep = np.full((n_set, n), -1, dtype=np.int32)
+        self.amb = np.zeros((n_set, n), dtype=np.uint8)
+        kept, self.kept = self.kept, None
+        while kept:
+            self._unions(*kept.pop(0))
+
+    def _unions(self, rows, lens, g, lev, near):
+        _K.stream_unions(rows, lens, g, lev, near, self.known, self.counts,
+                         self.set_lv, self.set_ms, self.parent, self.rep, self.amb)
+
+    def one_block(self, rows):
+        lens, g, dist, lev, n_eq = self.q.query(rows)
+        cnt = _K.level_counts(lens, lev, self.n_lv)
+        near = self._bands(rows, lens, g, dist, lev)
+        del dist
+        close = np.flatnonzero((near >= 1) & (lev < self.n_lv))
+        if close.size:  # pairs near a threshold, one direction each
+            ends = np.cumsum(lens)
+            deferred = (rows[np.searchsorted(ends, close, side="right")].astype(np.int32),
+                        g[close], lev[close])
+        with self.lock:
+            self.n_ties += n_eq
+            self.counts[:, rows] = cnt
+            self.known[rows] = 1
+            if close.size:
+                self.deferred.append(deferred)
+            if self.kept is not None:
+                size = 6 * g.shape[0]
+                if self.kept_bytes + size <= self.budget:
+                    self.kept.append((rows, lens, g, lev, near))
+                    self.kept_bytes += size
+                    return
+                self._start_streaming()
+            self._unions(rows, lens, g, lev, near)
+
+    def run(self):
+        q = self.q
+        map_in_threads(self.one_block, q.blocks())
+        n_def = sum(d[0].shape[0] for d in self.deferred)
+        extra = {"n_boundary_pairs_rechecked": self.n_ties, "streamed": self.kept is None,
+                 "n_near_pairs": n_def, "n_border_rows_requeried": 0}
+        if self.kept is not None:
+            kept, self.kept = self.kept, None
+            indptr, indices, level = _assemble(q.n, kept)
+            counts_of = dict(enumerate(map_in_threads(
+                lambda lv: _K.within_counts(indptr, level, lv), range(self.n_lv))))
+            found = map_in_threads(
+                lambda s: _K.dbscan_labels(indptr, indices, level, s[0], counts_of[s[0]], s[1]),
+                list(zip(self.set_lv.tolist(), self.set_ms.tolist(), strict=True)))
+            return found, extra
+        if n_def:
+            dr, dj, dlev = (np.concatenate(a) for a in zip(*self.deferred, strict=True))
+        else:
+            dr = dj = np.zeros(0, dtype=np.int32)
+            dlev = np.zeros(0, dtype=np.uint8)
+        self.deferred = []
+        counts, set_lv, set_ms = self.counts, self.set_lv, self.set_ms
+        _K.deferred_unions(dr, dj, dlev, counts, set_lv, set_ms, self.parent)
+        labels = np.empty((set_lv.shape[0], q.n), dtype=np.int64)
+
+        def number(s):
+            _K.stream_labels(counts[set_lv[s]], set_ms[s], self.parent[s], self.rep[s],
+                             self.amb[s], labels[s])
+
+        map_in_threads(number, range(set_lv.shape[0]))
+        self.parent = self.rep = None
+        again = np.flatnonzero(self.amb.any(axis=0))
+        extra["n_border_rows_requeried"] = int(again.size)
+        if again.size:
+            def border(rows):
+                lens, g, dist, lev, _ = q.query(rows)
+                near = self._bands(rows, lens, g, dist, lev)
+                del dist
+                _K.border_min(rows, lens, g, lev, near, counts, set_lv, set_ms, self.amb, labels)
+
+            # each block writes its own rows only
+            map_in_threads(border, q.blocks(again))
+        _K.deferred_border(dr, dj, dlev, counts, set_lv, set_ms, labels)
+        found = [(labels[s], np.flatnonzero(counts[set_lv[s]] >= set_ms[s]).astype(np.int64))
+                 for s in range(set_lv.shape[0])]
+        return found, extra
+
+
 def dbscan_grid(
     X: ArrayLike,
     eps_list: Iterable[float],
@@ -1001,6 +1192,7 @@ def dbscan_grid(
     algorithm: str = "auto",
     leaf_size: int = 30,
     block_rows: int = 1024,
+    graph_budget: float | None = None,
 ) -> dict[tuple[float, int], DBSCANResult]:
     """Fit DBSCAN for every (eps, min_samples) pair from one neighbour pass.
 
@@ -1009,6 +1201,12 @@ def dbscan_grid(
     each pair: same core samples, same labels.  ``X`` is checked as in
     ``kmeans_grid`` (a NaN or inf raises a ``ValueError`` naming its column
     and rows) and used as float64.
+
+    ``graph_budget`` (bytes; None: ``_GRAPH_BUDGET``, 256 MiB) caps the
+    neighbour graph kept in memory: past it, the pairs are used as they
+    arrive and dropped (``_Stream``), so memory is O(n) per setting plus one
+    block of radius queries per thread, whatever the number of pairs; same
+    results either way.  Without numba the graph is always kept.
     Returns ``{(eps, min_samples): DBSCANResult}``.
     """
     X = _checked(X)
@@ -1019,21 +1217,18 @@ def dbscan_grid(
     if len(eps_sorted) > 250:
         raise ValueError("at most 250 eps values")
     ms_sorted = sorted({int(m) for m in min_samples_list})
-    indptr, indices, level, n_amb = _neighbour_graph(
-        X, eps_sorted, algorithm, leaf_size, block_rows
-    )
-    extra = {"n_boundary_pairs_rechecked": n_amb}
     settings = [(lv, eps, ms) for lv, eps in enumerate(eps_sorted) for ms in ms_sorted]
     if _K.AVAILABLE:
-        # one compiled pass per setting (union-find over the core pairs), settings on threads
-        counts_of = dict(enumerate(map_in_threads(
-            lambda lv: _K.within_counts(indptr, level, lv), range(len(eps_sorted)))))
-        found = map_in_threads(
-            lambda s: _K.dbscan_labels(indptr, indices, level, s[0], counts_of[s[0]], s[2]),
-            settings)
+        q = _RadiusQueries(X, eps_sorted, algorithm, leaf_size, block_rows)
+        budget = _GRAPH_BUDGET if graph_budget is None else graph_budget
+        found, extra = _Stream(q, ms_sorted, budget).run()
         return {(eps, ms): DBSCANResult(labels=labels, core_sample_indices=core_idx,
                                         extra=dict(extra))
                 for (_, eps, ms), (labels, core_idx) in zip(settings, found, strict=True)}
+    indptr, indices, level, n_amb = _neighbour_graph(
+        X, eps_sorted, algorithm, leaf_size, block_rows
+    )
+    extra = {"n_boundary_pairs_rechecked": n_amb, "streamed": False}
     rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(indptr))
     out = {}
     for lv, eps in enumerate(eps_sorted):

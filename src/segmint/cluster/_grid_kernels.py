@@ -432,3 +432,195 @@ if AVAILABLE:
                 if labels[j] < 0 or li < labels[j]:
                     labels[j] = li
         return labels, core_idx
+
+    # ----------------------------------------------------------------------
+    # DBSCAN streamed: no neighbour graph kept (``_grid._dbscan_streamed``)
+
+    @njit(cache=True, nogil=True)
+    def level_counts(lens, lev, n_lv):
+        """Per row of a block (``lens[k]`` pairs each, in order), its neighbours
+        (self included) at each eps level or below: (n_lv, rows) int32."""
+        nb = lens.shape[0]
+        out = np.zeros((n_lv, nb), dtype=np.int32)
+        p = 0
+        for k in range(nb):
+            for _ in range(lens[k]):
+                lv = lev[p]
+                p += 1
+                if lv < n_lv:
+                    out[lv, k] += 1
+            for lv in range(1, n_lv):
+                out[lv, k] += out[lv - 1, k]
+        return out
+
+    @njit(cache=True, nogil=True)
+    def near_bands(rows, lens, g, dist, lev, x_sq, T2, band):
+        """Per pair, how close its squared distance is to an eps threshold:
+        0 far, 1 within ``band * (|x|^2 + |y|^2 + T^2)`` of one, 2 within
+        twice that (not 1).  The thresholds that can be near are the ones
+        around the pair's level (``lev`` is searchsorted's index, + 1 after a
+        tie scikit-learn decided outside)."""
+        out = np.zeros(g.shape[0], dtype=np.uint8)
+        n_t = T2.shape[0]
+        p = 0
+        for k in range(rows.shape[0]):
+            xr = x_sq[rows[k]]
+            for _ in range(lens[k]):
+                d = dist[p]
+                s = d * d
+                xs = xr + x_sq[g[p]]
+                lv = np.int64(lev[p])
+                code = 0
+                for t in range(max(0, lv - 2), min(n_t, lv + 2)):
+                    m = band * (xs + T2[t])
+                    a = abs(s - T2[t])
+                    if a <= m:
+                        code = 1
+                        break
+                    if a <= 2.0 * m:
+                        code = 2
+                out[p] = code
+                p += 1
+        return out
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _union(parent, i, j):
+        a = _root(parent, i)
+        b = _root(parent, j)
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _sight(parent, rep, amb, b, c):
+        """Core point c reaches non-core b: b keeps the first such c; b is
+        marked ambiguous when a later c lies in another component (at that
+        moment: components only merge, so equal now means equal at the end)."""
+        if rep[b] < 0:
+            rep[b] = c
+        elif amb[b] == 0 and rep[b] != c:
+            if _root(parent, rep[b]) != _root(parent, c):
+                amb[b] = 1
+
+    @njit(cache=True, nogil=True)
+    def stream_unions(rows, lens, g, lev, near, known, counts, set_lv, set_ms, parent, rep, amb):
+        """One block's pairs into every setting's union-find.
+
+        A pair (r, j) not near a threshold (``near != 1``) is a neighbour pair
+        at the same level in both directions, so it is taken here, both
+        directions at once, when j's counts are known (``known[j]``: j's block
+        was published before or with this one; the pair's other copy, in j's
+        block, was skipped then or is taken again, harmlessly).  Core-core
+        pairs are joined; a core point reaching a non-core one is a sighting
+        (``_sight``).  Near pairs go through the deferred list instead.
+        """
+        n_set = set_lv.shape[0]
+        p = 0
+        for k in range(rows.shape[0]):
+            r = rows[k]
+            for _ in range(lens[k]):
+                j = g[p]
+                lv = lev[p]
+                c = near[p]
+                p += 1
+                if c == 1 or j == r or known[j] == 0:
+                    continue
+                for s in range(n_set):
+                    ls = set_lv[s]
+                    if lv > ls:
+                        continue
+                    ms = set_ms[s]
+                    cr = counts[ls, r] >= ms
+                    cj = counts[ls, j] >= ms
+                    if cr:
+                        if cj:
+                            _union(parent[s], r, j)
+                        else:
+                            _sight(parent[s], rep[s], amb[s], j, r)
+                    elif cj:
+                        _sight(parent[s], rep[s], amb[s], r, j)
+
+    @njit(cache=True, nogil=True)
+    def deferred_unions(dr, dj, dlev, counts, set_lv, set_ms, parent):
+        """Directed near pairs r -> j (j in r's neighbourhood at level dlev):
+        joined when both are core."""
+        for t in range(dr.shape[0]):
+            r = dr[t]
+            j = dj[t]
+            lv = dlev[t]
+            for s in range(set_lv.shape[0]):
+                ls = set_lv[s]
+                if lv > ls:
+                    continue
+                ms = set_ms[s]
+                if counts[ls, r] >= ms and counts[ls, j] >= ms:
+                    _union(parent[s], r, j)
+
+    @njit(cache=True, nogil=True)
+    def stream_labels(counts_lv, min_samples, parent, rep, amb, labels):
+        """One setting's labels from its union-find: clusters numbered in the
+        order of their lowest-index core point; a non-core point whose
+        sightings all lay in one component takes its number; ambiguous
+        points and the others stay -1 (``border_min`` / ``deferred_border``
+        finish them)."""
+        n = counts_lv.shape[0]
+        number = np.full(n, -1, dtype=np.int64)
+        nxt = 0
+        for i in range(n):
+            labels[i] = -1
+            if counts_lv[i] < min_samples:
+                continue
+            r = _root(parent, i)
+            if number[r] < 0:
+                number[r] = nxt
+                nxt += 1
+            labels[i] = number[r]
+        for i in range(n):
+            if counts_lv[i] < min_samples and rep[i] >= 0 and amb[i] == 0:
+                labels[i] = number[_root(parent, rep[i])]
+
+    @njit(cache=True, nogil=True)
+    def border_min(rows, lens, g, lev, near, counts, set_lv, set_ms, amb, labels):
+        """Ambiguous non-core rows of a block: the lowest cluster number among
+        their core neighbours (pairs not near a threshold: symmetric; near
+        pairs come from the deferred list)."""
+        n_set = set_lv.shape[0]
+        p0 = 0
+        for k in range(rows.shape[0]):
+            b = rows[k]
+            for s in range(n_set):
+                if amb[s, b] == 0:
+                    continue
+                ls = set_lv[s]
+                ms = set_ms[s]
+                best = labels[s, b]
+                for p in range(p0, p0 + lens[k]):
+                    if near[p] == 1 or lev[p] > ls:
+                        continue
+                    j = g[p]
+                    if counts[ls, j] < ms:
+                        continue
+                    v = labels[s, j]
+                    if best < 0 or v < best:
+                        best = v
+                labels[s, b] = best
+            p0 += lens[k]
+
+    @njit(cache=True, nogil=True)
+    def deferred_border(dr, dj, dlev, counts, set_lv, set_ms, labels):
+        """Directed near pairs r -> j with r core and j not: j takes r's
+        cluster number if it is lower than what it has."""
+        for t in range(dr.shape[0]):
+            r = dr[t]
+            j = dj[t]
+            lv = dlev[t]
+            for s in range(set_lv.shape[0]):
+                ls = set_lv[s]
+                if lv > ls:
+                    continue
+                ms = set_ms[s]
+                if counts[ls, r] >= ms and counts[ls, j] < ms:
+                    v = labels[s, r]
+                    if labels[s, j] < 0 or v < labels[s, j]:
+                        labels[s, j] = v
