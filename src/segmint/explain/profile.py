@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segmint._threads import threads
 from segmint.explain._grouped import Groups, group
 
 __all__ = ["profile", "profiles", "centroids_long", "centroids_long_many", "name_segments",
@@ -623,13 +625,23 @@ def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray] | Groups, *,
         spend_by = groups.sums(np.nan_to_num(spend, nan=0.0))[:, 0]
         spend_mean, _ = groups.means(spend)
     columns: list[dict[str, np.ndarray | list]] = [{} for _ in groups.ids]
+    numeric = {feature: pd.to_numeric(table[feature]).astype("float64").to_numpy()
+               for feature in table.columns if types[feature] != "categorical"}
+    if numeric:
+        # every numeric column's sums in one product (each column's sums are added in the same
+        # order as alone); medians (sorts, which run without the GIL) on the run's threads
+        all_means, _ = groups.means(np.column_stack(list(numeric.values())))
+        with ThreadPoolExecutor(max_workers=threads()) as pool:
+            all_medians = dict(zip(numeric, pool.map(groups.medians, numeric.values()),
+                                   strict=True))
+        position = {feature: i for i, feature in enumerate(numeric)}
     for feature in table.columns:
         if types[feature] == "categorical":
             _categorical_columns(table[feature], feature, groups, sizes, columns)
             continue
-        numbers = pd.to_numeric(table[feature]).astype("float64").to_numpy()
-        means, _ = groups.means(numbers)
-        medians = groups.medians(numbers)
+        numbers = numeric[feature]
+        means = all_means[:, [position[feature]]]
+        medians = all_medians[feature]
         pop = float(np.nanmean(numbers)) if (~np.isnan(numbers)).any() else np.nan
         with np.errstate(invalid="ignore", divide="ignore"):
             lifts = means[:, 0] / pop if pop != 0 else np.full(len(means), np.nan)
@@ -730,6 +742,10 @@ def centroids_long_many(table: pd.DataFrame, labelings: Sequence[np.ndarray] | G
         return []
     # per feature: ("numeric", means) or ("categorical", level names in sorted order, shares)
     measured: list[tuple[str, list[str], np.ndarray]] = []
+    numeric = [feature for feature in table.columns if types[feature] != "categorical"]
+    if numeric:  # one product for every numeric column's sums
+        all_means, _ = groups.means(np.column_stack(
+            [pd.to_numeric(table[feature]).astype("float64").to_numpy() for feature in numeric]))
     for feature in table.columns:
         if types[feature] == "categorical":
             values = table[feature].astype("object")
@@ -742,8 +758,7 @@ def centroids_long_many(table: pd.DataFrame, labelings: Sequence[np.ndarray] | G
             measured.append((feature, [str(level) for level in levels], np.where(counts > 0, shares,
                                                                                  np.nan)))
         else:
-            means, _ = groups.means(pd.to_numeric(table[feature]).astype("float64").to_numpy())
-            measured.append((feature, [], means[:, 0]))
+            measured.append((feature, [], all_means[:, numeric.index(feature)]))
     out = []
     for ids, rows in zip(groups.ids, groups.rows, strict=True):
         records: list[tuple[int, str, str | None, float]] = []
