@@ -143,6 +143,19 @@ def test_same_seed_same_numbers_and_frames_are_plain():
     assert sorted(frames["by_segment"].query("segment == 0")["rank"]) == [1, 2, 3, 4, 5, 6]
 
 
+def test_the_same_numbers_on_one_or_two_lightgbm_threads(monkeypatch):
+    from segmint.explain import surrogate
+
+    monkeypatch.setattr(surrogate, "THREADED_ROWS", 100)  # the fit takes n_jobs too
+    table = _customers(n=1_500, seed=9)
+    labels = pd.qcut(table["spend"].fillna(0), 4, labels=False).to_numpy()
+    one = explain_segments(table, labels, types=TYPES, seed=2, n_jobs=1)
+    two = explain_segments(table, labels, types=TYPES, seed=2, n_jobs=2)
+    for name, frame in one.to_frames().items():
+        pd.testing.assert_frame_equal(frame, two.to_frames()[name], check_exact=True, obj=name)
+    assert one.top_features(0, n=2) == two.top_features(0, n=2)
+
+
 def test_shap_outputs_of_every_shape_read_the_same():
     rng = np.random.default_rng(0)
     phi = rng.normal(size=(5, 4, 3))  # customers, features, classes
