@@ -2,11 +2,14 @@
 
 A sweep leaves tens of solutions over the same customers; each profile needs per-segment
 counts, sums, medians and category counts. Grouping the table once per solution (pandas
-``groupby``) repeats the same column conversions and hashing for every solution. Here every
-labeling becomes rows of one sparse segment-membership matrix ``G`` (a row per segment of every
-labeling, a column per customer), so the sums of all segments of all labelings are one sparse
-product ``G @ values``; medians sort each column once and every labeling's groups by a radix
-sort of its small integer codes.
+``groupby``) repeats the same column conversions and hashing for every solution. Here each
+labeling is its customers' small integer segment codes, found once; a labeling's sums are one
+pass over the customers adding each row to its segment's (a compiled loop over every column
+at once, or ``numpy.bincount`` per column without numba), and its medians one pass over a
+column sorted once for all labelings, picking each segment's middle values by their rank.
+Nothing of the size of customers x labelings is held: at 425,600 customers and 36 labelings
+the sparse membership matrices this replaced took 0.9 GB and 3.7 s for 21 means, 6.2 s for
+21 medians.
 
 Sums are plain sums of the customers' values in row order, as NumPy adds them (pandas'
 grouped means add with Kahan compensation: the two agree to a few units in the last place).
@@ -21,8 +24,69 @@ from scipy import sparse
 
 __all__ = ["Groups", "group"]
 
-# nonzeros of one membership matrix (labelings x customers): about 0.25 GB at 8 + 4 bytes each
-_MAX_NONZEROS = 20_000_000
+try:  # pragma: no cover - exercised when numba is installed
+    from numba import njit
+
+    AVAILABLE = True
+except Exception:  # pragma: no cover
+    AVAILABLE = False
+
+if AVAILABLE:
+    @njit(cache=True, nogil=True)
+    def _sums_counts_kernel(codes, values, k):
+        """Per segment and column: the sum of the values that are not NaN, added in row
+        order from 0.0, and their count."""
+        n, m = values.shape
+        sums = np.zeros((k, m))
+        counts = np.zeros((k, m))
+        for i in range(n):
+            s = codes[i]
+            for c in range(m):
+                v = values[i, c]
+                if v == v:
+                    sums[s, c] += v
+                    counts[s, c] += 1.0
+        return sums, counts
+
+    @njit(cache=True, nogil=True)
+    def _medians_kernel(codes, first, ordered, total):
+        """Every segment's median of one column, for all labelings in two passes over the
+        column sorted once (``ordered``, NaN last): count each segment's values, then take
+        the values at its middle ranks as they are met. ``codes`` holds the customers' codes
+        of all labelings, a row per customer in the sorted order; labeling j's segments are
+        the stacked rows from ``first[j]``."""
+        n, n_labelings = codes.shape
+        present = np.zeros(total, dtype=np.int64)
+        end = n
+        for i in range(n):
+            if ordered[i] != ordered[i]:  # NaN sort last: the rest are NaN too
+                end = i
+                break
+            for j in range(n_labelings):
+                present[first[j] + codes[i, j]] += 1
+        lo = np.empty(total)
+        hi = np.empty(total)
+        lo_rank = np.empty(total, dtype=np.int64)
+        hi_rank = np.empty(total, dtype=np.int64)
+        for s in range(total):
+            lo_rank[s] = (present[s] - 1) // 2 if present[s] > 0 else -1
+            hi_rank[s] = present[s] // 2 if present[s] > 0 else -1
+        seen = np.zeros(total, dtype=np.int64)
+        for i in range(end):
+            v = ordered[i]
+            for j in range(n_labelings):
+                s = first[j] + codes[i, j]
+                r = seen[s]
+                if r == lo_rank[s]:
+                    lo[s] = v
+                if r == hi_rank[s]:
+                    hi[s] = v
+                seen[s] = r + 1
+        out = np.full(total, np.nan)
+        for s in range(total):
+            if present[s] > 0:
+                out[s] = (lo[s] + hi[s]) / 2
+        return out
 
 
 @dataclass(frozen=True)
@@ -37,8 +101,7 @@ class Groups:
     ids: list[np.ndarray]
     codes: list[np.ndarray]
     rows: list[slice]
-    _matrices: list[tuple[int, int, sparse.csr_matrix]] = field(default_factory=list, repr=False,
-                                                                compare=False)
+    _by_customer: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def total(self) -> int:
@@ -47,41 +110,66 @@ class Groups:
     def sums(self, values: np.ndarray | sparse.spmatrix) -> np.ndarray:
         """``(total, m)`` sums of each column of ``values`` (n x m, dense or sparse, no NaN)
         over each segment."""
-        if not sparse.issparse(values):
-            values = np.asarray(values, dtype="float64").reshape(self.n, -1)
-        out = np.empty((self.total, values.shape[1]))
-        for start, stop, G in self._members():
-            part = G @ values
-            out[start:stop] = part.toarray() if sparse.issparse(part) else part
-        return out
-
-    def _members(self) -> list[tuple[int, int, sparse.csr_matrix]]:
-        """The membership matrices (segment rows x customers), built once, in chunks of
-        labelings that keep each under :data:`_MAX_NONZEROS` nonzeros."""
-        if not self._matrices:
-            for part in self._chunks():
-                first, last = part[0], part[-1]
-                start, stop = self.rows[first].start, self.rows[last].stop
-                # CSR directly: row r's customers in order (indptr from the segment sizes)
-                codes = np.concatenate([self.codes[j] + self.rows[j].start - start for j in part])
-                customers = np.tile(np.arange(self.n), len(part))
-                order = np.argsort(codes, kind="stable")
-                indptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=stop - start))])
-                G = sparse.csr_matrix((np.ones(len(codes)), customers[order], indptr),
-                                      shape=(stop - start, self.n))
-                self._matrices.append((start, stop, G))
-        return self._matrices
+        if sparse.issparse(values):
+            return self._sparse_sums(values)
+        values = np.asarray(values, dtype="float64").reshape(self.n, -1)
+        if np.isnan(values).any():
+            raise ValueError("sums take values without NaN (means skip them)")
+        return self._sums_and_counts(values)[0]
 
     def means(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-segment means of each column skipping NaN (NaN where a segment has no value),
         and the counts of values they are taken over."""
         values = np.asarray(values, dtype="float64").reshape(self.n, -1)
-        present = ~np.isnan(values)
-        both = self.sums(np.hstack([np.where(present, values, 0.0), present]))
-        m = values.shape[1]
-        sums, counts = both[:, :m], both[:, m:]
+        sums, counts = self._sums_and_counts(values)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan), counts
+
+    def _sums_and_counts(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sums (NaN skipped) and counts of values per stacked segment row and column."""
+        m = values.shape[1]
+        sums = np.empty((self.total, m))
+        counts = np.empty((self.total, m))
+        if AVAILABLE:
+            rows = np.ascontiguousarray(values)
+            for j, codes in enumerate(self.codes):
+                sums[self.rows[j]], counts[self.rows[j]] = _sums_counts_kernel(
+                    codes, rows, len(self.ids[j]))
+            return sums, counts
+        columns = np.ascontiguousarray(values.T)  # bincount adds in row order, as the loop
+        for j, codes in enumerate(self.codes):
+            k = len(self.ids[j])
+            for c in range(m):
+                present = ~np.isnan(columns[c])
+                sums[self.rows[j], c] = np.bincount(codes[present], weights=columns[c][present],
+                                                    minlength=k)
+                counts[self.rows[j], c] = np.bincount(codes[present], minlength=k)
+        return sums, counts
+
+    def _sparse_sums(self, values: sparse.spmatrix) -> np.ndarray:
+        # a sparse matrix's entries in row order (one bincount over segment x column cells)
+        entries = sparse.coo_matrix(sparse.csr_matrix(values))
+        m = values.shape[1]
+        out = np.empty((self.total, m))
+        for j, codes in enumerate(self.codes):
+            k = len(self.ids[j])
+            cells = codes[entries.row].astype(np.int64) * m + entries.col
+            out[self.rows[j]] = np.bincount(cells, weights=entries.data,
+                                            minlength=k * m).reshape(k, m)
+        return out
+
+    def _codes_by_customer(self) -> np.ndarray:
+        """``(n, labelings)`` codes, a customer's codes of every labeling side by side (so a
+        customer's rows can be put in a column's sorted order in one gather); int16 (int32 past
+        32,768 segments), made once."""
+        if not self._by_customer:
+            widest = max((len(i) for i in self.ids), default=0)
+            codes = np.empty((self.n, len(self.codes)),
+                             dtype=np.int16 if widest <= 2**15 else np.int32)
+            for j, c in enumerate(self.codes):
+                codes[:, j] = c
+            self._by_customer.append(codes)
+        return self._by_customer[0]
 
     def sizes(self) -> np.ndarray:
         """Customers in each segment (stacked rows)."""
@@ -94,8 +182,12 @@ class Groups:
         values = np.asarray(values, dtype="float64")
         order = np.argsort(values, kind="stable")  # NaN last
         ordered = values[order]
-        present = ~np.isnan(ordered)
         out = np.full(self.total, np.nan)
+        if AVAILABLE:
+            first = np.array([r.start for r in self.rows], dtype=np.int64)
+            # the codes' rows in the sorted order first (one gather), so the passes read in order
+            return _medians_kernel(self._codes_by_customer()[order], first, ordered, self.total)
+        present = ~np.isnan(ordered)
         for j, codes in enumerate(self.codes):
             k = len(self.ids[j])
             small = codes[order].astype(np.int16 if k < 2**15 else np.int64)
@@ -111,10 +203,6 @@ class Groups:
             out[self.rows[j]] = med
         return out
 
-    def _chunks(self) -> list[list[int]]:
-        per = max(1, _MAX_NONZEROS // max(self.n, 1))
-        return [list(range(s, min(s + per, len(self.ids)))) for s in range(0, len(self.ids), per)]
-
 
 def group(labelings: Sequence[np.ndarray]) -> Groups:
     """The :class:`Groups` of ``labelings`` (each a 1-D array of segment ids, same length)."""
@@ -128,7 +216,7 @@ def group(labelings: Sequence[np.ndarray]) -> Groups:
             raise ValueError(f"every labeling must have {n} labels; got shape {labels.shape}")
         u, inverse = np.unique(labels, return_inverse=True)
         ids.append(u)
-        codes.append(inverse.astype(np.int64).ravel())
+        codes.append(inverse.astype(np.int32).ravel())  # 4 bytes a customer and labeling
         rows.append(slice(start, start + len(u)))
         start += len(u)
     return Groups(n, ids, codes, rows)
