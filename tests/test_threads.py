@@ -174,3 +174,22 @@ def test_blocks_left_in_another_order_by_two_threads_restore_the_default(monkeyp
         worker.join()
     assert seen == {"second alone": 4}
     assert threads() == 3  # back to SEGMINT_THREADS
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_map_in_threads_reports_each_item_done_in_order_in_the_caller(workers):
+    import time
+
+    from segmint._threads import map_in_threads
+
+    caller = threading.get_ident()
+    seen = []
+
+    def slow_first(i: int) -> int:
+        time.sleep(0.05 if i == 0 else 0.0)  # item 0 finishes last on two threads
+        return i * i
+
+    out = map_in_threads(slow_first, range(5), workers,
+                         done=lambda i: seen.append((i, threading.get_ident())))
+    assert out == [0, 1, 4, 9, 16]
+    assert seen == [(i, caller) for i in range(5)]

@@ -111,23 +111,34 @@ def _one_openmp_thread() -> None:
     threadpool_limits(limits=1, user_api="openmp")  # not restored: the thread ends with its pool
 
 
-def map_in_threads(fn: Callable[[T], R], items: Sequence[T], n: int | None = None) -> list[R]:
+def map_in_threads(fn: Callable[[T], R], items: Sequence[T], n: int | None = None, *,
+                   done: Callable[[int], None] | None = None) -> list[R]:
     """``[fn(x) for x in items]`` on up to ``n`` threads (None: :func:`threads`), in order.
 
     BLAS runs single-threaded while the items run (on one thread too: a BLAS product's last
     bits can depend on its thread count, and results must not depend on the thread count), and
     OpenMP regions started by the workers use one thread each: the items are the parallelism.
-    The first exception raised is raised here, after the running items finish.
+    ``done(i)`` is called in the calling thread as item ``i``'s result is taken, in order (for
+    progress). The first exception raised is raised here, after the running items finish.
     """
     from threadpoolctl import threadpool_limits
 
     workers = min(threads() if n is None else n, len(items))
     if not items:
         return []
+    out: list[R] = []
     with threadpool_limits(limits=1, user_api="blas"):
         if workers <= 1:
-            return [fn(x) for x in items]
+            for x in items:
+                out.append(fn(x))
+                if done:
+                    done(len(out) - 1)
+            return out
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
-            return list(pool.map(fn, items))
+            for result in pool.map(fn, items):
+                out.append(result)
+                if done:
+                    done(len(out) - 1)
+            return out

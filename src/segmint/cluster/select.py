@@ -14,6 +14,7 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 from sklearn.pipeline import Pipeline
 
+from segmint._threads import map_in_threads, threads, using_threads
 from segmint.cluster.leaderboard import column_names, parse_params
 from segmint.cluster.registry import ALGORITHMS
 from segmint.cluster.sweep import Solution
@@ -233,13 +234,25 @@ def _refits(solutions: list[Solution], data: pd.DataFrame | np.ndarray, *, resam
         view = data if key is None else _rows(data, np.asarray(members[0].clustered))
         n = len(view)
         size = max(2, int(round(fraction * n)))
-        for b in range(resamples):
+
+        def one(b: int, members=members, view=view, n=n, size=size
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             idx = np.sort(np.random.default_rng([seed, b]).choice(n, size, replace=False))
-            for name, labels in _refit_resample(members, _rows(view, idx), plain).items():
-                out[name].append((idx, labels))
-            done += 1
+            return idx, _refit_resample(members, _rows(view, idx), plain)
+
+        def said(b: int, before=done) -> None:
             if progress:
-                progress(done, total, f"stability resample {b + 1} of {resamples}")
+                progress(before + b + 1, total, f"stability resample {b + 1} of {resamples}")
+
+        # resamples on the run's threads, each refit on one (the engines give the same labels
+        # at any count); at most two resamples' copies are held at once on two threads
+        workers = threads()
+        with using_threads(1):
+            found = map_in_threads(one, range(resamples), workers, done=said)
+        for idx, labels_of in found:
+            for name, labels in labels_of.items():
+                out[name].append((idx, labels))
+        done += resamples
     return out
 
 
