@@ -39,7 +39,7 @@ demo: $(VENV)/.installed
 # both linters report before the exit status says whether either found something
 lint: $(VENV)/.installed-test
 	@status=0; \
-	$(BIN)/ruff check src tests || status=1; \
+	$(BIN)/ruff check src tests benchmarks || status=1; \
 	$(BIN)/mypy src || status=1; \
 	exit $$status
 

@@ -312,7 +312,7 @@ def main(argv=None):
 
     print("# Intel customer-segmentation grid benchmark")
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print("date:", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    print("date:", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     info = machine_info(env)
     for k, v in info.items():
         print(f"{k}: {v}")
@@ -391,7 +391,7 @@ def main(argv=None):
             for e in eng:
                 d = entry["engines"][e]
                 ratio = d.get("speedup_vs_sklearn")
-                print(f"  {e:<10} {d['median_s']:9.2f} {('%.2f' % ratio) if ratio else '-':>10} "
+                print(f"  {e:<10} {d['median_s']:9.2f} {f'{ratio:.2f}' if ratio else '-':>10} "
                       f"{d['peak_rss_mib']:13.0f}")
             for e in eng:
                 q = entry["engines"][e].get("quality")
@@ -399,7 +399,8 @@ def main(argv=None):
                     continue
                 ok = all(row["ok"] for row in q)
                 worst_ari = min(row["ari"] for row in q)
-                line = f"  quality {e}: {'PASS' if ok else 'FAIL'} ({len(q)} settings), min ARI {worst_ari:.6f}"
+                line = (f"  quality {e}: {'PASS' if ok else 'FAIL'} ({len(q)} settings), "
+                        f"min ARI {worst_ari:.6f}")
                 if grid == "kmeans":
                     line += (f", max inertia rel diff {max(row['inertia_rel_diff'] for row in q):.2e}"
                              f", n_iter equal {sum(row['n_iter_equal'] for row in q)}/{len(q)}")
