@@ -509,3 +509,15 @@ def test_a_tab_separated_crm_export_with_missing_values(tmp_path):
     assert info["null_count"].tolist() == [1, 1, 1]
     assert info.loc["plan", "category_count"] == 3
     assert counts["n"].sum() == 6
+
+
+def test_int64_with_null_keeps_every_digit(tmp_path):
+    con = segmint.sql.connect(tmp_path / "ints.duckdb")
+    big = 2**62 + 1  # not a float64: it would come back as 2**62
+    got = con.execute(f"SELECT CAST({big} AS INT64) AS id, 1 AS one UNION ALL SELECT NULL, 2 "
+                      f"ORDER BY one")
+    assert got["id"].dtype == "Int64" and got["id"][0] == big and got["id"].isna().tolist() == [False, True]
+    assert isinstance(got["one"].dtype, np.dtype) and got["one"].dtype.kind == "i"  # no NULL: NumPy
+    farm = con.execute("SELECT FARM_FINGERPRINT(s) AS f FROM UNNEST(['a', CAST(NULL AS STRING)]) AS s")
+    exact = con.execute("SELECT FARM_FINGERPRINT('a') AS f")["f"][0]
+    assert farm["f"].dtype == "Int64" and exact in farm["f"].tolist()

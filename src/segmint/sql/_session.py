@@ -183,7 +183,7 @@ class Connection:
             if ddl:
                 self._run_duckdb(resolved)
                 return None
-            return self._run_duckdb(_name_unnamed_columns(resolved)).to_pandas()
+            return _exact_frame(self._run_duckdb(_name_unnamed_columns(resolved)))
         finally:
             for name in temps:
                 self.duckdb.unregister(name)
@@ -470,6 +470,21 @@ def _ancestors(node: exp.Expr) -> Iterator[exp.Expr]:
     while parent is not None:
         yield parent
         parent = parent.parent
+
+
+_NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                  pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+
+
+def _exact_frame(table: pa.Table) -> pd.DataFrame:
+    """A query's rows as pandas, INT64 kept exact: an integer column holding NULL becomes
+    pandas' nullable integer type, as BigQuery's client gives it (pyarrow's default, float64,
+    rounds values past 2**53, FARM_FINGERPRINT's for one); the others as pyarrow converts them."""
+    frame = table.to_pandas()
+    for i, field in enumerate(table.schema):
+        if field.type in _NULLABLE_INTS and table.column(i).null_count:
+            frame.isetitem(i, table.column(i).to_pandas(types_mapper=_NULLABLE_INTS.get))
+    return frame
 
 
 def _name_unnamed_columns(query: exp.Expr) -> exp.Expr:
