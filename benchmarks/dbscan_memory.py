@@ -9,7 +9,9 @@ rows kept) and standard-scaled:
 * ``graph``: ``graph_budget=inf``, the whole neighbour graph at the largest eps
   kept and labelled in one go (the way every size ran before the budget);
 * ``stream``: ``graph_budget=0``, pairs used as their block arrives, nothing
-  gathered (what sizes past the default 256 MiB budget get);
+  gathered (what graphs past the default budget, 64 MiB, get);
+* ``default``: ``graph_budget=None`` (``--modes`` adds it): the module's budget,
+  what the pipeline runs (kept while the graph fits, streamed past it);
 * scikit-learn: one ``DBSCAN(eps, min_samples).fit`` per setting at
   ``--sklearn-rows`` (default 42,560; plain DBSCAN at 425,600 rows takes ~4 min
   and up to 7 GiB per fit), beside ``stream`` at that size for the ratio.
@@ -49,7 +51,7 @@ sys.path.insert(0, str(HERE))
 
 from intel_grid import DATA, EPS_LIST, MS_LIST, _peak_rss_mib, intel_table, replicate  # noqa: E402
 
-BUDGETS = {"graph": float("inf"), "stream": 0.0}
+BUDGETS: dict[str, float | None] = {"graph": float("inf"), "stream": 0.0, "default": None}
 
 
 def _child(mode, data, out):
@@ -150,6 +152,8 @@ def main(argv=None):
     ap.add_argument("--sklearn-rows", type=int, default=42_560,
                     help="rows for scikit-learn's DBSCAN and the ratio (0: skip)")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--modes", default="graph,stream",
+                    help="comma-separated, of graph, stream, default (default: graph,stream)")
     ap.add_argument("--json", default=None, help="write the figures to this JSON file")
     ap.add_argument("--data-path", default=str(DATA))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -173,7 +177,7 @@ def main(argv=None):
     results = {"command": sys.argv, "series": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         results["series"].append(
-            _series("segmint", ["graph", "stream"], args.rows, table, args.repeats, tmpdir))
+            _series("segmint", args.modes.split(","), args.rows, table, args.repeats, tmpdir))
         if args.sklearn_rows:
             sk = _series("scikit-learn vs segmint (streamed)", ["sklearn", "stream"],
                          args.sklearn_rows, table, args.repeats, tmpdir)

@@ -44,12 +44,26 @@ def _two_clusters_and_a_shared_border(order):
     return np.vstack([parts[c] for c in order])
 
 
+def _three_clusters_and_a_shared_border(order, seed=0):
+    """Three clusters (blob and arm at 0, 120 and 240 degrees) whose arm ends are within eps
+    of one non-core point: it is reached from three components, whatever the order."""
+    rng = np.random.default_rng(seed)
+    parts = {"m": np.zeros((1, 2))}
+    for name, angle in zip("abc", (0.0, 2 * np.pi / 3, 4 * np.pi / 3), strict=True):
+        u = np.array([np.cos(angle), np.sin(angle)])
+        v = np.array([-u[1], u[0]])
+        blob = u + rng.normal(0.0, 0.05, size=(30, 2))
+        parts[name] = np.vstack([blob, 0.7 * u, 0.4 * u, 0.4 * u + 0.2 * v, 0.4 * u - 0.2 * v])
+    return np.vstack([parts[c] for c in order])
+
+
 def _lattice(d, side, varying=None, seed=0):
     """Integer points (the first ``varying`` coordinates, the others 0): many pairs at
     exactly 1, sqrt(2), 2 (ties with eps), many repeated."""
     rng = np.random.default_rng(seed)
     X = rng.integers(0, side, size=(900, d)).astype(float)
-    X[:, varying:] = 0.0
+    if varying is not None:
+        X[:, varying:] = 0.0
     return np.vstack([X, X[:60]])
 
 
@@ -68,6 +82,12 @@ CASES = {
     "shared_border_rml": (lambda: _two_clusters_and_a_shared_border("rml"), [0.41, 0.45], [4],
                           {"block_rows": 16}),
     "shared_border_lrm": (lambda: _two_clusters_and_a_shared_border("lrm"), [0.41, 0.45], [4], {}),
+    "three_way_border_mabc": (lambda: _three_clusters_and_a_shared_border("mabc"),
+                              [0.41, 0.43], [5], {}),
+    "three_way_border_bmca": (lambda: _three_clusters_and_a_shared_border("bmca"),
+                              [0.41, 0.43], [5], {"block_rows": 16}),
+    "three_way_border_cabm": (lambda: _three_clusters_and_a_shared_border("cabm"),
+                              [0.41, 0.43], [5], {}),
     # ties: squared distances exactly eps**2, in the tree and in the brute windowed path
     "ties_tree": (lambda: _lattice(2, 30), [1.0, float(np.sqrt(2.0)), 2.0], [3, 5, 9], {}),
     "ties_brute": (lambda: _lattice(18, 3, varying=5), [1.0, float(np.sqrt(2.0)), 2.0], [8, 30, 60],
@@ -115,17 +135,24 @@ def test_streamed_grid_is_sklearns(case, n_threads):
 
 
 def test_the_cases_exercise_what_they_are_for():
-    """Ties reach the deferred list and scikit-learn's own decision; points reached from two
-    components at once are queried again; some settings have clusters and noise."""
+    """Ties reach the deferred list and scikit-learn's own decision; a point reached from three
+    components is queried again (and it is a border point of three clusters); some settings
+    have clusters and noise."""
     make, eps, ms, kw = CASES["ties_brute"]
     res = dbscan_grid(make(), eps, ms, graph_budget=0, **kw)
     extra = next(iter(res.values())).extra
     assert extra["n_boundary_pairs_rechecked"] > 0
     assert extra["n_near_pairs"] > 0
-    for case in ("tree", "brute_windowed", "shared_border_rml"):
+    for case in ("three_way_border_mabc", "three_way_border_bmca", "three_way_border_cabm"):
         make, eps, ms, kw = CASES[case]
-        res = dbscan_grid(make(), eps, ms, graph_budget=0, **kw)
+        X = make()
+        middle = int(np.flatnonzero((X == 0.0).all(axis=1))[0])
+        res = dbscan_grid(X, eps, ms, graph_budget=0, **kw)
         assert next(iter(res.values())).extra["n_border_rows_requeried"] > 0
+        for r in res.values():
+            assert len(set(r.labels.tolist()) - {-1}) == 3
+            assert r.labels[middle] != -1
+            assert middle not in set(r.core_sample_indices.tolist())
     for case in ("tree", "brute_windowed", "brute_replicated", "ties_brute"):
         make, eps, ms, kw = CASES[case]
         res = dbscan_grid(make(), eps, ms, graph_budget=0, **kw)

@@ -493,18 +493,35 @@ if AVAILABLE:
             parent[a] = b
 
     @njit(cache=True, nogil=True, inline="always")
-    def _sight(parent, rep, amb, b, c):
-        """Core point c reaches non-core b: b keeps the first such c; b is
-        marked ambiguous when a later c lies in another component (at that
-        moment: components only merge, so equal now means equal at the end)."""
+    def _sight(parent, rep, rep2, amb, b, c):
+        """Core point c reaches non-core b: b keeps the first such c (rep) and
+        the first in another component (rep2); b is marked ambiguous when a
+        c lies in neither's component (at that moment: components only merge,
+        so a c in rep's or rep2's component then is in it at the end, and b's
+        number is the lower of theirs)."""
         if rep[b] < 0:
             rep[b] = c
-        elif amb[b] == 0 and rep[b] != c:
-            if _root(parent, rep[b]) != _root(parent, c):
-                amb[b] = 1
+            return
+        if amb[b] != 0 or rep[b] == c or rep2[b] == c:
+            return
+        rc = _root(parent, c)
+        r1 = _root(parent, rep[b])
+        if rc == r1:
+            return
+        if rep2[b] < 0:
+            rep2[b] = c
+            return
+        r2 = _root(parent, rep2[b])
+        if rc == r2:
+            return
+        if r1 == r2:  # rep2's component has joined rep's since: c takes its place
+            rep2[b] = c
+            return
+        amb[b] = 1
 
     @njit(cache=True, nogil=True)
-    def stream_unions(rows, lens, g, lev, near, known, counts, set_lv, set_ms, parent, rep, amb):
+    def stream_unions(rows, lens, g, lev, near, known, counts, set_lv, set_ms, parent, rep, rep2,
+                      amb):
         """One block's pairs into every setting's union-find.
 
         A pair (r, j) not near a threshold (``near != 1``) is a neighbour pair
@@ -537,9 +554,9 @@ if AVAILABLE:
                         if cj:
                             _union(parent[s], r, j)
                         else:
-                            _sight(parent[s], rep[s], amb[s], j, r)
+                            _sight(parent[s], rep[s], rep2[s], amb[s], j, r)
                     elif cj:
-                        _sight(parent[s], rep[s], amb[s], r, j)
+                        _sight(parent[s], rep[s], rep2[s], amb[s], r, j)
 
     @njit(cache=True, nogil=True)
     def deferred_unions(dr, dj, dlev, counts, set_lv, set_ms, parent):
@@ -558,12 +575,12 @@ if AVAILABLE:
                     _union(parent[s], r, j)
 
     @njit(cache=True, nogil=True)
-    def stream_labels(counts_lv, min_samples, parent, rep, amb, labels):
+    def stream_labels(counts_lv, min_samples, parent, rep, rep2, amb, labels):
         """One setting's labels from its union-find: clusters numbered in the
         order of their lowest-index core point; a non-core point whose
-        sightings all lay in one component takes its number; ambiguous
-        points and the others stay -1 (``border_min`` / ``deferred_border``
-        finish them)."""
+        sightings all lay in rep's or rep2's component takes the lower of
+        their numbers; ambiguous points and the others stay -1
+        (``border_min`` / ``deferred_border`` finish them)."""
         n = counts_lv.shape[0]
         number = np.full(n, -1, dtype=np.int64)
         nxt = 0
@@ -578,7 +595,10 @@ if AVAILABLE:
             labels[i] = number[r]
         for i in range(n):
             if counts_lv[i] < min_samples and rep[i] >= 0 and amb[i] == 0:
-                labels[i] = number[_root(parent, rep[i])]
+                v = number[_root(parent, rep[i])]
+                if rep2[i] >= 0:
+                    v = min(v, number[_root(parent, rep2[i])])
+                labels[i] = v
 
     @njit(cache=True, nogil=True)
     def border_min(rows, lens, g, lev, near, counts, set_lv, set_ms, amb, labels):
