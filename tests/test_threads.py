@@ -193,3 +193,50 @@ def test_map_in_threads_reports_each_item_done_in_order_in_the_caller(workers):
                          done=lambda i: seen.append((i, threading.get_ident())))
     assert out == [0, 1, 4, 9, 16]
     assert seen == [(i, caller) for i in range(5)]
+
+
+def test_pool_limits_are_the_lowest_open_and_come_back_when_blocks_close_in_any_order(monkeypatch):
+    # what segmint asks threadpoolctl for, recorded (OpenBLAS ignores a thread count set from a
+    # thread other than the main one, so the pools themselves cannot show it here)
+    import threadpoolctl
+
+    from segmint._threads import map_in_threads
+
+    asked: list[object] = []
+
+    class Limiter:
+        def __init__(self, limits=None, user_api=None):
+            if user_api is None:  # map_in_threads' workers set their own OpenMP apart
+                asked.append(dict(limits))
+
+        def restore_original_limits(self):
+            asked.append("restored")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", Limiter)
+    a_inside, b_inside, a_left = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with using_threads(1):
+            a_inside.set()
+            b_inside.wait(5)
+        a_left.set()
+
+    def second():
+        a_inside.wait(5)
+        with using_threads(2):
+            b_inside.set()
+            a_left.wait(5)
+            map_in_threads(lambda x: x, [0, 1], 2)
+
+    workers = [threading.Thread(target=first), threading.Thread(target=second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    # the old code restored the first block's entry limits when the second closed last
+    assert asked == [{"blas": 1, "openmp": 1},   # the first opens
+                     {"blas": 1, "openmp": 1},   # the second opens: the lowest is still 1
+                     {"blas": 2, "openmp": 2},   # the first closes
+                     {"blas": 1, "openmp": 2},   # items running: BLAS on one thread
+                     {"blas": 2, "openmp": 2},   # the items are done
+                     "restored"]                 # the last closes: the pools' own limits

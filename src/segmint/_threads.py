@@ -8,7 +8,9 @@ run on (``os.sched_getaffinity``, falling back to ``os.cpu_count()``).
 ``using_threads(n)``, which also limits the BLAS and OpenMP pools of the libraries loaded in
 the process (threadpoolctl) to ``n``; DuckDB's recipe queries and the surrogate's LightGBM
 take ``threads()`` too. Blocks may nest, and two runs in two threads of one process may
-enter and leave them in any order: ``threads()`` is the count of the latest block still open.
+enter and leave them in any order: ``threads()`` is the count of the latest block still open,
+and the pools' limits are the lowest any open block asks for (``map_in_threads`` asks BLAS
+for one thread while its items run), back to what they were once the last block closes.
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ _lock = threading.Lock()
 # its own token (process-wide: worker threads see them). Two runs in two threads of one process
 # leave in any order; each removes its own entry, so neither restores the other's count.
 _active: dict[object, int] = {}
+# the BLAS and OpenMP caps each open block asks for (None: no cap), and the threadpoolctl
+# limiter that recorded the pools' own limits when the first block opened
+_caps: dict[object, tuple[int | None, int | None]] = {}
+_first_limiter: list[object] = []
 
 
 def available_cores() -> int:
@@ -90,17 +96,50 @@ def using_threads(n: int | None = None) -> Iterator[int]:
     OpenMP thread pools of loaded libraries are limited to ``n``; both are restored after.
     """
     count = threads() if n is None else _parse(n, "threads")
-    from threadpoolctl import threadpool_limits
-
     token = object()
     with _lock:
         _active[token] = count
     try:
-        with threadpool_limits(limits=count):
+        with _capped(blas=count, openmp=count):
             yield count
     finally:
         with _lock:
             del _active[token]
+
+
+@contextlib.contextmanager
+def _capped(*, blas: int | None, openmp: int | None) -> Iterator[None]:
+    """Cap the BLAS and OpenMP pools while the block is open. The caps in force are the lowest
+    of every open block's, set again as blocks open and close in any order (each removes its
+    own), and the pools get their own limits back when the last one closes."""
+    token = object()
+    with _lock:
+        _caps[token] = (blas, openmp)
+        _apply_caps()
+    try:
+        yield
+    finally:
+        with _lock:
+            del _caps[token]
+            _apply_caps()
+
+
+def _apply_caps() -> None:
+    # under _lock
+    from threadpoolctl import threadpool_limits
+
+    if not _caps:
+        if _first_limiter:
+            _first_limiter.pop().restore_original_limits()  # type: ignore[attr-defined]
+        return
+    limits: dict[str, int] = {}
+    for api, i in (("blas", 0), ("openmp", 1)):
+        asked = [c for c in (cap[i] for cap in _caps.values()) if c is not None]
+        if asked:
+            limits[api] = min(asked)
+    limiter = threadpool_limits(limits=limits)
+    if not _first_limiter:
+        _first_limiter.append(limiter)
 
 
 def _one_openmp_thread() -> None:
@@ -121,13 +160,11 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T], n: int | None = Non
     ``done(i)`` is called in the calling thread as item ``i``'s result is taken, in order (for
     progress). The first exception raised is raised here, after the running items finish.
     """
-    from threadpoolctl import threadpool_limits
-
     workers = min(threads() if n is None else n, len(items))
     if not items:
         return []
     out: list[R] = []
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _capped(blas=1, openmp=None):
         if workers <= 1:
             for x in items:
                 out.append(fn(x))
