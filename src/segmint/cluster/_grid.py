@@ -29,7 +29,10 @@ setting alone:
   ``eps`` and ``min_samples``.  Clusters are
   connected components of core points; a border point gets the cluster of
   the first component (in scikit-learn's order) that reaches it, which is
-  what scikit-learn's depth-first search does.
+  what scikit-learn's depth-first search does.  The neighbour graph is kept
+  only while it fits ``graph_budget``; past it, each block's pairs go into
+  every setting's union-find as they arrive and are dropped, so memory is
+  O(n) per setting plus one block of queries, whatever the number of pairs.
 
 ``to_sklearn_kmeans`` / ``to_sklearn_dbscan`` turn a result into a fitted
 scikit-learn estimator.
@@ -860,7 +863,7 @@ _GRAPH_BUDGET = 64 * 2**20
 _NEAR = 1e-9
 
 # rows per radius query within a block (``_RadiusQueries.query``)
-_QUERY_ROWS = 128
+_QUERY_ROWS = 64
 
 
 class _RadiusQueries:
