@@ -246,8 +246,13 @@ def test_dbscan_grid_low_dim_tree_path():
 
 def test_dbscan_grid_high_dim_brute_windowed():
     X = _replicated(n_base=150, r=12)
-    # small blocks so the projection window is exercised on small data
-    _check_dbscan(X, [0.3, 0.5, 0.7, 1.2], [2, 5, 10, 50], block_rows=128)
+    # small blocks so the projection window is exercised on small data; eps wide enough that
+    # the settings find clusters (at 0.3-1.2 every point of this data was noise)
+    grid = _check_dbscan(X, [0.3, 2.5, 3.5, 5.0], [2, 5, 10, 50], block_rows=128)
+    clusters = {key: res.labels.max() + 1 for key, res in grid.items()}
+    # many clusters with noise, a few without, one, and all noise: every case the grid meets
+    assert clusters[(2.5, 5)] > 100 and clusters[(3.5, 5)] > 10 and clusters[(5.0, 50)] == 1
+    assert clusters[(0.3, 50)] == 0
 
 
 def test_dbscan_grid_high_dim_single_pass():
