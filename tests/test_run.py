@@ -192,3 +192,26 @@ def test_intel21_revenue_shares_equal_the_shares_from_the_raw_lines(tmp_path):
         # the Insiders badge sits on the segment with the highest mean spend
         top = mine.groupby(labels).mean().drop(-1, errors="ignore").idxmax()  # outliers aside
         assert prof["insiders"].sum() == 1 and prof.loc[top, "insiders"]
+
+
+def test_a_dbscan_grid_saves_the_core_samples_scikit_learn_would(tmp_path):
+    # two settings: the grid engine fits them; its solutions hold no copy of their core
+    # samples during the run, and the saved models get them back
+    from sklearn.cluster import DBSCAN
+
+    spec = small_spec(BUNDLED, prepare={"outliers": {"method": "none"}},
+                      sweep={"scalings": ["log"], "algorithms": [
+                          {"name": "kmeans", "grid": {"n_clusters": [2, 3]}},
+                          {"name": "dbscan", "grid": {"eps": [0.5, 0.8], "min_samples": [20]}}]})
+    run = segmint.run(spec, output=tmp_path)
+    customers = run.customers()
+    dbscans = [n for n in run.solutions() if n.startswith("dbscan")]
+    assert len(dbscans) == 2
+    for name in dbscans:
+        model = run.solution(name).model
+        est = model.named_steps["cluster"]
+        X = model.named_steps["prepare"].transform(customers)
+        ref = DBSCAN(eps=est.eps, min_samples=est.min_samples).fit(X)
+        assert len(ref.core_sample_indices_) > 100
+        np.testing.assert_array_equal(est.core_sample_indices_, ref.core_sample_indices_)
+        np.testing.assert_array_equal(est.components_, ref.components_)

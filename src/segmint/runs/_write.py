@@ -2,6 +2,7 @@
 all: everything is written into a temporary folder that is moved into place at the end."""
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import logging
@@ -171,6 +172,22 @@ def _parts_to_save(sol: Solution) -> tuple[Any, Any] | None:
     return model.named_steps["prepare"], cluster
 
 
+def _with_core_samples(cluster: Any, rep: Representation | None) -> Any:
+    """The cluster step as saved: a DBSCAN from the grid engine keeps its core samples as
+    indices into its space's matrix through the run (``cluster.registry``), and its saved
+    model gets their coordinates (``components_``, as scikit-learn's fitted DBSCAN holds
+    them) on a copy, so the solution in memory stays small."""
+    from sklearn.cluster import DBSCAN
+
+    if isinstance(cluster, DBSCAN) and not hasattr(cluster, "components_"):
+        if rep is None:
+            raise SegmintError(f"the DBSCAN solution's space is missing; its core samples "
+                               f"cannot be saved ({cluster!r})")
+        cluster = copy.copy(cluster)
+        cluster.components_ = np.asarray(rep.X)[cluster.core_sample_indices_]
+    return cluster
+
+
 def _save_preparations(solutions: list[Solution], run: Path) -> dict[str, tuple[str, str]]:
     """Save each distinct fitted preparation once (solutions of one representation share it);
     return solution name -> (preparation name, its sha256)."""
@@ -204,7 +221,8 @@ def _save_preparations(solutions: list[Solution], run: Path) -> dict[str, tuple[
 
 
 def _save_solution(sol: Solution, table: CustomerTable, folder: Path, prof: pd.DataFrame,
-                   centroids: pd.DataFrame, preparation: tuple[str, str] | None) -> None:
+                   centroids: pd.DataFrame, preparation: tuple[str, str] | None,
+                   rep: Representation | None = None) -> None:
     """Write one solution's folder (its labels are a column of the run's labels.parquet)."""
     from sklearn.pipeline import Pipeline
 
@@ -213,8 +231,8 @@ def _save_solution(sol: Solution, table: CustomerTable, folder: Path, prof: pd.D
     folder.mkdir(parents=True, exist_ok=True)
     # the checksum goes into metrics.json; loading refuses a model whose bytes changed since
     parts = _parts_to_save(sol)
-    model_sha256 = save_model(Pipeline([("cluster", parts[1])]), folder / L.MODEL, atomic=False) \
-        if parts is not None else None
+    model_sha256 = save_model(Pipeline([("cluster", _with_core_samples(parts[1], rep))]),
+                              folder / L.MODEL, atomic=False) if parts is not None else None
     if sol.rules is not None:
         (folder / L.RULES).write_text(json.dumps(jsonable(sol.rules), indent=2), encoding="utf-8")
     # write_parquet, not to_parquet: it drops attrs, which pandas stores in the metadata
@@ -318,7 +336,8 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         # one folder per solution, on threads: Parquet and zip writing release the GIL
         with ThreadPoolExecutor(max_workers=threads()) as pool:
             saving = [pool.submit(_save_solution, sol, table, L.solution_dir(tmp, sol.name),
-                                  profs[i], centroids[i], preparations.get(sol.name))
+                                  profs[i], centroids[i], preparations.get(sol.name),
+                                  representations.get(sol.representation))
                       for i, sol in enumerate(solutions)]
             for i, sol in enumerate(solutions):
                 saving[i].result()  # the first failure, in the solutions' order
