@@ -787,14 +787,7 @@ def main(argv=None) -> int:
         if args.segmint_only:  # e.g. SEGMINT_THREADS=1 and =2, for the thread target
             print("  stages: " + ", ".join(f"{k} {v:.2f}" for k, v in seg["stages"].items()))
             results["specs"]["large"] = {"data": info, "segmint": seg}
-            if args.json:
-                Path(args.json).write_text(json.dumps(results, indent=2, default=str))
-                print(f"wrote {args.json}")
-            if not args.keep:
-                import shutil
-
-                shutil.rmtree(work, ignore_errors=True)
-            return 0
+            return _finish(results, args, work)
         extra = ["--plain-dbscan-rows", str(args.plain_dbscan_rows)]
         if n * 1.0 > args.plain_dbscan_rows:
             import pandas as pd
@@ -849,6 +842,11 @@ def main(argv=None) -> int:
     load1 = os.getloadavg()
     print(f"\nload average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     results["load_average_end"] = load1
+    return _finish(results, args, work)
+
+
+def _finish(results: dict, args: argparse.Namespace, work: str) -> int:
+    """Write the figures (--json) and remove the work folder unless --keep."""
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
         print(f"wrote {args.json}")

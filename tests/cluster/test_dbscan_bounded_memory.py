@@ -4,6 +4,7 @@ graph's, cluster numbers included, at 1 and 2 threads."""
 
 import numpy as np
 import pytest
+from _kit_data import replicated
 from sklearn.cluster import DBSCAN
 from sklearn.datasets import make_blobs
 from sklearn.neighbors import NearestNeighbors
@@ -24,13 +25,7 @@ def _blobs(n, d, centers, seed=0, std=2.0):
 
 
 def _replicated(n_base=150, r=12, d=21, seed=0):
-    """Kit-style replication (as test_grid.py): rows repeated, jitter on every column."""
-    rng = np.random.default_rng(seed)
-    base = np.column_stack([rng.gamma(2.0, 10.0, n_base), rng.poisson(8, (n_base, d - 1))])
-    X = np.repeat(base.astype(float), r, axis=0)
-    X[:, 0] += np.exp(rng.standard_normal(X.shape[0]))
-    X[:, 1:] += rng.integers(0, 5, size=(X.shape[0], d - 1))
-    return StandardScaler().fit_transform(X)
+    return replicated(n_base, r, d, seed)
 
 
 def _two_clusters_and_a_shared_border(order):

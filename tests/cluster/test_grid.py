@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _kit_data import replicated
 from sklearn.cluster import DBSCAN, KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
@@ -24,14 +25,7 @@ def _blobs(n=3000, d=6, centers=8, seed=0):
 
 
 def _replicated(n_base=200, r=10, d=21, seed=0):
-    """Kit-style replication: rows repeated, then continuous jitter on the
-    first column and integer jitter on the others."""
-    rng = np.random.default_rng(seed)
-    base = np.column_stack([rng.gamma(2.0, 10.0, n_base), rng.poisson(8, (n_base, d - 1))])
-    X = np.repeat(base.astype(float), r, axis=0)
-    X[:, 0] += np.exp(rng.standard_normal(X.shape[0]))
-    X[:, 1:] += rng.integers(0, 5, size=(X.shape[0], d - 1))
-    return StandardScaler().fit_transform(X)
+    return replicated(n_base, r, d, seed)
 
 
 def _check_kmeans(X, ks, tols, **kw):
