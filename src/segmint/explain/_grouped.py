@@ -16,6 +16,7 @@ grouped means add with Kahan compensation: the two agree to a few units in the l
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ import numpy as np
 from scipy import sparse
 
 __all__ = ["Groups", "group"]
+
+_BUILDING = threading.Lock()
 
 try:  # pragma: no cover - exercised when numba is installed
     from numba import njit
@@ -161,14 +164,15 @@ class Groups:
     def _codes_by_customer(self) -> np.ndarray:
         """``(n, labelings)`` codes, a customer's codes of every labeling side by side (so a
         customer's rows can be put in a column's sorted order in one gather); int16 (int32 past
-        32,768 segments), made once."""
-        if not self._by_customer:
-            widest = max((len(i) for i in self.ids), default=0)
-            codes = np.empty((self.n, len(self.codes)),
-                             dtype=np.int16 if widest <= 2**15 else np.int32)
-            for j, c in enumerate(self.codes):
-                codes[:, j] = c
-            self._by_customer.append(codes)
+        32,768 segments), made once (the profiles take several columns' medians on threads)."""
+        with _BUILDING:
+            if not self._by_customer:
+                widest = max((len(i) for i in self.ids), default=0)
+                codes = np.empty((self.n, len(self.codes)),
+                                 dtype=np.int16 if widest <= 2**15 else np.int32)
+                for j, c in enumerate(self.codes):
+                    codes[:, j] = c
+                self._by_customer.append(codes)
         return self._by_customer[0]
 
     def sizes(self) -> np.ndarray:

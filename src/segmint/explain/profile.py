@@ -628,8 +628,9 @@ def profiles(table: pd.DataFrame, labelings: Sequence[np.ndarray] | Groups, *,
     numeric = {feature: pd.to_numeric(table[feature]).astype("float64").to_numpy()
                for feature in table.columns if types[feature] != "categorical"}
     if numeric:
-        # every numeric column's sums in one product (each column's sums are added in the same
-        # order as alone); medians (sorts, which run without the GIL) on the run's threads
+        # every numeric column's sums in one pass over the customers (each column's sums are
+        # added in the same order as alone); medians (sorts and compiled passes, which run
+        # without the GIL) on the run's threads
         all_means, _ = groups.means(np.column_stack(list(numeric.values())))
         with ThreadPoolExecutor(max_workers=threads()) as pool:
             all_medians = dict(zip(numeric, pool.map(groups.medians, numeric.values()),
@@ -743,7 +744,7 @@ def centroids_long_many(table: pd.DataFrame, labelings: Sequence[np.ndarray] | G
     # per feature: ("numeric", means) or ("categorical", level names in sorted order, shares)
     measured: list[tuple[str, list[str], np.ndarray]] = []
     numeric = [feature for feature in table.columns if types[feature] != "categorical"]
-    if numeric:  # one product for every numeric column's sums
+    if numeric:  # every numeric column's sums in one pass
         all_means, _ = groups.means(np.column_stack(
             [pd.to_numeric(table[feature]).astype("float64").to_numpy() for feature in numeric]))
     for feature in table.columns:
