@@ -164,18 +164,17 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T], n: int | None = Non
     if not items:
         return []
     out: list[R] = []
-    with _capped(blas=1, openmp=None):
+    with _capped(blas=1, openmp=None), contextlib.ExitStack() as stack:
         if workers <= 1:
-            for x in items:
-                out.append(fn(x))
-                if done:
-                    done(len(out) - 1)
-            return out
-        from concurrent.futures import ThreadPoolExecutor
+            results: Iterator[R] = map(fn, items)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
-            for result in pool.map(fn, items):
-                out.append(result)
-                if done:
-                    done(len(out) - 1)
-            return out
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers,
+                                                          initializer=_one_openmp_thread))
+            results = pool.map(fn, items)
+        for result in results:
+            out.append(result)
+            if done:
+                done(len(out) - 1)
+    return out

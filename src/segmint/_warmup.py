@@ -5,7 +5,9 @@ disk beside the code). The first run in a fresh installation compiles them: abou
 two cores, more than the whole demo then takes. ``python -m segmint._warmup`` runs a tiny
 sweep on synthetic customers that goes through every kernel the real runs use (k-means and
 DBSCAN grids in two scalings with outliers set apart, the shared silhouette pass,
-k-prototypes on a mixed table, stability refits), so the cache is filled before a user waits.
+k-prototypes on a mixed table, stability refits, the profiles' passes), and a DBSCAN grid on
+the streamed path that tables past its memory budget take (a tiny run keeps its graph), so
+the cache is filled before a user waits.
 It writes nothing but numba's cache (its run folder is a temporary one, removed).
 """
 from __future__ import annotations
@@ -50,6 +52,12 @@ def main() -> float:
     with tempfile.TemporaryDirectory(prefix="segmint-warmup-") as folder:
         for name, spec in (("warmup-numeric", numeric), ("warmup-mixed", mixed)):
             segmint.run(_customers(), {"name": name, **spec}, output=folder)
+    from segmint.cluster._grid import dbscan_grid
+
+    # graph_budget 0: every pair streamed; these settings also meet a border point reached
+    # from three clusters, so every streamed kernel is compiled
+    X = np.random.default_rng(0).normal(size=(2_000, 4))
+    dbscan_grid(X, [0.3, 0.5], [3, 6], graph_budget=0, block_rows=256)
     return time.perf_counter() - started
 
 

@@ -128,10 +128,8 @@ def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str
         Share of customers (stratified by segment) held out to score the model.
     n_jobs : int, optional
         LightGBM's threads; None: the run's (``segmint._threads.threads``). A caller that keeps
-        other cores busy meanwhile gives fewer: LightGBM's OpenMP threads wait by spinning, so
-        two of them beside other work on two cores slow both (the demo's explanation beside
-        its writing: 1.9 s instead of 0.8 s, and the writing with it). The numbers do not
-        depend on it.
+        other cores busy meanwhile gives fewer (LightGBM's OpenMP threads wait by spinning,
+        taking cores from the other work). The numbers do not depend on it.
 
     Returns
     -------

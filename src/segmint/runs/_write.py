@@ -257,7 +257,7 @@ def _profiles(solutions: list[Solution], table: CustomerTable
     from segmint.explain._grouped import group
 
     shown, types = _profile_table(table)
-    labelings = group([sol.labels for sol in solutions])  # one membership matrix for both
+    labelings = group([sol.labels for sol in solutions])  # grouped once, for both
     profs = profiles(shown, labelings, types=types, revenue=table.revenue)
     for sol, prof in zip(solutions, profs, strict=True):
         if sol.segment_names:
@@ -355,7 +355,8 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
         outliers = table.outliers
         if outlier_model is not None and outliers is not None:
             outliers = {**outliers, "model_sha256": save_model(outlier_model,
-                                                               tmp / L.OUTLIERS_MODEL)}
+                                                               tmp / L.OUTLIERS_MODEL,
+                                                               atomic=False)}
         timings = {**timings, "write": time.perf_counter() - t0}
         manifest = {
             "format_version": L.FORMAT_VERSION,
