@@ -226,6 +226,105 @@ def predict(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folde
         err.print(f"{len(scored):,} customers scored -> {output}")
 
 
+models_app = typer.Typer(no_args_is_help=True, help="Published models: list, show, publish.")
+app.add_typer(models_app, name="models")
+
+MODELS_HELP = "the folder of published models (default: SEGMINT_MODELS, else ./models)"
+
+
+def _store(models: Path | None):
+    from segmint.deploy.models import ModelStore
+
+    return ModelStore(models)
+
+
+@models_app.command("list")
+def models_list(models: Path | None = typer.Option(None, "--models", help=MODELS_HELP)) -> None:
+    """Every published version: name, version, solution, segments, customers, when."""
+    from rich.table import Table
+
+    with _guarded():
+        store = _store(models)
+        found = store.list()
+    if found.empty:
+        err.print(f"no published models in {store.root} (segmint models publish RUN)")
+        return
+    table = Table("name", "version", "solution", "segments", "customers", "created", "run")
+    for row in found.itertuples():
+        if row.error is not None:
+            table.add_row(str(row.name), str(row.version), f"damaged: {row.error}", "", "", "", "")
+            continue
+        table.add_row(str(row.name), str(row.version), str(row.solution), str(row.n_segments),
+                      f"{row.customers:,}", str(row.created_at), str(row.run))
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(name: str = typer.Argument(..., help="a published model's name"),
+                version: int | None = typer.Option(None, "--version", min=1,
+                                                      help="default: the newest"),
+                models: Path | None = typer.Option(None, "--models", help=MODELS_HELP)) -> None:
+    """A published model: its solution, features and fill rules, segments, metrics."""
+    with _guarded():
+        model = _store(models).get(name, version)
+    info = model.info
+    solution = info["solution"]
+    out.print(f"{model.name} v{model.version}: {solution['description']} "
+              f"({solution['name']}), published {info['created_at']} from run "
+              f"{info['run']['id']}", highlight=False)
+    out.print(f"  folder: {model.path}", highlight=False)
+    out.print("features (type; what scoring does with a missing value):")
+    for feature in info["features"]:
+        out.print(f"  {feature['name']}: {feature['type']}; {feature['fill']}", highlight=False)
+    out.print("segments:")
+    for seg in info["segments"]:
+        out.print(f"  {seg['segment']}: {seg['name']} - {seg['size']:,} customers "
+                  f"({seg['share']:.1%})", highlight=False)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in info["metrics"].items()
+                        if isinstance(v, (int, float)))
+    out.print(f"metrics: {metrics}", highlight=False)
+
+
+@models_app.command("publish")
+def models_publish(run_dir: Path = typer.Argument(..., metavar="RUN", help="a run folder"),
+                   solution: str | None = typer.Option(None, "--solution",
+                                                          help="default: the run's recommended one"),
+                   name: str | None = typer.Option(None, "--name",
+                                                      help="the model's name (default: the spec's)"),
+                   models: Path | None = typer.Option(None, "--models", help=MODELS_HELP)) -> None:
+    """Publish a run's solution as the next version of a model."""
+    with _guarded():
+        model = _store(models).publish(run_dir, solution, name)
+    out.print(f"published {model.name} v{model.version} "
+              f"({model.info['solution']['name']}) -> {model.path}", highlight=False)
+
+
+@app.command()
+def score(model: str = typer.Argument(..., help="a published model's name, or its version folder"),
+          input: Path = typer.Argument(..., help="customers (a customer table) or raw input of the "
+                                                 "model's kind (transactions)"),
+          output: Path = typer.Option(..., "--output", "-o", help="scores: .parquet or .csv"),
+          version: int | None = typer.Option(None, "--version", min=1, help="default: the newest"),
+          models: Path | None = typer.Option(None, "--models", help=MODELS_HELP),
+          chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1,
+                                         help="customers scored at a time")) -> None:
+    """Score customers with a published model, in chunks (ML.PREDICT's columns)."""
+    from segmint.deploy.models import PublishedModel
+    from segmint.deploy.score import score_file
+
+    with _guarded():
+        folder = Path(model)
+        published = PublishedModel(folder) if (folder / "model.json").is_file() \
+            else _store(models).get(model, version)
+        with _progress() as progress:
+            update = None if progress is None else \
+                (lambda d, t, w: progress("score", d, t, w))
+            result = score_file(published, input, output, chunk_rows=chunk_rows, progress=update)
+    sizes = ", ".join(f"{s}: {n:,}" for s, n in result.sizes.items())
+    err.print(f"{result.customers:,} customers scored with {published.name} v{published.version} "
+              f"in {result.seconds:.1f} s -> {output} (segments {sizes})", highlight=False)
+
+
 def _recommend_summary(run) -> None:
     """The seed's comparisons (MSE against the naive guess, accuracy against all ones), the
     ranking measures beside popularity, and the head of the top-N table."""

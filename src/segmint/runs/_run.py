@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from segmint.errors import InputError, ModelError, public
-from segmint.explain import NOISE_NAME
+from segmint.errors import ModelError, public
 from segmint.runs import _layout as L
+from segmint.runs._score import Scorer
 from segmint.spec import load_spec
 
 __all__ = ["Run", "SavedSolution", "open_run"]
@@ -124,74 +124,36 @@ class SavedSolution:
         nearest_centroids_distance (every centroid, nearest first), as BigQuery ML's
         ML.PREDICT does.
         """
-        from segmint.cluster.registry import ALGORITHMS, nearest_center
+        return self.scorer().score(data)
 
-        if self.rule_based:
-            return self._predict_by_rules(data)
-        if self.metrics.get("scorable") is False:
-            raise ModelError(f"solution {self.name!r} was clustered on a tree embedding, whose "
-                             f"UMAP layout cannot be saved in a safe format: it labels the run's "
-                             f"customers but cannot score new ones; score with a solution of "
-                             f"another representation")
-        features = list(self.metrics["features"])
-        pipe = self.model
-        frame = self.run._customer_rows(data, features)
-        if self.run.format_version == 1:
-            Z = pipe.named_steps["scale"].transform(frame.to_numpy(dtype="float64"))
-            columns = features
-        else:
-            from segmint.prepare import model_input
-
-            Z = pipe.named_steps["prepare"].transform(model_input(frame, self.run.types, features))
-            columns = list(self.metrics["prepared_columns"])
-        algo = ALGORITHMS.get(self.algorithm)
-        estimator = pipe.named_steps["cluster"]
-        if algo is not None and algo.distances is not None:
-            # a mixed-type model: its own dissimilarities to its own centres, not the prepared space
-            Z = np.asarray(Z)
-            dist = np.asarray(algo.distances(estimator, Z), dtype="float64")
-            ids, C = np.arange(dist.shape[1]), np.empty((dist.shape[1], 0))
-        else:
-            Z = np.asarray(Z, dtype="float64")
+    def scorer(self) -> Scorer:
+        """What scoring with this solution needs, loaded and checked (:mod:`segmint.runs._score`):
+        the same path :mod:`segmint.deploy` publishes and serves."""
+        rules = json.loads((self.folder / L.RULES).read_text(encoding="utf-8")) \
+            if self.rule_based else None
+        scorable = self.metrics.get("scorable") is not False
+        model = None if rules is not None or not scorable else self.model
+        centers = None
+        if model is not None and (self.folder / L.CENTERS).is_file():
             centers = _read_table(self.folder / L.CENTERS, "the solution's centres")
-            ids = centers["segment"].to_numpy()
-            C = centers[columns].to_numpy(dtype="float64")
-            dist = np.sqrt(((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)) if len(C) else \
-                np.empty((len(Z), 0))
-        assign = algo.assign if algo is not None else nearest_center
-        segment = np.asarray(assign(estimator, Z, ids, C), dtype=np.int64)
-        outliers = self.run.outlier_flags(frame, features)
-        if outliers is not None:  # set apart as in fitting: the outlier segment, no centroid
-            segment[outliers] = -1
-        prof = self.profile()
-        names = dict(zip(prof["segment"], prof["name"], strict=True))
-        order = np.argsort(dist, axis=1, kind="stable")
-        own = np.full(len(Z), np.nan)
-        for j, s in enumerate(ids):
-            own[segment == s] = dist[segment == s, j]
-        nearest = [[{"centroid_id": int(ids[j]), "distance": float(dist[i, j])} for j in order[i]]
-                   for i in range(len(Z))]
-        return pd.DataFrame({"customer": frame.index.astype("string"), "segment": segment,
-                             "name": [names.get(int(s), NOISE_NAME) for s in segment],
-                             "distance": own, "nearest_centroids_distance": nearest})
+        elif model is not None and self.run.format_version >= 2:
+            from segmint.cluster.registry import ALGORITHMS
 
-
-    def _predict_by_rules(self, data: Any) -> pd.DataFrame:
-        """A rule-based solution scores by its rules (RFM: scores on the run's scale, then the
-        segment map); it has no centroids to measure distances to."""
-        from segmint.recipes.rfm import RFM_COLUMNS, score_with_edges
-
-        rules = json.loads((self.folder / L.RULES).read_text(encoding="utf-8"))
-        if rules.get("kind") != "rfm":
-            raise ModelError(f"unknown rules {rules.get('kind')!r}", file=str(self.folder))
-        frame = self.run._customer_rows(data, list(RFM_COLUMNS))
-        scored = score_with_edges(frame, rules["edges"])
-        ids = {name: i for i, name in enumerate(rules["segments"])}
-        return pd.DataFrame({"customer": frame.index.astype("string"),
-                             "segment": [ids[str(s)] for s in scored["rfm_segment"]],
-                             "name": scored["rfm_segment"].astype(str).to_numpy(),
-                             "distance": np.nan,
-                             "nearest_centroids_distance": [[] for _ in range(len(frame))]})
+            algo = ALGORITHMS.get(self.algorithm)
+            if algo is None or algo.distances is None:
+                raise ModelError("the solution's centres are missing",
+                                 file=str(self.folder / L.CENTERS))
+        prof = self.profile() if rules is None else None
+        names = {} if prof is None else \
+            {int(s): str(n) for s, n in zip(prof["segment"], prof["name"], strict=True)}
+        return Scorer(spec=self.run.spec, recipe=self.run.manifest.get("recipe", "transactions"),
+                      schema=self.run.manifest.get("schema") or None,
+                      features=list(self.metrics["features"]), types=self.run.types,
+                      algorithm=self.algorithm, names=names, model=model,
+                      prepared_columns=list(self.metrics.get("prepared_columns") or []),
+                      centers=centers, rules=rules, outliers=self.run.outlier_detector(),
+                      format_version=self.run.format_version, scorable=scorable,
+                      where=str(self.folder))
 
 
 class Run:
@@ -337,11 +299,9 @@ class Run:
             self._preparations[name] = pipe.named_steps["prepare"]
         return self._preparations[name]
 
-    def outlier_flags(self, frame: pd.DataFrame, features: list[str]) -> np.ndarray | None:
-        """Which customers of ``frame`` (customer-table rows) the run's saved outlier detector
-        sets apart, by the threshold it used in fitting; None when the run set none apart."""
-        from segmint.prepare import model_input
-        from segmint.prepare.outliers import outlier_scores
+    def outlier_detector(self) -> tuple[Any, float] | None:
+        """The run's fitted outlier detector (its space's ``prepare`` + ``detect``) and the
+        score threshold it used in fitting; None when the run set no customers apart."""
         from segmint.runs._models import load_model
 
         said = self.manifest.get("outliers") or {}
@@ -350,52 +310,17 @@ class Run:
         if self._outlier_model is None:
             self._outlier_model = load_model(self.path / L.OUTLIERS_MODEL,
                                              sha256=said["model_sha256"])
-        pipe = self._outlier_model
-        Z = pipe.named_steps["prepare"].transform(model_input(frame, self.types, features))
-        return outlier_scores(pipe.named_steps["detect"], np.asarray(Z, dtype="float64")) \
-            >= float(said["threshold"])
+        return self._outlier_model, float(said["threshold"])
 
-    def _customer_rows(self, data: Any, features: list[str]) -> pd.DataFrame:
-        """The customers in ``data`` as rows of the run's features, indexed by customer id."""
-        from segmint.recipes import build_customers
-
-        if isinstance(data, pd.DataFrame) and set(features) <= set(data.columns) \
-                and self.manifest.get("recipe", "transactions") == "transactions":
-            table = self._ids_of_customer_table(data)
-        else:
-            schema = self.manifest.get("schema") or None
-            if self.format_version == 1:
-                schema = None
-            table = build_customers(self.spec, data, schema=schema).frame
-        # a weekday or month never seen in new data is a zero count, not a missing feature
-        missing = [f for f in features if f not in table.columns]
-        if missing and self.spec.recipe.features.startswith("intel") \
-                and self.spec.recipe.kind == "transactions":
-            table = table.reindex(columns=[*table.columns, *missing], fill_value=0.0)
-        elif missing:
-            raise InputError(f"customer table lacks features {missing}", column=missing[0])
-        return table[features]
-
-
-    @staticmethod
-    def _ids_of_customer_table(data: pd.DataFrame) -> pd.DataFrame:
-        """A customer table given in memory, indexed by its ids: a ``customer`` column, else a
-        column named like an id (``client_ref``, ``CustomerID``, ...), else a named index."""
-        from segmint.recipes.attributes import find_id_column
-
-        id_column = "customer" if "customer" in data.columns else find_id_column(data.columns)
-        if id_column is not None:
-            table = data.set_index(id_column)
-        elif data.index.name is not None:
-            table = data
-        else:
-            raise InputError("the customer table has no id column: put the ids in a 'customer' "
-                             "column or in the index (df.set_index(...))", file="DataFrame")
-        ids = table.index.astype("string")
-        if ids.isna().any():
-            raise InputError("a customer id is missing", file="DataFrame", column=str(id_column),
-                             row=int(np.flatnonzero(ids.isna())[0]) + 1)
-        return table.set_axis(ids.rename("customer"), axis=0)
+    def outlier_flags(self, frame: pd.DataFrame, features: list[str]) -> np.ndarray | None:
+        """Which customers of ``frame`` (customer-table rows) the run's saved outlier detector
+        sets apart, by the threshold it used in fitting; None when the run set none apart."""
+        detector = self.outlier_detector()
+        if detector is None:
+            return None
+        return Scorer(spec=self.spec, recipe=self.manifest.get("recipe", "transactions"),
+                      schema=None, features=features, types=self.types, algorithm="",
+                      names={}, outliers=detector).outlier_flags(frame)
 
 
 @public

@@ -1,0 +1,210 @@
+"""Scoring many customers with a published model, in bounded memory.
+
+:func:`score_file` reads a customer table in chunks (DuckDB streams Parquet and CSV files
+without loading them whole), scores each chunk through the model's recipe and preparation
+(:class:`segmint.runs._score.Scorer`, the same path as ``PublishedModel.score``) and appends
+it to the output, which appears whole at the end or not at all. Raw transactions go through
+the recipe as a whole first (an aggregation needs every line of a customer), then the
+customer rows are scored in chunks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segmint.errors import InputError, SpecError
+
+__all__ = ["score_file", "ScoreResult", "CHUNK_ROWS"]
+
+log = logging.getLogger(__name__)
+
+#: customers scored at a time: a few hundred MB at most for tables of tens of features
+CHUNK_ROWS = 200_000
+
+_STREAMED = (".parquet", ".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+
+
+@dataclasses.dataclass
+class ScoreResult:
+    """What :func:`score_file` wrote: where, how many customers, per segment, how long."""
+
+    output: str
+    customers: int
+    sizes: dict[int, int]
+    seconds: float
+
+    @property
+    def customers_per_second(self) -> float:
+        return self.customers / self.seconds if self.seconds > 0 else float("nan")
+
+
+def score_file(model: Any, source: str | os.PathLike[str] | pd.DataFrame, output: str | os.PathLike[str],
+               *, chunk_rows: int = CHUNK_ROWS,
+               progress: Callable[[int, int, str], None] | None = None) -> ScoreResult:
+    """Score every customer in ``source`` with a published model and write the scores.
+
+    Parameters
+    ----------
+    model : a :class:`segmint.deploy.models.PublishedModel`
+    source : a customer table or raw input of the model's kind: a file (Parquet and CSV are
+        streamed in chunks) or a DataFrame
+    output : a ``.parquet`` or ``.csv`` file; written under a temporary name and moved into
+        place when every chunk is scored, so a failure leaves an existing file as it was.
+        In CSV, ``nearest_centroids_distance`` is JSON text.
+    chunk_rows : customers scored at a time
+    progress : optional ``progress(done, total, what)``; total is 0 when unknown
+
+    Returns
+    -------
+    ScoreResult
+    """
+    from segmint.io._writers import _atomic_file
+
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise SpecError(f"chunk_rows must be a positive integer; got {chunk_rows!r}")
+    out = Path(output)
+    kind = _output_kind(out)
+    t0 = time.perf_counter()
+    sizes: dict[int, int] = {}
+    done = 0
+    with _atomic_file(out) as tmp:
+        writer = _Writer(tmp, kind)
+        try:
+            for rows, total in _customer_chunks(model.scorer, source, chunk_rows):
+                scores = model.scorer.score_rows(rows)
+                writer.write(scores.arrow())
+                done += len(rows)
+                for s, n in zip(*np.unique(scores.segment, return_counts=True), strict=True):
+                    sizes[int(s)] = sizes.get(int(s), 0) + int(n)
+                if progress is not None:
+                    progress(done, total, f"{done:,} customers scored")
+            if done == 0:  # an empty table still has the columns
+                from segmint.runs._score import Scores
+
+                empty = np.empty(0, dtype=object)
+                writer.write(Scores(empty, np.empty(0, np.int64), empty, np.empty(0),
+                                    np.empty(0, np.int64), np.empty((0, 0))).arrow())
+        finally:
+            writer.close()
+    seconds = time.perf_counter() - t0
+    log.info("scored %d customers with %s v%d in %.2f s -> %s", done, model.name, model.version,
+             seconds, out)
+    return ScoreResult(output=str(out), customers=done, sizes=dict(sorted(sizes.items())),
+                       seconds=seconds)
+
+
+def _output_kind(out: Path) -> str:
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise SpecError(f"scores are written to a .parquet or .csv file; got {out.name!r} (for a "
+                        f"database, score to a file or a frame and export it)")
+    return suffix[1:]
+
+
+def _customer_chunks(scorer: Any, source: Any, chunk_rows: int
+                     ) -> Iterator[tuple[pd.DataFrame, int]]:
+    """(customer rows, total when known) chunk by chunk; the duplicate-id check spans chunks."""
+    seen: set[str] | None = set()
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "DataFrame"
+    offset = 0
+    for rows, total in _raw_chunks(scorer, source, chunk_rows):
+        if seen is not None:
+            ids = rows.index.astype(str)
+            dup = ids.duplicated()
+            if dup.any() or not seen.isdisjoint(ids):
+                first = int(np.flatnonzero(dup | ids.isin(list(seen)))[0]) if seen else \
+                    int(np.flatnonzero(dup)[0])
+                raise InputError(f"customer {ids[first]!r} appears twice: a customer table holds "
+                                 f"one row per customer", file=name, column="customer",
+                                 row=offset + first + 1)
+            seen.update(ids)
+            if len(seen) > 50_000_000:  # a check this large costs more memory than it saves
+                seen = None
+        offset += len(rows)
+        yield rows, total
+
+
+def _raw_chunks(scorer: Any, source: Any, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, int]]:
+    streamed = isinstance(source, (str, os.PathLike)) \
+        and str(source).lower().endswith(_STREAMED) and Path(source).is_file() \
+        and (scorer.recipe != "transactions" or _holds_features(source, scorer.features))
+    if not streamed:
+        rows = scorer.customer_rows(source)
+        for start in range(0, len(rows), chunk_rows):
+            yield rows.iloc[start:start + chunk_rows], len(rows)
+        return
+    import duckdb
+
+    path = str(source)
+    reader = "read_parquet" if path.lower().endswith(".parquet") else "read_csv"
+    with duckdb.connect() as con:
+        try:
+            counted = con.execute(f"SELECT count(*) FROM {reader}(?)", [path]).fetchone()
+            total = int(counted[0]) if counted else 0
+            batches: Any = con.sql(f"SELECT * FROM {reader}($path)", params={"path": path}).to_arrow_reader(
+                chunk_rows)
+        except duckdb.Error as exc:
+            raise InputError(f"cannot read the customer table ({' '.join(str(exc).split())[:300]})",
+                             file=path) from None
+        offset = 0
+        for batch in batches:
+            frame = batch.to_pandas()
+            try:
+                rows = scorer.customer_rows(frame)
+            except InputError as exc:  # rows of a chunk: say the file's row
+                raise InputError(exc.message, file=path, column=exc.column,
+                                 row=None if exc.row is None else exc.row + offset) from None
+            offset += len(frame)
+            yield rows, total
+
+
+def _holds_features(path: Any, features: list[str]) -> bool:
+    """Whether a file is a customer table with these features (not raw transactions)."""
+    import duckdb
+
+    reader = "read_parquet" if str(path).lower().endswith(".parquet") else "read_csv"
+    try:
+        with duckdb.connect() as con:
+            con.execute(f"SELECT * FROM {reader}(?) LIMIT 0", [str(path)])
+            columns = [d[0] for d in con.description or []]
+    except duckdb.Error:
+        return False  # the recipe's reader says what is wrong with it
+    return set(features) <= set(columns)
+
+
+class _Writer:
+    """Appends Arrow tables to one Parquet or CSV file."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.kind = path, kind
+        self._writer: Any = None
+
+    def write(self, table: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self.kind == "csv":
+            nearest = table.column("nearest_centroids_distance").to_pylist()
+            text = pa.array([json.dumps(v) for v in nearest], pa.string())
+            table = table.set_column(table.schema.get_field_index("nearest_centroids_distance"),
+                                     "nearest_centroids_distance", text)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema) if self.kind == "parquet" \
+                else pacsv.CSVWriter(self.path, table.schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        elif not self.path.exists():
+            self.path.write_bytes(b"")
