@@ -67,6 +67,8 @@ def test_jaccard_is_over_shared_customers_and_picks_the_best_one_to_one():
     assert match.mapping == {8: 1, 9: 0}
     assert match.pairs.set_index("later_segment")["score"].to_dict() == \
         pytest.approx({8: 1 / 3, 9: 0.5})
+    # asked for more alike segments, the weaker pair is no match: 8 is a new segment
+    assert match_members(earlier, later, min_jaccard=0.4).mapping == {8: 2, 9: 0}
 
 
 def test_more_later_segments_get_new_ids_and_keep_their_names():
@@ -134,6 +136,9 @@ def test_centroids_matched_by_standardised_distance():
     assert match.mapping == {0: 1, 1: 2, 2: 0}
     by_later = match.pairs.set_index("later_segment")["score"]
     assert by_later[0] == pytest.approx(np.hypot(200 / 1000, 3 / 100))
+    # pairs farther apart than max_distance are no match: those later segments are new
+    near = match_centroids(earlier, later, scale=scale, max_distance=0.15)
+    assert near.mapping == {0: 3, 1: 4, 2: 0} and near.new_segments == [3, 4]
 
 
 def test_centroids_with_categories_and_a_new_segment():
@@ -152,6 +157,18 @@ def test_centroids_with_categories_and_a_new_segment():
     match = match_centroids(earlier, later, scale=scale, later_names={2: "Students"})
     assert match.mapping == {0: 1, 1: 0, 2: 2}
     assert match.names[2] == "Students" and match.new_segments == [2]
+
+
+def test_centroid_match_leaves_the_outliers_as_they_are():
+    # the outliers have no centroid, so the match knows nothing of them; they stay -1
+    earlier = pd.Series([-1, 0, 1], index=["a", "b", "c"])
+    later = pd.Series([-1, 3, 2], index=["a", "b", "c"])
+    match = match_centroids(_centroids({0: {"spend": 1.0}, 1: {"spend": 9.0}}),
+                            _centroids({2: {"spend": 8.0}, 3: {"spend": 2.0}}))
+    assert match.mapping == {2: 1, 3: 0}
+    m = transitions(earlier, later, match=match)
+    assert list(m.counts.columns) == [NOISE_NAME, "segment 0", "segment 1", LAPSED]
+    assert np.diag(m.counts.to_numpy()[:3, :3]).tolist() == [1, 1, 1]
 
 
 def test_centroids_over_different_features_is_a_clear_error():

@@ -95,7 +95,7 @@ class SegmentMatch:
         return sorted(int(s) for s in self.pairs.loc[self.pairs["new"], "segment"])
 
     def relabel(self, labels: pd.Series) -> pd.Series:
-        """The later run's labels in the earlier run's ids.
+        """The later run's labels in the earlier run's ids (the outliers, -1, stay -1).
 
         Examples
         --------
@@ -103,11 +103,12 @@ class SegmentMatch:
         >>> m.relabel(pd.Series([1, 0, 0])).tolist()
         [0, 1, 1]
         """
-        unknown = sorted(set(pd.unique(labels).tolist()) - set(self.mapping))
+        mapping = {_NOISE: _NOISE, **self.mapping}
+        unknown = sorted(set(pd.unique(labels).tolist()) - set(mapping))
         if unknown:
             raise InputError(f"labels hold segments {unknown[:5]} that the match does not know "
                              f"(it maps {sorted(self.mapping)})")
-        return labels.map(self.mapping).astype("int64")
+        return labels.map(mapping).astype("int64")
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,8 @@ class Migration:
         (only in the earlier run). Row sums are the earlier segments' sizes, column sums the
         later segments' sizes.
     revenue : pandas.DataFrame or None
-        The same cells holding revenue: each customer's revenue in the later run, and for a
+        The same cells holding revenue: each customer's revenue in the later run (over the
+        period the later run covers: all history when it re-reads every line), and for a
         lapsed customer (absent from the later run) the earlier run's. Missing revenue counts
         as 0. None when no revenue was given.
     new_customers, lapsed_customers : list of str
@@ -144,27 +146,24 @@ class Migration:
     def stayed(self) -> pd.Series:
         """Per earlier segment (by name), the share of its customers in the same segment later
         (lapsed customers count as moved); NaN for an empty segment."""
-        shares = {}
-        for seg, name in self.earlier_names.items():
-            size = self.counts.loc[name].sum()
-            same = self.counts.loc[name, self.later_names[seg]] if seg in self.later_names else 0
-            shares[name] = float(same / size) if size else float("nan")
-        return pd.Series(shares, name="stayed", dtype="float64")
+        kept = self._kept()
+        return pd.Series({name: same / size if size else float("nan")
+                          for name, (same, size) in kept.items()}, name="stayed", dtype="float64")
+
+    def _kept(self) -> dict[str, tuple[int, int]]:
+        """Per earlier segment's row label: (customers in the same segment later, its size)."""
+        return {name: (int(self.counts.loc[name, self.later_names[seg]])
+                       if seg in self.later_names else 0, int(self.counts.loc[name].sum()))
+                for seg, name in self.earlier_names.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The summary's figures, as JSON-ready values."""
-        counts = self.counts
-        earlier_total = int(counts.drop(index=NEW_CUSTOMERS).to_numpy().sum())
-        later_total = int(counts.drop(columns=LAPSED).to_numpy().sum())
+        figures = self._figures()
         pairs = self.match.pairs
         return {
             "match": self.match.how,
             "score": self.match.score,
-            "earlier_customers": earlier_total,
-            "later_customers": later_total,
-            "shared_customers": earlier_total - len(self.lapsed_customers),
-            "new_customers": len(self.new_customers),
-            "lapsed_customers": len(self.lapsed_customers),
+            **{f"{k}_customers": v for k, v in figures.items()},
             "pairs": [{k: _plain(v) for k, v in row.items()} for row in pairs.to_dict("records")],
             "stayed": {k: _plain(v) for k, v in self.stayed().items()},
             "summary": self.summary(),
@@ -202,12 +201,7 @@ class Migration:
                     score = "" if pd.isna(row.score) else f" ({row.score:.3f})"
                     lines.append(f"  later {row.later_segment} ({row.later_name}) -> "
                                  f"{row.earlier_name}{score}")
-        stayed = self.stayed()
-        for name in stayed.index:
-            size = int(self.counts.loc[name].sum())
-            seg = next(s for s, n in self.earlier_names.items() if n == name)
-            same = int(self.counts.loc[name, self.later_names[seg]]) if seg in self.later_names \
-                else 0
+        for name, (same, size) in self._kept().items():
             share = "" if not size else f" ({100 * same / size:.1f}%)"
             lines.append(f"  {name}: {same:,} of {size:,} stayed{share}")
         return "\n".join(lines)
@@ -358,13 +352,15 @@ def _match(how: Literal["members", "centroids"], score: np.ndarray, earlier_ids:
 @public
 def match_members(earlier_labels: pd.Series, later_labels: pd.Series, *,
                   earlier_names: Mapping[int, str] | None = None,
-                  later_names: Mapping[int, str] | None = None) -> SegmentMatch:
+                  later_names: Mapping[int, str] | None = None,
+                  min_jaccard: float = 0.0) -> SegmentMatch:
     """Match segments by their members: the Jaccard index of every earlier and later segment
     over the customers in both runs, then the one-to-one assignment of the highest total.
 
     A later segment that shares no customer with the earlier segment it would be assigned
-    (Jaccard 0), or is left over because the later run has more segments, is new. The outlier
-    segment -1 maps to -1 (its Jaccard is reported, not used to match).
+    (Jaccard 0, or not above ``min_jaccard``), or is left over because the later run has more
+    segments, is new. The outlier segment -1 maps to -1 (its Jaccard is reported, not used to
+    match).
 
     Parameters
     ----------
@@ -373,6 +369,9 @@ def match_members(earlier_labels: pd.Series, later_labels: pd.Series, *,
         as ``SavedSolution.labels()`` returns).
     earlier_names, later_names : mapping of int to str, optional
         Segment names (a profile's ``name``); default "segment <id>".
+    min_jaccard : float, default 0.0
+        A pair whose Jaccard is not above it is no match: the later segment is new. The
+        default matches any two segments with a customer in common.
 
     Returns
     -------
@@ -394,6 +393,8 @@ def match_members(earlier_labels: pd.Series, later_labels: pd.Series, *,
     >>> m.pairs[["later_segment", "name", "score"]].values.tolist()
     [[3, 'Sleepers', 0.6666666666666666], [5, 'Insiders', 1.0]]
     """
+    if not 0.0 <= min_jaccard < 1.0:
+        raise InputError(f"min_jaccard must be in [0, 1); got {min_jaccard!r}")
     earlier = _labels(earlier_labels, "the earlier")
     later = _labels(later_labels, "the later")
     e_names = _names(earlier_names, earlier.unique())
@@ -415,7 +416,7 @@ def match_members(earlier_labels: pd.Series, later_labels: pd.Series, *,
     noise = float(jaccard[-1, -1]) if _NOISE in e_names and _NOISE in l_names else float("nan")
     core = jaccard[:-1, :-1]
     return _match("members", core, e_ids, l_ids, e_names, l_names, noise_score=noise,
-                  keep=overlap[:-1, :-1] > 0)
+                  keep=(overlap[:-1, :-1] > 0) & (core > min_jaccard))
 
 
 def _wide(centroids: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -484,11 +485,13 @@ def centroid_scale(customers: pd.DataFrame, centroids: pd.DataFrame) -> pd.Serie
 def match_centroids(earlier_centroids: pd.DataFrame, later_centroids: pd.DataFrame, *,
                     scale: pd.Series | None = None,
                     earlier_names: Mapping[int, str] | None = None,
-                    later_names: Mapping[int, str] | None = None) -> SegmentMatch:
+                    later_names: Mapping[int, str] | None = None,
+                    max_distance: float | None = None) -> SegmentMatch:
     """Match segments by their centroids: the Euclidean distance of every earlier and later
     centroid, each column divided by one common scale, then the one-to-one assignment of the
-    lowest total. Every later segment is matched while earlier ones remain; the ones left
-    over are new. The outlier segment -1 (which has no centroid) maps to -1.
+    lowest total. Every later segment is matched while earlier ones remain (unless farther
+    than ``max_distance``); the ones left over are new. The outlier segment -1 (which has no
+    centroid) maps to -1.
 
     Parameters
     ----------
@@ -501,6 +504,8 @@ def match_centroids(earlier_centroids: pd.DataFrame, later_centroids: pd.DataFra
     earlier_names, later_names : mapping of int to str, optional
         Segment names; default "segment <id>". The later segments' ids (and -1 when either
         side names it) come from the centroids and the names together.
+    max_distance : float, optional
+        A pair farther apart (in scale units) is no match: the later segment is new.
 
     Returns
     -------
@@ -524,6 +529,8 @@ def match_centroids(earlier_centroids: pd.DataFrame, later_centroids: pd.DataFra
     >>> m.pairs["score"].round(2).tolist()
     [0.2, 0.02, nan]
     """
+    if max_distance is not None and not max_distance > 0:
+        raise InputError(f"max_distance must be positive; got {max_distance!r}")
     earlier = _wide(earlier_centroids, "the earlier")
     later = _wide(later_centroids, "the later")
     if earlier.attrs["features"] != later.attrs["features"]:
@@ -553,7 +560,8 @@ def match_centroids(earlier_centroids: pd.DataFrame, later_centroids: pd.DataFra
     extra = sorted(set(l_names) - set(l_ids) - {_NOISE})
     if extra:
         raise InputError(f"later segments {extra[:5]} have names but no centroid")
-    return _match("centroids", distance, e_ids, l_ids, e_names, l_names)
+    keep = None if max_distance is None else distance <= max_distance
+    return _match("centroids", distance, e_ids, l_ids, e_names, l_names, keep=keep)
 
 
 def _shared_share(earlier: pd.Series, later: pd.Series) -> float:
@@ -575,7 +583,8 @@ def _check_how(how: str) -> None:
 
 @public
 def match_segments(earlier: SavedSolution, later: SavedSolution, *,
-                   how: Literal["auto", "members", "centroids"] = "auto") -> SegmentMatch:
+                   how: Literal["auto", "members", "centroids"] = "auto",
+                   min_jaccard: float = 0.0, max_distance: float | None = None) -> SegmentMatch:
     """Match a later run's segments to an earlier run's, so a segment keeps its name.
 
     Parameters
@@ -588,6 +597,9 @@ def match_segments(earlier: SavedSolution, later: SavedSolution, *,
         customers' standard deviation (:func:`centroid_scale`); "auto": members when the runs
         share at least :data:`MIN_SHARED` of the smaller run's customers, else centroids
         (else members when the centroids are over different features).
+    min_jaccard, max_distance : float, optional
+        How alike two segments must be to match, by members / by centroids (see
+        :func:`match_members`, :func:`match_centroids`); a later segment matched to none is new.
 
     Returns
     -------
@@ -613,12 +625,14 @@ def match_segments(earlier: SavedSolution, later: SavedSolution, *,
         log.info("matching segments by %s (%.0f%% of the smaller run's customers shared)",
                  how, 100 * share)
     if how == "members":
-        return match_members(e_labels, l_labels, earlier_names=e_names, later_names=l_names)
+        return match_members(e_labels, l_labels, earlier_names=e_names, later_names=l_names,
+                             min_jaccard=min_jaccard)
     e_centroids, l_centroids = earlier.centroids(), later.centroids()
     customers = earlier.run.customers()
     return match_centroids(e_centroids, l_centroids,
                            scale=centroid_scale(customers, e_centroids),
-                           earlier_names=e_names, later_names=l_names)
+                           earlier_names=e_names, later_names=l_names,
+                           max_distance=max_distance)
 
 
 def _identity(earlier_names: dict[int, str], later_names: dict[int, str]) -> SegmentMatch:
@@ -713,8 +727,10 @@ def transitions(earlier_labels: pd.Series, later_labels: pd.Series, *,
     if match is None:
         match = _identity(e_names, l_names)
     later = match.relabel(later)
-    after = {match.mapping[s]: match.names[match.mapping[s]] for s in l_names}
-    after = dict(sorted(after.items()))  # columns in the earlier run's order, new ones last
+    # columns in the earlier run's order, new ones last; the outliers named even when the
+    # match was made without them (centroids: they have none)
+    after = dict(sorted((t, match.names[t] if t in match.names else l_names[t])
+                        for t in pd.unique(later.to_numpy()).tolist()))
     row_labels = _axis_labels(e_names, NEW_CUSTOMERS)
     column_labels = _axis_labels(after, LAPSED, new=set(match.new_segments))
     rows = [*row_labels.values(), NEW_CUSTOMERS]
@@ -758,7 +774,8 @@ def _revenue_of(solution: SavedSolution) -> pd.Series | None:
 
 @public
 def migrate(earlier: SavedSolution, later: SavedSolution, *, match: bool = True,
-            how: Literal["auto", "members", "centroids"] = "auto") -> Migration:
+            how: Literal["auto", "members", "centroids"] = "auto", min_jaccard: float = 0.0,
+            max_distance: float | None = None) -> Migration:
     """How customers moved between two runs' segments.
 
     Parameters
@@ -770,6 +787,8 @@ def migrate(earlier: SavedSolution, later: SavedSolution, *, match: bool = True,
         when the ids already agree (both scored with one published model).
     how : {"auto", "members", "centroids"}, default "auto"
         The matching, as in :func:`match_segments`.
+    min_jaccard, max_distance : float, optional
+        How alike two segments must be to match (:func:`match_segments`).
 
     Returns
     -------
@@ -784,7 +803,8 @@ def migrate(earlier: SavedSolution, later: SavedSolution, *, match: bool = True,
     >>> print(m.summary()); m.write("runs/migration-2026-12")                         # doctest: +SKIP
     """
     _check_how(how)
-    segment_match = match_segments(earlier, later, how=how) if match else None
+    segment_match = match_segments(earlier, later, how=how, min_jaccard=min_jaccard,
+                                   max_distance=max_distance) if match else None
     return transitions(earlier.labels(), later.labels(),
                        earlier_names=_profile_names(earlier), later_names=_profile_names(later),
                        earlier_revenue=_revenue_of(earlier), later_revenue=_revenue_of(later),
