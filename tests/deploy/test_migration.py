@@ -111,6 +111,18 @@ def test_outlier_segment_maps_to_itself_only():
     assert migration.counts.loc["segment 1", NOISE_NAME] == 2
 
 
+def test_a_pair_below_min_jaccard_does_not_crowd_out_one_above():
+    # earlier 0 = {a,b,c}, 1 = {d}; later 5 = {a,b,d}, 6 = {c}: J(0,5) = 2/4, J(0,6) = 1/3,
+    # J(1,5) = 1/3, J(1,6) = 0. The best total (2/3) pairs 5 with 1 and 6 with 0; with
+    # min_jaccard .4 only 5 -> 0 may match, and it must (not be lost with the other two)
+    earlier = pd.Series([0, 0, 0, 1], index=list("abcd"))
+    later = pd.Series([5, 5, 6, 5], index=list("abcd"))
+    assert match_members(earlier, later).mapping == {5: 1, 6: 0}
+    strict = match_members(earlier, later, min_jaccard=0.4)
+    assert strict.mapping == {5: 0, 6: 2} and strict.new_segments == [2]
+    assert strict.pairs.set_index("later_segment")["score"][5] == 0.5
+
+
 def test_no_shared_customer_is_a_clear_error():
     with pytest.raises(InputError, match="share no customer"):
         match_members(pd.Series([0, 1], index=["a", "b"]), pd.Series([0, 1], index=["c", "d"]))

@@ -291,8 +291,11 @@ def _labels(labels: Any, what: str) -> pd.Series:
         raise InputError(f"{what} labels hold customer {first!r} twice")
     try:
         segments = labels.to_numpy().astype("int64")
+        whole = bool((segments == labels.to_numpy()).all())
     except (TypeError, ValueError):
-        raise InputError(f"{what} segments must be integer ids; got {labels.dtype}") from None
+        whole = False
+    if not whole:
+        raise InputError(f"{what} segments must be integer ids; got {labels.dtype}")
     return pd.Series(segments, index=pd.Index(ids, name="customer"), name="segment")
 
 
@@ -311,12 +314,19 @@ def _match(how: Literal["members", "centroids"], score: np.ndarray, earlier_ids:
     """The optimal one-to-one assignment on ``score`` (earlier x later, segments without the
     outliers; higher Jaccard or lower distance is better), unmatched later segments numbered
     above the earlier run's largest id. ``keep`` (same shape) says which pairs may match at
-    all: two segments with no customer in common are not the same segment."""
+    all (two segments with no customer in common are not the same segment): the others are
+    made worthless before the assignment, so they cannot crowd out a pair that may match."""
     from scipy.optimize import linear_sum_assignment
 
     matched: dict[int, tuple[int, float]] = {}
     if score.size:
-        rows, cols = linear_sum_assignment(score, maximize=how == "members")
+        maximize = how == "members"
+        cost = score
+        if keep is not None:
+            # worthless: no Jaccard, or a distance above the sum of every allowed one
+            worst = 0.0 if maximize else float(score[keep].sum()) + 1.0
+            cost = np.where(keep, score, worst)
+        rows, cols = linear_sum_assignment(cost, maximize=maximize)
         for r, c in zip(rows, cols, strict=True):
             if keep is None or keep[r, c]:
                 matched[later_ids[c]] = (earlier_ids[r], float(score[r, c]))
