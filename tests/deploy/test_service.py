@@ -10,6 +10,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -61,8 +62,10 @@ def client(folders):
 
 
 def customer_rows(run, n: int, start: int = 0) -> list[dict]:
+    """Rows of the run's customer table as JSON objects, every float exact."""
     table = run.customers().reset_index().iloc[start:start + n]
-    return json.loads(table.to_json(orient="records", double_precision=15))
+    return [{k: (str(v) if k == "customer" else float(v)) for k, v in row.items()}
+            for row in table.to_dict("records")]
 
 
 # ------------------------------------------------------------------ keys
@@ -160,7 +163,7 @@ def test_runs_lists_the_run_and_survives_damaged_folders(client, folders):
     (damaged / "manifest.json").write_text("{ half a manif")
     listed = client.get("/runs", headers=WITH_KEY).json()
     by_id = {entry["id"]: entry for entry in listed}
-    assert set(by_id) == {run.path.name, "damaged-run"}
+    assert {run.path.name, "damaged-run"} <= set(by_id) and "not-a-run" not in by_id
     assert by_id[run.path.name] == {
         "id": run.path.name, "kind": "segment", "created": run.manifest["created"],
         "recipe": "transactions", "recommended": run.recommended,
@@ -168,18 +171,139 @@ def test_runs_lists_the_run_and_survives_damaged_folders(client, folders):
     assert "corrupt" in by_id["damaged-run"]["error"]
 
 
+# ------------------------------------------------------------------ model routes
+
+def test_score_gives_what_the_published_model_gives(client, published, folders):
+    from segmint.deploy.models import ModelStore
+
+    rows = customer_rows(folders["run"], 100, start=200)
+    response = client.post("/score", headers=WITH_KEY, json={"rows": rows})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model"], body["version"]) == ("retail", 1)
+    # an independent call: the model opened afresh, on the run's own customer table
+    table = folders["run"].customers().reset_index().iloc[200:300]
+    expected = ModelStore(folders["models"]).get("retail", 1).score(table)
+    got = pd.DataFrame(body["rows"])
+    assert list(got.columns) == ["customer", "segment", "name", "distance",
+                                 "nearest_centroids_distance"]
+    assert list(got["customer"]) == list(expected["customer"])
+    assert list(got["segment"]) == list(expected["segment"])
+    assert list(got["name"]) == list(expected["name"])
+    assert got["distance"].to_numpy() == pytest.approx(expected["distance"].to_numpy(), rel=1e-12)
+    assert got["nearest_centroids_distance"].tolist() == expected["nearest_centroids_distance"].tolist()
+    # the same customers score to the segments the run gave them (nearest centre, same data)
+    labels = folders["run"].solution().labels().set_index("customer")["segment"]
+    outliers = got["segment"] == -1
+    assert (got.loc[~outliers, "segment"].to_numpy()
+            == labels.loc[got.loc[~outliers, "customer"]].to_numpy()).all()
+
+
+def test_a_malformed_row_gets_422_naming_the_row_and_field(client, published, folders):
+    rows = customer_rows(folders["run"], 5)
+    cases = [
+        (3, "recency_days", "abc", 'a numeric value is a number; got str "abc"'),
+        (2, "frequency", [1, 2], "a numeric value is a number; got list [1, 2]"),
+        (4, "returns", True, "a numeric value is a number; got bool true"),
+        (5, "customer", None, "the customer id is missing"),
+    ]
+    for row, field, value, message in cases:
+        sent = [dict(r) for r in rows]
+        sent[row - 1][field] = value
+        response = client.post("/score", headers=WITH_KEY, json={"rows": sent})
+        assert response.status_code == 422, response.text
+        assert response.json() == {"error": f"row {row}, field {field!r}: {message}", "row": row,
+                                   "field": field, "pointer": f"/rows/{row - 1}/{field}"}
+    sent = [dict(r) for r in rows]
+    del sent[1]["gross_revenue"]
+    response = client.post("/score", headers=WITH_KEY, json={"rows": sent})
+    assert response.status_code == 422
+    assert (response.json()["row"], response.json()["field"]) == (2, "gross_revenue")
+    assert "required field is missing" in response.json()["error"]
+    assert str(folders["models"]) not in response.text  # no server paths to clients
+
+
+def test_unknown_models_and_versions_get_404(client, published):
+    for path in ["/score?model=other", "/score?model=retail&version=9"]:
+        response = client.post(path, headers=WITH_KEY, json={"rows": []})
+        assert response.status_code == 404, path
+        assert "no published model 'other'" in response.json()["error"] or \
+            "has no version 9" in response.json()["error"]
+    assert client.get("/models/other", headers=WITH_KEY).status_code == 404
+    assert client.get("/models/..%2Fetc", headers=WITH_KEY).status_code in (404, 422)
+
+
+def test_models_lists_what_was_published(client, published):
+    listed = client.get("/models", headers=WITH_KEY).json()
+    assert [(m["name"], m["version"], m["solution"]) for m in listed] == \
+        [("retail", 1, published.info["solution"]["name"])]
+    assert listed[0]["customers"] == published.info["customers"] and listed[0]["error"] is None
+    one = client.get("/models/retail", headers=WITH_KEY).json()
+    assert (one["name"], one["version"]) == ("retail", 1)
+    assert one["features"] == published.features and one["types"] == published.types
+    assert one["info"]["solution"] == published.info["solution"]
+
+
+def test_segments_are_the_models_profile(client, published):
+    body = client.get("/segments", headers=WITH_KEY, params={"model": "retail"}).json()
+    profile = published.profile()
+    assert [s["segment"] for s in body["segments"]] == profile["segment"].tolist()
+    assert [s["name"] for s in body["segments"]] == profile["name"].tolist()
+    assert [s["size"] for s in body["segments"]] == profile["size"].tolist()
+    assert sum(s["size"] for s in body["segments"]) == published.info["customers"]
+
+
+def test_a_customer_gets_the_segment_the_run_labelled_it_with(client, published, folders):
+    labels = folders["run"].solution().labels().set_index("customer")["segment"]
+    names = published.profile().set_index("segment")["name"]
+    for customer in ["12347", "12348", "18287", labels.index[1000]]:
+        body = client.get(f"/customers/{customer}", headers=WITH_KEY).json()
+        assert body["segment"] == labels[customer], customer
+        assert body["name"] == names[labels[customer]]
+        assert body["profile"]["segment"] == labels[customer]
+        assert "recommendations" not in body  # no recommend run in the runs folder yet
+    response = client.get("/customers/no-such-customer", headers=WITH_KEY)
+    assert response.status_code == 404 and "no-such-customer" in response.json()["error"]
+
+
+def test_a_customer_gets_recommendations_once_a_recommend_run_exists(client, published, folders):
+    from segmint.recommend.pipeline import recommend
+
+    spec = {"name": "recs", "source": {"path": str(BUNDLED)},
+            "recommend": {"interactions": {"format": "transactions", "scale": None},
+                          "split": {"kind": "last_per_user"}, "models": ["popularity"],
+                          "top_n": 5}}
+    recs = recommend(spec, output=folders["runs"])
+    time.sleep(1.1)  # the service looks for recommend runs at most once a second
+    table = recs.recommendations()
+    customer = "12347"
+    mine = table[table["customer"].astype(str) == customer].sort_values("rank")
+    body = client.get(f"/customers/{customer}", headers=WITH_KEY, params={"top": 3}).json()
+    assert body["recommend_run"] == recs.path.name
+    assert [r["item"] for r in body["recommendations"]] == mine["item"].head(3).tolist()
+    assert [r["rank"] for r in body["recommendations"]] == [1, 2, 3]
+    runs = {r["id"]: r for r in client.get("/runs", headers=WITH_KEY).json()}
+    assert runs[recs.path.name]["kind"] == "recommend"
+    assert runs[recs.path.name]["customers"] == recs.manifest["interactions"]["customers"]
+
+
 # ------------------------------------------------------------------ logs
 
-def test_logs_are_one_json_line_per_request_without_key_or_query(client, caplog):
+def test_logs_are_one_json_line_per_request_without_key_query_or_body(client, published,
+                                                                    folders, caplog):
+    rows = customer_rows(folders["run"], 3)
+    rows[0]["customer"] = "secret-row"
     with caplog.at_level(logging.INFO, logger="segmint.deploy.service"):
         client.get("/runs?token=abc", headers=WITH_KEY)
-        client.get("/runs", headers={"X-API-Key": "not-the-key-" + KEY})
-        client.post("/score", headers=WITH_KEY, json={"rows": [{"customer": "secret-row"}] * 3},
-                    params={"model": "nope"})
+        client.get("/runs", headers={"Authorization": "Bearer not-the-key-" + KEY})
+        client.post("/score", headers=WITH_KEY, json={"rows": rows}, params={"model": "retail"})
+        client.post("/score", headers=WITH_KEY, json={"rows": rows}, params={"model": "nope"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "segmint.deploy.service"]
     assert [(e["method"], e["path"], e["status"]) for e in lines] == [
-        ("GET", "/runs", 200), ("GET", "/runs", 401), ("POST", "/score", lines[2]["status"])]
-    assert lines[2]["rows"] == 3 and all(isinstance(e["ms"], float) for e in lines)
+        ("GET", "/runs", 200), ("GET", "/runs", 401), ("POST", "/score", 200),
+        ("POST", "/score", 404)]
+    assert (lines[2]["rows"], lines[2]["model"], lines[2]["version"]) == (3, "retail", 1)
+    assert all(isinstance(e["ms"], float) for e in lines)
     assert KEY not in caplog.text and "abc" not in caplog.text and "secret-row" not in caplog.text
 
 
@@ -191,7 +315,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_real_server_on_localhost_answers_over_http(folders):
+def test_a_real_server_on_localhost_answers_over_http(folders, published):
     import httpx
     import uvicorn
 
@@ -211,6 +335,11 @@ def test_a_real_server_on_localhost_answers_over_http(folders):
             assert http.get("/runs").status_code == 401
             runs = http.get("/runs", headers=WITH_KEY).json()
             assert folders["run"].path.name in {r["id"] for r in runs}
+            rows = customer_rows(folders["run"], 100)
+            scored = http.post("/score", headers=WITH_KEY, json={"rows": rows})
+            assert scored.status_code == 200
+            assert [r["customer"] for r in scored.json()["rows"]] == [r["customer"] for r in rows]
+            assert http.post("/score", json={"rows": rows}).status_code == 401
             response = http.post("/score", headers=WITH_KEY, content=b"x" * (9 * 1024 * 1024))
             assert response.status_code == 413
     finally:

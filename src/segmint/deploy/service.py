@@ -36,9 +36,10 @@ Statuses: 422 for malformed rows, naming ``row`` (1-based, as every segmint erro
 500 with no traceback in the body for anything unexpected (the trace goes to the log).
 
 Model choice: ``?model=`` may be left out while exactly one model name is published; the
-version defaults to that name's latest. The list of published versions is re-read at most once
-a second, so a newly published version serves within a second; each version is loaded once and
-kept (the last few used).
+version defaults to that name's latest. The store's folder is listed on each request, so a newly
+published version serves at once; each version is loaded once and kept (the last few used). A
+customer's segment comes from :meth:`PublishedModel.assignments` (the newest scheduled re-run's
+scores, else the publishing run's labels), re-read every few seconds.
 
 Docs: ``/openapi.json`` is served (no key: it holds no data). The Swagger UI (``/docs``) is off
 by default (``docs=True`` turns it on): its page loads its JavaScript from a CDN
@@ -87,8 +88,11 @@ log = logging.getLogger(__name__)
 API_KEY_ENV = "SEGMINT_API_KEY"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_ROWS = 10_000
-#: how long a listing of published models (or of recommend runs) is trusted before re-reading
+#: how long a listing of recommend runs is trusted before the folder is read again
 _LISTING_SECONDS = 1.0
+#: how long the customers' latest segments are kept before they are read again (a scheduled
+#: re-run of the model writes new ones)
+_ASSIGNMENTS_SECONDS = 5.0
 #: published versions kept loaded at once
 _LOADED_MODELS = 8
 
@@ -250,17 +254,16 @@ class _Gate:
 # ------------------------------------------------------------------- models, cached
 
 class _Models:
-    """The published models, each version loaded once (the last few used kept), and the
-    listing re-read at most once a second so a new version is picked up."""
+    """The published models, each version loaded once (the last few used kept). Which
+    versions exist is asked of the store on every request (a folder listing), so a newly
+    published version serves at once."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._store: ModelStore | None = None
         self._lock = threading.Lock()
-        self._listing: pd.DataFrame | None = None
-        self._listed_at = -math.inf
         self._loaded: OrderedDict[tuple[str, int], PublishedModel] = OrderedDict()
-        self._extras: dict[tuple[str, int, str], Any] = {}
+        self._extras: dict[tuple[str, int, str], tuple[float, Any]] = {}
 
     @property
     def store(self) -> ModelStore:
@@ -270,33 +273,20 @@ class _Models:
             self._store = ModelStore(self.root)
         return self._store
 
-    def listing(self) -> pd.DataFrame:
-        with self._lock:
-            now = time.monotonic()
-            if self._listing is None or now - self._listed_at > _LISTING_SECONDS:
-                self._listing, self._listed_at = self.store.list(), now
-            return self._listing
-
     def resolve(self, name: str | None, version: int | None) -> tuple[str, int]:
         """The (name, version) a request means: see the module docstring's rule."""
-        listing = self.listing()
-        names = sorted(set(listing["name"])) if len(listing) else []
         if name is None:
+            names = self.store.names()
             if len(names) != 1:
                 raise _Problem(422 if names else 404,
                                f"several models are published ({', '.join(names)}): name one with "
                                f"?model=" if names else "no model is published yet",
                                field="model")
             name = names[0]
-        versions = listing.loc[listing["name"] == name, "version"] if len(listing) else []
-        if not len(versions):
-            raise ModelError(f"no published model {name!r}; published: {names}")
-        if version is None:
-            return name, int(max(versions))
-        if version not in set(int(v) for v in versions):
-            raise ModelError(f"model {name!r} has no version {version}; it has "
-                             f"{sorted(int(v) for v in versions)}")
-        return name, int(version)
+        versions = self.store.versions(name)
+        if not versions or (version is not None and version not in versions):
+            self.store.get(name, version)  # raises the store's ModelError, naming what exists
+        return name, versions[-1] if version is None else version
 
     def get(self, name: str | None, version: int | None) -> PublishedModel:
         key = self.resolve(name, version)
@@ -304,7 +294,7 @@ class _Models:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        model = self.store.get(*key)  # outside the lock: loading takes a while
+        model = self.store.get(*key)  # outside the lock: opening checks every file's checksum
         with self._lock:
             model = self._loaded.setdefault(key, model)
             self._loaded.move_to_end(key)
@@ -314,16 +304,19 @@ class _Models:
                     del self._extras[extra]
         return model
 
-    def extra(self, model: PublishedModel, what: str, make: Callable[[], Any]) -> Any:
+    def extra(self, model: PublishedModel, what: str, make: Callable[[], Any],
+              max_age: float = math.inf) -> Any:
         """A table derived from a loaded model (its profile, its customers' segments), made
-        once per version."""
+        once per version, or again once it is ``max_age`` seconds old."""
         key = (model.name, int(model.version), what)
         with self._lock:
-            if key in self._extras:
-                return self._extras[key]
+            made = self._extras.get(key)
+            if made is not None and time.monotonic() - made[0] <= max_age:
+                return made[1]
         value = make()
         with self._lock:
-            return self._extras.setdefault(key, value)
+            self._extras[key] = (time.monotonic(), value)
+        return value
 
 
 class _Problem(Exception):
@@ -621,12 +614,14 @@ def create_app(models: Path, runs: Path | None = None, *, api_key: str | None = 
 
     @app.exception_handler(SegmintError)
     async def _segmint_error(request: Request, exc: SegmintError) -> JSONResponse:
+        # exc.message, not str(exc): the client is not told the server's file paths
         if isinstance(exc, InputError):
-            return _error(422, str(exc), row=exc.row, field=exc.column)
+            where = f"row {exc.row}, field {exc.column!r}: " if exc.row and exc.column else ""
+            return _error(422, where + exc.message, row=exc.row, field=exc.column)
         if isinstance(exc, ModelError):
-            return _error(404, str(exc))
+            return _error(404, exc.message)
         if isinstance(exc, SpecError):
-            return _error(422, str(exc))
+            return _error(422, exc.message)
         log.error("segmint error serving %s: %s", request.url.path, exc)
         return _error(500, "internal error (the server's log has the details)")
 
@@ -701,7 +696,8 @@ def create_app(models: Path, runs: Path | None = None, *, api_key: str | None = 
                       ) -> JSONResponse:
         pm = store.get(model, version)
         request.state.model, request.state.version = pm.name, int(pm.version)
-        known = store.extra(pm, "assignments", lambda: _by_customer(pm.assignments()))
+        known = store.extra(pm, "assignments", lambda: _by_customer(pm.assignments()),
+                            max_age=_ASSIGNMENTS_SECONDS)
         if customer not in known:
             raise ModelError(f"customer {customer!r} is not among model {pm.name!r} "
                              f"version {pm.version}'s customers")
