@@ -148,10 +148,11 @@ def _raw_chunks(scorer: Any, source: Any, chunk_rows: int) -> Iterator[tuple[pd.
     reader = "read_parquet" if path.lower().endswith(".parquet") else "read_csv"
     with duckdb.connect() as con:
         try:
-            counted = con.execute(f"SELECT count(*) FROM {reader}(?)", [path]).fetchone()
-            total = int(counted[0]) if counted else 0
-            batches: Any = con.sql(f"SELECT * FROM {reader}($path)", params={"path": path}).to_arrow_reader(
-                chunk_rows)
+            relation = con.sql(f"SELECT * FROM {reader}($path)", params={"path": path})
+            counted = con.sql(f"SELECT count(*) FROM {reader}($path)", params={"path": path}
+                              ).fetchall()
+            total = int(counted[0][0]) if counted else 0
+            batches: Any = relation.to_arrow_reader(chunk_rows)
         except duckdb.Error as exc:
             raise InputError(f"cannot read the customer table ({' '.join(str(exc).split())[:300]})",
                              file=path) from None

@@ -106,7 +106,8 @@ class Scorer:
         from segmint.recipes import build_customers
 
         features = self.features
-        if isinstance(data, pd.DataFrame) and set(features) <= set(data.columns) \
+        # a frame holding any of the features is customer rows, not raw transactions
+        if isinstance(data, pd.DataFrame) and set(features) & set(data.columns) \
                 and self.recipe == "transactions":
             table = ids_of_customer_table(data)
         else:
@@ -257,7 +258,7 @@ def fill_rules(model: Any, features: list[str], types: dict[str, str]) -> dict[s
     'missing: the fitted median, 2'
     """
     from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
+    from sklearn.impute import MissingIndicator, SimpleImputer
     from sklearn.pipeline import Pipeline
 
     rules = {f: "missing: an error" for f in features}
@@ -265,8 +266,12 @@ def fill_rules(model: Any, features: list[str], types: dict[str, str]) -> dict[s
     prepare = steps.get("prepare")
     if not isinstance(prepare, ColumnTransformer):
         return rules
+    flagged: set[str] = set()
     for _, part, columns in getattr(prepare, "transformers_", []):
         if not isinstance(columns, list) or isinstance(part, str):
+            continue
+        if isinstance(part, MissingIndicator):  # a 0/1 column of its own says "was missing"
+            flagged.update(columns)
             continue
         inner = part.steps if isinstance(part, Pipeline) else [("", part)]
         imputer = next((s for _, s in inner if isinstance(s, SimpleImputer)), None)
@@ -288,6 +293,8 @@ def fill_rules(model: Any, features: list[str], types: dict[str, str]) -> dict[s
                     "no level (all zeros)" if handle == "ignore" else "an error"))
             if said:
                 rules[column] = "; ".join(said)
+    for column in flagged & set(rules):
+        rules[column] += "; and its missing-value indicator set to 1"
     return rules
 
 
