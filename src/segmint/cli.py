@@ -158,8 +158,23 @@ def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     with _guarded():
+        from segmint.spec import load_spec
+
+        loaded = load_spec(spec)
+        if output is not None:
+            loaded = loaded.model_copy(update={"output": str(output)})
         with _progress() as progress:
-            result = run(spec, output=output, progress=progress, threads=threads)
+            if loaded.deploy is not None:  # a scheduled re-run of a published model
+                from segmint.deploy.schedule import rerun
+
+                done = rerun(loaded, progress=progress, threads=threads)
+            else:
+                result = run(loaded, progress=progress, threads=threads)
+        if loaded.deploy is not None:
+            if done.run is not None:
+                _summary(done.run)
+            out.print(done.summary(), highlight=False)
+            return
         _summary(result)
 
 
@@ -297,6 +312,26 @@ def models_publish(run_dir: Path = typer.Argument(..., metavar="RUN", help="a ru
         model = _store(models).publish(run_dir, solution, name)
     out.print(f"published {model.name} v{model.version} "
               f"({model.info['solution']['name']}) -> {model.path}", highlight=False)
+
+
+@models_app.command("history")
+def models_history(name: str = typer.Argument(..., help="a published model's name"),
+                   models: Path | None = typer.Option(None, "--models", help=MODELS_HELP)) -> None:
+    """The scheduled re-runs of a model: when, score or re-fit, version, customers, new, lapsed."""
+    from rich.table import Table
+
+    from segmint.deploy.schedule import history
+
+    with _guarded():
+        found = history(models, name)
+    if found.empty:
+        err.print(f"no scheduled re-runs of {name} yet (a spec with deploy: {{model: {name}}})")
+        return
+    table = Table("when", "mode", "version", "customers", "new", "lapsed", "folder")
+    for row in found.itertuples():
+        table.add_row(*(str(v) for v in (row.when, row.mode, row.version, row.customers, row.new,
+                                         row.lapsed, row.folder)))
+    out.print(table)
 
 
 @app.command()

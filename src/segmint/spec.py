@@ -12,7 +12,7 @@ from segmint.errors import SpecError, public
 __all__ = [
     "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "OutlierSpec", "PrepareSpec", "SweepSpec",
     "AlgorithmSpec", "RepresentationSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
-    "RecommendSpec", "InteractionsSpec", "SplitSpec", "SideFeaturesSpec",
+    "RecommendSpec", "InteractionsSpec", "SplitSpec", "SideFeaturesSpec", "DeploySpec", "ExportSpec",
 ]
 
 #: The roles a transactions source maps its columns to. ``amount`` is a line total (what the
@@ -401,6 +401,31 @@ class RecommendSpec(_Model):
     item_features: SideFeaturesSpec | None = None
 
 
+class ExportSpec(_Model):
+    """Where a scheduled re-run's scores go (segmint.deploy.export)."""
+
+    # a SQLAlchemy URL (postgresql://, sqlite:///, duckdb:///) or a .parquet / .csv path;
+    # ${NAME} references are filled from the environment when segmint connects; None: the
+    # environment variable SEGMINT_EXPORT_URL
+    url: str | None = None
+    table: str = "customer_segments"
+    mode: Literal["replace", "upsert"] = "replace"
+
+
+class DeploySpec(_Model):
+    """A spec that maintains a published model (segmint.deploy.schedule): ``segmint run``
+    scores the new data with it, or re-fits and publishes the next version with the segments
+    matched to the published ones, keeps a history and reports how customers moved."""
+
+    model: str = Field(min_length=1, max_length=128)  # the published model's name
+    models: str | None = None  # its folder; None: SEGMINT_MODELS, else ./models
+    mode: Literal["score", "refit"] = "score"
+    # refit: new segments are matched to the published ones by their members (the same
+    # customers); one sharing no more than this Jaccard with any is a new segment
+    min_jaccard: float = Field(default=0.1, ge=0.0, lt=1.0)
+    export: ExportSpec | None = None
+
+
 class RunSpec(_Model):
     name: str = Field(default="run", max_length=100)
     seed: int = Field(default=0, ge=0, lt=2**32)
@@ -411,6 +436,7 @@ class RunSpec(_Model):
     select: SelectSpec = Field(default_factory=SelectSpec)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
     recommend: RecommendSpec | None = None  # `segmint recommend SPEC.yaml` reads this
+    deploy: DeploySpec | None = None  # scheduled re-runs of a published model
     output: str = "runs"
 
     @field_validator("name")

@@ -180,7 +180,8 @@ class PublishedModel:
                       model=model, prepared_columns=list(info.get("prepared_columns") or []),
                       centers=centers, rules=rules, outliers=outliers,
                       format_version=int(info.get("run_format", L.FORMAT_VERSION)),
-                      where=str(self.path))
+                      where=str(self.path),
+                      relabel={int(k): int(v) for k, v in (info.get("relabel") or {}).items()})
 
     def score(self, data: Any) -> pd.DataFrame:
         """customer, segment, name, distance and nearest_centroids_distance (every centroid,
@@ -281,7 +282,8 @@ class ModelStore:
                    "created_at", "run", "error"]
         return pd.DataFrame(rows, columns=columns)
 
-    def publish(self, run: Any, solution: str | None = None, name: str | None = None,
+    def publish(self, run: Any, solution: str | None = None, name: str | None = None, *,
+                relabel: dict[int, int] | None = None, names: dict[int, str] | None = None,
                 ) -> PublishedModel:
         """Publish a solution of a run (the recommended one by default) as the next version
         of ``name`` (default: the run's spec name).
@@ -291,6 +293,10 @@ class ModelStore:
         run : a :class:`segmint.runs.Run`, or a run folder's path
         solution : a solution of the run; the recommended one when None
         name : the model's name; the spec's ``name`` when None
+        relabel : the solution's segment ids -> the ids the model scores as (a re-fit whose
+            segments were matched to the published ones keeps their ids); None keeps them
+        names : segment id (after ``relabel``) -> name, over the profile's names (a matched
+            segment keeps its published name: "Insiders" stays "Insiders")
 
         Returns
         -------
@@ -307,7 +313,8 @@ class ModelStore:
         version = (self.versions(name) or [0])[-1] + 1
         final = self.root / name / f"v{version}"
         with atomic_dir(final) as tmp:
-            info = _write_version(Path(tmp), run, chosen, name, version)
+            info = _write_version(Path(tmp), run, chosen, name, version, relabel=relabel or {},
+                                  names=names or {})
         log.info("published %s v%d (solution %s of run %s)", name, version, chosen.name,
                  run.manifest.get("run_id"))
         model = PublishedModel(final)
@@ -315,7 +322,8 @@ class ModelStore:
         return model
 
 
-def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int) -> dict[str, Any]:
+def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int, *,
+                   relabel: dict[int, int], names: dict[int, str]) -> dict[str, Any]:
     """Write one version's files into ``folder`` (made whole by the caller); return model.json."""
     import segmint
     from segmint._secrets import redact_obj
@@ -336,10 +344,17 @@ def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int)
         scorer.centers.to_parquet(folder / CENTERS, index=False)
     if scorer.rules is not None:
         (folder / RULES).write_text(json.dumps(scorer.rules, indent=1), encoding="utf-8")
+    def ids(values: Any) -> Any:
+        return values.map(lambda s: relabel.get(int(s), int(s))).astype("int64")
+
     profile = chosen.profile()
+    profile["segment"] = ids(profile["segment"])
+    names = {**{int(s): str(n) for s, n in zip(profile["segment"], profile["name"], strict=True)},
+             **{int(s): str(n) for s, n in names.items()}}
+    profile["name"] = profile["segment"].map(lambda s: names.get(int(s), "outliers"))
     profile.to_parquet(folder / PROFILE, index=False)
     labels = chosen.labels()
-    names = {int(s): str(n) for s, n in zip(profile["segment"], profile["name"], strict=True)}
+    labels["segment"] = ids(labels["segment"])
     assignments = pd.DataFrame({"customer": labels["customer"].astype("string"),
                                 "segment": labels["segment"].astype("int64")})
     assignments["name"] = assignments["segment"].map(lambda s: names.get(int(s), "outliers"))
@@ -379,6 +394,7 @@ def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int)
                      for s in sorted(set(names) | set(int(x) for x in sizes.index))],
         "outliers": None if not said else {k: said.get(k) for k in (
             "method", "contamination", "mode", "scaling", "threshold")},
+        "relabel": {str(k): int(v) for k, v in relabel.items()},
         "spec": spec,
         "files": files,
     }

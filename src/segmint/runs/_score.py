@@ -94,10 +94,18 @@ class Scorer:
     format_version: int = 3
     scorable: bool = True
     where: str | None = None
+    #: the model's own segment ids -> the ids it scores as (a re-fit published with its
+    #: segments matched to the earlier version's: deploy.schedule); None keeps them
+    relabel: dict[int, int] | None = None
 
     # ---------------------------------------------------------------- input
     def customer_rows(self, data: Any) -> pd.DataFrame:
-        """The customers in ``data`` as rows of the model's features, indexed by customer id.
+        """The customers in ``data`` as rows of the model's features (:meth:`customer_table`)."""
+        return self.customer_table(data)[self.features]
+
+    def customer_table(self, data: Any) -> pd.DataFrame:
+        """The customers in ``data`` as a customer table indexed by customer id: the model's
+        features and whatever else the recipe made (the revenue column among them).
 
         ``data`` is a customer table (the features, ids in a ``customer`` column, an id-named
         column or the index) or raw input of the run's kind (transactions, or a customer
@@ -123,7 +131,7 @@ class Scorer:
         elif missing:
             raise InputError(f"the customer rows lack the feature {missing[0]!r} the model "
                              f"needs (it needs {features})", column=missing[0])
-        return table[features]
+        return table
 
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame``'s features as the fitted preparation takes them, after checking every
@@ -204,6 +212,8 @@ class Scorer:
         own = np.full(len(Z), np.nan)
         for j, s in enumerate(ids):
             own[segment == s] = dist[segment == s, j]
+        if self.relabel:
+            segment, ids = _relabelled(segment, self.relabel), _relabelled(ids, self.relabel)
         return Scores(customer=frame.index.astype(str).to_numpy(dtype=object), segment=segment,
                       name=self._names_of(segment), distance=own,
                       ids=np.asarray(ids, dtype=np.int64), dist=dist)
@@ -316,6 +326,13 @@ def ids_of_customer_table(data: pd.DataFrame) -> pd.DataFrame:
         raise InputError("a customer id is missing", file="DataFrame", column=str(id_column),
                          row=int(np.flatnonzero(ids.isna())[0]) + 1)
     return table.set_axis(ids.rename("customer"), axis=0)
+
+
+def _relabelled(segments: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    out = np.asarray(segments, dtype=np.int64).copy()
+    for own in np.unique(out):
+        out[segments == own] = mapping.get(int(own), int(own))
+    return out
 
 
 def _euclidean(Z: np.ndarray, C: np.ndarray) -> np.ndarray:
