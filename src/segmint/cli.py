@@ -338,26 +338,93 @@ def models_history(name: str = typer.Argument(..., help="a published model's nam
 def score(model: str = typer.Argument(..., help="a published model's name, or its version folder"),
           input: Path = typer.Argument(..., help="customers (a customer table) or raw input of the "
                                                  "model's kind (transactions)"),
-          output: Path = typer.Option(..., "--output", "-o", help="scores: .parquet or .csv"),
+          output: Path | None = typer.Option(None, "--output", "-o",
+                                                help="scores: .parquet or .csv"),
+          to: str | None = typer.Option(None, "--to", help="export the scores to a database: a "
+                                        "SQLAlchemy URL (${VAR} filled from the environment), or "
+                                        "'env' for SEGMINT_EXPORT_URL"),
+          table: str = typer.Option("customer_segments", "--table", help="the table --to writes"),
+          mode: str = typer.Option("replace", "--mode", help="--to: replace (the table appears "
+                                   "whole) or upsert (by customer)"),
           version: int | None = typer.Option(None, "--version", min=1, help="default: the newest"),
           models: Path | None = typer.Option(None, "--models", help=MODELS_HELP),
           chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1,
                                          help="customers scored at a time")) -> None:
-    """Score customers with a published model, in chunks (ML.PREDICT's columns)."""
+    """Score customers with a published model, in chunks (ML.PREDICT's columns), to a file,
+    a database table, or both."""
+    import tempfile
+
+    import pandas as pd
+
+    from segmint import SegmintError
     from segmint.deploy.models import PublishedModel
     from segmint.deploy.score import score_file
 
     with _guarded():
+        if output is None and to is None:
+            raise SegmintError("say where the scores go: -o FILE (.parquet or .csv), --to URL, "
+                               "or both")
         folder = Path(model)
         published = PublishedModel(folder) if (folder / "model.json").is_file() \
             else _store(models).get(model, version)
-        with _progress() as progress:
-            update = None if progress is None else \
-                (lambda d, t, w: progress("score", d, t, w))
-            result = score_file(published, input, output, chunk_rows=chunk_rows, progress=update)
-    sizes = ", ".join(f"{s}: {n:,}" for s, n in result.sizes.items())
-    err.print(f"{result.customers:,} customers scored with {published.name} v{published.version} "
-              f"in {result.seconds:.1f} s -> {output} (segments {sizes})", highlight=False)
+        with contextlib.ExitStack() as stack:
+            target = output
+            if target is None:
+                target = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "scores.parquet"
+            with _progress() as progress:
+                update = None if progress is None else \
+                    (lambda d, t, w: progress("score", d, t, w))
+                result = score_file(published, input, target, chunk_rows=chunk_rows,
+                                    progress=update)
+            sizes = ", ".join(f"{s}: {n:,}" for s, n in result.sizes.items())
+            err.print(f"{result.customers:,} customers scored with {published.name} "
+                      f"v{published.version} in {result.seconds:.1f} s"
+                      + (f" -> {output}" if output is not None else "") + f" (segments {sizes})",
+                      highlight=False)
+            if to is not None:
+                from segmint.deploy.export import export
+
+                frame = pd.read_parquet(target) if target.suffix == ".parquet" else \
+                    _scores_from_csv(target)
+                done = export(frame, None if to == "env" else to, table=table, mode=mode,
+                              model_version=f"{published.name} v{published.version}")
+                err.print(f"exported {done.rows:,} rows to {done.target}"
+                          + (f" table {done.table}" if done.table else "")
+                          + f" ({done.mode}, {done.seconds:.1f} s)", highlight=False)
+
+
+def _scores_from_csv(path: Path):
+    """Scores written as CSV, read back for an export (the nearest list is JSON text there)."""
+    import json
+
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype={"customer": str})
+    frame["nearest_centroids_distance"] = frame["nearest_centroids_distance"].map(json.loads)
+    return frame
+
+
+@app.command()
+def serve(models: Path | None = typer.Option(None, "--models", help=MODELS_HELP),
+          runs: Path = typer.Option(Path("runs"), "--runs",
+                                    help="the runs folder (GET /runs, recommendations)"),
+          host: str = typer.Option("127.0.0.1", "--host"),
+          port: int = typer.Option(8000, "--port", min=1, max=65535),
+          api_key_file: Path | None = typer.Option(
+              None, "--api-key-file", help="a file holding the API key (default: SEGMINT_API_KEY)"),
+          max_body_mb: float = typer.Option(8.0, "--max-body-mb", min=0.001,
+                                            help="largest request body accepted (413 beyond)"),
+          max_rows: int = typer.Option(10_000, "--max-rows", min=1,
+                                       help="most rows one /score request may hold (413 beyond)")
+          ) -> None:
+    """Serve scoring, models, segments, customers and runs over HTTP (FastAPI; an API key on
+    every data route). OpenAPI schema at /openapi.json."""
+    from segmint.deploy.models import models_root
+    from segmint.deploy.service import serve as run_service
+
+    with _guarded():
+        run_service(models_root(models), runs, host=host, port=port, api_key_file=api_key_file,
+                    max_body_bytes=int(max_body_mb * 1024 * 1024), max_rows=max_rows)
 
 
 def _recommend_summary(run) -> None:

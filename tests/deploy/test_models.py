@@ -246,5 +246,22 @@ def test_the_cli_publishes_lists_shows_and_scores(retail_run, tmp_path):
     scored = pd.read_parquet(out)
     labels = retail_run.solution().labels()
     assert len(scored) == len(labels)
+    # to a database table: the same scores, stamped with the model's version
+    database = tmp_path / "crm.db"
+    result = runner.invoke(app, ["score", "retail", str(out.with_name("customers.csv")), "--to",
+                                 f"sqlite:///{database}", "--table", "segments", "--models", models])
+    assert result.exit_code == 1 and "customers.csv" in result.output  # no such file yet
+    retail_run.customers().reset_index().to_csv(out.with_name("customers.csv"), index=False)
+    result = runner.invoke(app, ["score", "retail", str(out.with_name("customers.csv")), "--to",
+                                 f"sqlite:///{database}", "--table", "segments", "--models", models])
+    assert result.exit_code == 0, result.output
+    import sqlite3
+
+    with sqlite3.connect(database) as con:
+        table = pd.read_sql("SELECT customer, segment, model_version FROM segments", con)
+    expected = labels.assign(customer=labels["customer"].astype(str)).set_index("customer")
+    assert (table.set_index("customer")["segment"] == expected.loc[table["customer"], "segment"]
+            .to_numpy()).all()
+    assert set(table["model_version"]) == {"retail v1"}
     result = runner.invoke(app, ["models", "show", "nothing", "--models", models])
     assert result.exit_code == 1 and "no published model 'nothing'" in result.output
