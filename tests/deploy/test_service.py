@@ -116,24 +116,31 @@ def test_key_file_first_line_and_private(tmp_path, monkeypatch):
 
 def test_a_body_above_the_limit_gets_413_by_its_length_and_while_it_streams(folders):
     app = create_app(folders["models"], api_key=KEY, max_body_bytes=1000)
-    client = TestClient(app)
+    requests_seen: list[dict] = []
+
+    async def recorder(scope, receive, send):  # what the app was sent, as the server passed it
+        if scope["type"] == "http":
+            requests_seen.append(dict(scope["headers"]))
+        await app(scope, receive, send)
+
+    client = TestClient(recorder)
+    headers = {**WITH_KEY, "Content-Type": "application/json"}
     big = json.dumps({"rows": [{"customer": str(i), "x": 1.0} for i in range(100)]}).encode()
     assert len(big) > 1000
-    response = client.post("/score", content=big, headers={**WITH_KEY,
-                                                            "Content-Type": "application/json"})
+    response = client.post("/score", content=big, headers=headers)
+    assert response.status_code == 413 and response.json() == {
+        "error": "the request body is larger than this server takes (1,000 bytes)",
+        "limit_bytes": 1000}
+    assert requests_seen[-1][b"content-length"] == str(len(big)).encode()
+
+    response = client.post("/score", content=(big[i:i + 100] for i in range(0, len(big), 100)),
+                           headers=headers)
     assert response.status_code == 413 and response.json()["limit_bytes"] == 1000
-
-    seen = []
-
-    def chunks():  # no Content-Length: httpx sends it chunked
-        for start in range(0, len(big), 100):
-            seen.append(start)
-            yield big[start:start + 100]
-
-    response = client.post("/score", content=chunks(), headers={
-        **WITH_KEY, "Content-Type": "application/json"})
-    assert response.status_code == 413
-    assert "limit_bytes" in response.json()
+    assert b"content-length" not in requests_seen[-1]  # it was counted as it came
+    assert requests_seen[-1][b"transfer-encoding"] == b"chunked"
+    at_limit = b'{"rows": []}'.ljust(1000)  # exactly the limit passes
+    for content in (at_limit, (at_limit[i:i + 100] for i in range(0, 1000, 100))):
+        assert client.post("/score", content=content, headers=headers).status_code != 413
 
 
 def test_more_rows_than_the_batch_limit_get_413(folders):
@@ -192,6 +199,8 @@ def test_score_gives_what_the_published_model_gives(client, published, folders):
     assert list(got["name"]) == list(expected["name"])
     assert got["distance"].to_numpy() == pytest.approx(expected["distance"].to_numpy(), rel=1e-12)
     assert got["nearest_centroids_distance"].tolist() == expected["nearest_centroids_distance"].tolist()
+    assert client.post("/score", headers=WITH_KEY, json={"rows": []}).json() == {
+        "model": "retail", "version": 1, "rows": []}
     # the same customers score to the segments the run gave them (nearest centre, same data)
     labels = folders["run"].solution().labels().set_index("customer")["segment"]
     outliers = got["segment"] == -1
@@ -342,6 +351,9 @@ def test_a_real_server_on_localhost_answers_over_http(folders, published):
             assert http.post("/score", json={"rows": rows}).status_code == 401
             response = http.post("/score", headers=WITH_KEY, content=b"x" * (9 * 1024 * 1024))
             assert response.status_code == 413
+            chunks = (b"x" * 65536 for _ in range(144))  # 9 MiB, chunked: no Content-Length
+            response = http.post("/score", headers=WITH_KEY, content=chunks)
+            assert response.status_code == 413 and response.json()["limit_bytes"] == 8 * 1024 * 1024
     finally:
         server.should_exit = True
         thread.join(timeout=20)

@@ -659,10 +659,9 @@ def create_app(models: Path, runs: Path | None = None, *, api_key: str | None = 
                                 f"most {max_rows:,}: split the batch", field="rows")
         pm = store.get(model, version)
         request.state.model, request.state.version = pm.name, int(pm.version)
-        frame = _rows_frame(body.rows, list(pm.features), dict(pm.types))
-        scored = pm.score(frame)
-        return JSONResponse({"model": pm.name, "version": int(pm.version),
-                             "rows": _scored_rows(scored)})
+        scored = [] if not body.rows else \
+            _scored_rows(pm.score(_rows_frame(body.rows, list(pm.features), dict(pm.types))))
+        return JSONResponse({"model": pm.name, "version": int(pm.version), "rows": scored})
 
     @app.get("/models", dependencies=keyed, responses=_ERRORS,
              summary="The published models, one record per version")
