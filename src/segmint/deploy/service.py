@@ -39,7 +39,7 @@ Model choice: ``?model=`` may be left out while exactly one model name is publis
 version defaults to that name's latest. The store's folder is listed on each request, so a newly
 published version serves at once; each version is loaded once and kept (the last few used). A
 customer's segment comes from :meth:`PublishedModel.assignments` (the newest scheduled re-run's
-scores, else the publishing run's labels), re-read every few seconds.
+scores, else the publishing run's labels), re-read every 30 seconds.
 
 Docs: ``/openapi.json`` is served (no key: it holds no data). The Swagger UI (``/docs``) is off
 by default (``docs=True`` turns it on): its page loads its JavaScript from a CDN
@@ -91,8 +91,8 @@ DEFAULT_MAX_ROWS = 10_000
 #: how long a listing of recommend runs is trusted before the folder is read again
 _LISTING_SECONDS = 1.0
 #: how long the customers' latest segments are kept before they are read again (a scheduled
-#: re-run of the model writes new ones)
-_ASSIGNMENTS_SECONDS = 5.0
+#: re-run of the model writes new ones, typically daily)
+_ASSIGNMENTS_SECONDS = 30.0
 #: published versions kept loaded at once
 _LOADED_MODELS = 8
 
@@ -374,15 +374,16 @@ def _describe_run(folder: Path) -> dict[str, Any]:
 
 
 class _Recommendations:
-    """The newest recommend run's recommendations in the runs folder, by customer, re-read
-    when a newer run appears or its file changes."""
+    """The newest recommend run's recommendations in the runs folder (newest by its
+    manifest's ``created``), looked up by customer; the folder is looked at again at most once
+    a second, and the table re-read when a newer run appears or its file changes."""
 
     def __init__(self, runs: Path | None) -> None:
         self.runs = runs
         self._lock = threading.Lock()
         self._checked = -math.inf
         self._source: tuple[Path, float] | None = None
-        self._by_customer: dict[str, pd.DataFrame] = {}
+        self._table: pd.DataFrame | None = None  # sorted by customer, then rank
         self._run_id: str | None = None
 
     def _newest(self) -> Path | None:
@@ -394,29 +395,38 @@ class _Recommendations:
                 found.append((str(manifest.get("created") or ""), folder.name, folder))
         return max(found)[2] if found else None
 
+    def _refresh(self) -> None:
+        self._checked = time.monotonic()
+        newest = self._newest()
+        try:
+            source = None if newest is None else \
+                (newest, (newest / "recommendations.parquet").stat().st_mtime)
+            if source == self._source:
+                return
+            self._source, self._table, self._run_id = source, None, None
+            if newest is not None:
+                table = pd.read_parquet(newest / "recommendations.parquet")
+                table["customer"] = table["customer"].astype("string")
+                self._table = table.sort_values(["customer", "rank"], kind="stable") \
+                    .set_index("customer", drop=False)
+                self._run_id = newest.name
+        except Exception as exc:  # a damaged file: customers are served without recommendations
+            log.warning("recommendations of run %s are unreadable (%s); serving customers "
+                        "without them", getattr(newest, "name", "?"), type(exc).__name__)
+
     def of(self, customer: str, top: int) -> tuple[str | None, list[dict[str, Any]] | None]:
         """(the recommend run's id, the customer's top recommendations), or (None, None) when
-        the runs folder holds no recommend run."""
+        the runs folder holds no (readable) recommend run."""
         if self.runs is None:
             return None, None
         with self._lock:
             if time.monotonic() - self._checked > _LISTING_SECONDS:
-                self._checked = time.monotonic()
-                newest = self._newest()
-                source = None if newest is None else \
-                    (newest, (newest / "recommendations.parquet").stat().st_mtime)
-                if source != self._source:
-                    self._source, self._run_id = source, None if newest is None else newest.name
-                    self._by_customer = {}
-                    if newest is not None:
-                        table = pd.read_parquet(newest / "recommendations.parquet")
-                        table["customer"] = table["customer"].astype("string")
-                        self._by_customer = {str(c): g.sort_values("rank")
-                                             for c, g in table.groupby("customer", sort=False)}
-            if self._run_id is None:
-                return None, None
-            rows = self._by_customer.get(customer)
-            return self._run_id, [] if rows is None else _records(rows.head(top))
+                self._refresh()
+            table, run_id = self._table, self._run_id
+        if table is None:
+            return None, None
+        start, stop = table.index.slice_locs(customer, customer)
+        return run_id, _records(table.iloc[start:min(stop, start + top)].reset_index(drop=True))
 
 
 # ------------------------------------------------------------------- JSON helpers
@@ -549,14 +559,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 # ------------------------------------------------------------------- the app
 
-def create_app(models: Path, runs: Path | None = None, *, api_key: str | None = None,
+def create_app(models: str | Path | None, runs: str | Path | None = None, *, api_key: str | None = None,
                api_key_file: Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_rows: int = DEFAULT_MAX_ROWS, docs: bool = False) -> FastAPI:
     """The service as an ASGI app (FastAPI) over a folder of published models.
 
     Parameters
     ----------
-    models : folder of published models (:class:`segmint.deploy.models.ModelStore`)
+    models : folder of published models (:class:`segmint.deploy.models.ModelStore`); None:
+        ``SEGMINT_MODELS``, else ``models`` (:func:`segmint.deploy.models.models_root`)
     runs : folder of run folders, for GET /runs and for recommendations; optional
     api_key : the key clients must send; default the first line of ``api_key_file``, else
         the environment variable ``SEGMINT_API_KEY``; with none of them: SpecError
@@ -584,9 +595,10 @@ def create_app(models: Path, runs: Path | None = None, *, api_key: str | None = 
     segmint.errors.SpecError: the service needs an API key: ...
     """
     from segmint import __version__
+    from segmint.deploy.models import models_root
 
     key = _resolve_key(api_key, api_key_file)
-    models = Path(models)
+    models = models_root(models)
     if not models.is_dir():
         raise SpecError("the models folder does not exist (publish a model first)", file=str(models))
     if runs is not None and not Path(runs).is_dir():
@@ -757,8 +769,8 @@ def _scored_rows(scored: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def serve(models: Path, runs: Path | None = None, host: str = "127.0.0.1", port: int = 8000,
-          **limits: Any) -> None:
+def serve(models: str | Path | None, runs: str | Path | None = None, host: str = "127.0.0.1",
+          port: int = 8000, **limits: Any) -> None:
     """Run the service with uvicorn until interrupted (``segmint serve``).
 
     ``limits`` go to :func:`create_app` (``api_key``, ``api_key_file``, ``max_body_bytes``,
@@ -770,7 +782,7 @@ def serve(models: Path, runs: Path | None = None, host: str = "127.0.0.1", port:
     """
     import uvicorn
 
-    app = create_app(Path(models), None if runs is None else Path(runs), **limits)
+    app = create_app(models, runs, **limits)
     if not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.addFilter(RedactingFilter())
