@@ -296,6 +296,29 @@ def test_a_customer_gets_recommendations_once_a_recommend_run_exists(client, pub
     assert runs[recs.path.name]["customers"] == recs.manifest["interactions"]["customers"]
 
 
+def test_an_unexpected_error_is_a_json_500_without_a_traceback(client, published, folders,
+                                                               monkeypatch, caplog):
+    from segmint.deploy.models import PublishedModel
+
+    def broken(self, data):
+        raise RuntimeError("boom in the scorer at /srv/secret/path")
+
+    monkeypatch.setattr(PublishedModel, "score", broken)
+    with caplog.at_level(logging.INFO, logger="segmint.deploy.service"):
+        response = client.post("/score", headers=WITH_KEY,
+                               json={"rows": customer_rows(folders["run"], 2)})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error (the server's log has the details)"}
+    assert "boom" in caplog.text and "Traceback" in caplog.text  # the trace goes to the log
+    assert json.loads(caplog.records[-1].getMessage())["status"] == 500
+
+
+def test_swagger_ui_only_when_asked(folders):
+    assert TestClient(create_app(folders["models"], api_key=KEY)).get("/docs").status_code == 401
+    page = TestClient(create_app(folders["models"], api_key=KEY, docs=True)).get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+
+
 # ------------------------------------------------------------------ logs
 
 def test_logs_are_one_json_line_per_request_without_key_query_or_body(client, published,
