@@ -112,6 +112,15 @@ def test_key_file_first_line_and_private(tmp_path, monkeypatch):
         create_app(tmp_path, api_key_file=path)
 
 
+def test_a_runs_folder_not_made_yet_lists_nothing(folders, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="segmint.deploy.service"):
+        client = TestClient(create_app(folders["models"], tmp_path / "runs", api_key=KEY))
+    assert "does not exist (yet)" in caplog.text
+    assert client.get("/runs", headers=WITH_KEY).json() == []
+    with pytest.raises(SpecError, match="models folder does not exist"):
+        create_app(tmp_path / "no-models", api_key=KEY)
+
+
 # ------------------------------------------------------------------ limits
 
 def test_a_body_above_the_limit_gets_413_by_its_length_and_while_it_streams(folders):

@@ -568,7 +568,8 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
     ----------
     models : folder of published models (:class:`segmint.deploy.models.ModelStore`); None:
         ``SEGMINT_MODELS``, else ``models`` (:func:`segmint.deploy.models.models_root`)
-    runs : folder of run folders, for GET /runs and for recommendations; optional
+    runs : folder of run folders, for GET /runs and for recommendations; optional (one
+        that does not exist yet lists nothing, with a warning at start)
     api_key : the key clients must send; default the first line of ``api_key_file``, else
         the environment variable ``SEGMINT_API_KEY``; with none of them: SpecError
     api_key_file : a file readable by its owner only, holding the key on its first line
@@ -601,8 +602,9 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
     models = models_root(models)
     if not models.is_dir():
         raise SpecError("the models folder does not exist (publish a model first)", file=str(models))
-    if runs is not None and not Path(runs).is_dir():
-        raise SpecError("the runs folder does not exist", file=str(runs))
+    if runs is not None and not Path(runs).is_dir():  # optional: GET /runs is empty until it is
+        log.warning("the runs folder %s does not exist (yet): GET /runs lists nothing and "
+                    "customers get no recommendations until it does", runs)
     if max_body_bytes < 1 or max_rows < 1:
         raise SpecError(f"the limits must be positive; got max_body_bytes={max_body_bytes}, "
                         f"max_rows={max_rows}")
