@@ -21,8 +21,10 @@ with ``model_version`` and ``scored_at``, in one of two modes:
 
 How the rows travel: the frame becomes one Arrow table (NaN -> NULL, lists of structs kept
 as such), and DuckDB turns that into what each target takes: a CSV stream for PostgreSQL's
-``COPY`` (with the list column as JSON, made by DuckDB's ``to_json`` at about 60x the speed
-of ``json.dumps`` per row), rows for SQLite, the table itself for DuckDB.
+``COPY`` (the list column as JSON made by DuckDB's ``to_json``: 0.3 s for 500,000 rows of
+four centroids, where ``json.dumps`` per row took 2.8 s), rows for SQLite, the table itself for
+DuckDB. CSV through COPY rather than psycopg's binary ``write_row``: the rows as Python tuples
+and ``write_row`` alone took 3.3 s for those rows, DuckDB's whole CSV 1.2 s.
 """
 from __future__ import annotations
 
