@@ -362,6 +362,9 @@ def test_a_real_server_on_localhost_answers_over_http(folders, published):
 
     port = _free_port()
     app = create_app(folders["models"], folders["runs"], api_key=KEY)
+    app.state.models.warm()  # as serve() does before listening: the newest versions loaded
+    assert [key for key in app.state.models._loaded] == [("retail", 1)]
+    assert app.state.models._loaded[("retail", 1)]._scorer is not None
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False,
                                            log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -273,6 +273,15 @@ class _Models:
             self._store = ModelStore(self.root)
         return self._store
 
+    def warm(self) -> None:
+        """Open the newest version of every published model and load its fitted model, so
+        the first request does not wait for it; a damaged one is logged and left."""
+        for name in self.store.names():
+            try:
+                self.get(name, None).scorer  # noqa: B018  (the property loads it)
+            except SegmintError as exc:
+                log.warning("model %s cannot be loaded: %s", name, exc)
+
     def resolve(self, name: str | None, version: int | None) -> tuple[str, int]:
         """The (name, version) a request means: see the module docstring's rule."""
         if name is None:
@@ -603,8 +612,8 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
     if not models.is_dir():
         raise SpecError("the models folder does not exist (publish a model first)", file=str(models))
     if runs is not None and not Path(runs).is_dir():  # optional: GET /runs is empty until it is
-        log.warning("the runs folder %s does not exist (yet): GET /runs lists nothing and "
-                    "customers get no recommendations until it does", runs)
+        log.warning("the runs folder %r does not exist (yet): GET /runs lists nothing and "
+                    "customers get no recommendations until it does", str(runs))
     if max_body_bytes < 1 or max_rows < 1:
         raise SpecError(f"the limits must be positive; got max_body_bytes={max_body_bytes}, "
                         f"max_rows={max_rows}")
@@ -732,6 +741,7 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
         return JSONResponse([_describe_run(folder) for folder in _run_folders(Path(runs))])
 
     app.add_middleware(_Gate, key=key, open_paths=open_paths, max_body_bytes=max_body_bytes)
+    app.state.models = store
     return app
 
 
@@ -784,8 +794,7 @@ def serve(models: str | Path | None, runs: str | Path | None = None, host: str =
     """
     import uvicorn
 
-    app = create_app(models, runs, **limits)
-    if not logging.getLogger().handlers:
+    if not logging.getLogger().handlers and not logging.getLogger("segmint").handlers:
         handler = logging.StreamHandler()
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -794,5 +803,7 @@ def serve(models: str | Path | None, runs: str | Path | None = None, host: str =
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
+    app = create_app(models, runs, **limits)
+    app.state.models.warm()  # before listening: /health answers once the models are loaded
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None,
                 server_header=False)
