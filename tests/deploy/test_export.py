@@ -189,7 +189,8 @@ def test_replace_swaps_the_table_under_a_concurrent_reader(postgres_url):
             == [(f"{table}_pkey",)]
 
 
-def test_upsert_updates_inserts_and_keeps_the_rest(postgres_url):
+def test_upsert_updates_inserts_and_keeps_the_rest(postgres_url, monkeypatch):
+    monkeypatch.setattr(export_module, "_COPY_ROWS", 300)  # COPY in four CSV parts
     table = "upsert_segments"
     before = _scored(1_000)
     after = _scored(1_000, seed=2, start=500)  # c500..c999 updated, c1000..c1499 new
@@ -247,6 +248,7 @@ def test_killed_connection_leaves_the_old_table(postgres_url, monkeypatch, mode)
 
     monkeypatch.setattr(export_module, "_csv_chunks", chunks_then_kill)
     monkeypatch.setattr(export_module, "_COPY_CHUNK", 16 * 1024)
+    monkeypatch.setattr(export_module, "_COPY_ROWS", 5_000)  # parts still to make when killed
     with pytest.raises(SegmintError) as caught:
         export(_scored(20_000, seed=3, start=1_000), url, table=table, mode=mode)
     assert killed == [True]
@@ -258,6 +260,8 @@ def test_killed_connection_leaves_the_old_table(postgres_url, monkeypatch, mode)
     with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
         assert _table_digest(conn, table) == before
         assert _staging_tables(conn) == []
+    # the thread making CSV parts has stopped too
+    assert not [t for t in threading.enumerate() if t.name == "segmint-export-csv"]
 
 
 # --------------------------------------------------------------------------- SQLite, DuckDB, files
