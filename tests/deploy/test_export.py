@@ -323,6 +323,19 @@ def test_replace_and_upsert_round_trip(tmp_path, kind):
         assert not [p.name for p in tmp_path.iterdir() if "stage" in p.name]
 
 
+def test_rule_based_rows_keep_the_list_type(tmp_path):
+    """Rule-based solutions have no centroids: all-empty lists are still a list of structs."""
+    rules = _scored(3).assign(nearest_centroids_distance=[[], [], []])
+    export(rules, str(tmp_path / "rfm.parquet"))
+    export(rules, f"duckdb:///{tmp_path}/rfm.duckdb", table="rfm")
+    kind = "list<element: struct<centroid_id: int64, distance: double>>"
+    assert str(pq.read_schema(tmp_path / "rfm.parquet").field("nearest_centroids_distance").type) == kind
+    with duckdb.connect(str(tmp_path / "rfm.duckdb")) as con:
+        rel = con.sql("SELECT nearest_centroids_distance FROM rfm")
+        assert [str(t) for t in rel.types] == ['STRUCT(centroid_id BIGINT, "distance" DOUBLE)[]']
+        assert rel.fetchall() == [([],)] * 3
+
+
 def test_file_upsert_keeps_untouched_rows_in_place(tmp_path):
     path = tmp_path / "segments.csv"
 

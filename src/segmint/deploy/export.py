@@ -773,6 +773,15 @@ def _json_text(rows: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     return rows.assign(**{c: pd.array(v, dtype="string") for c, v in zip(nested, text.values(), strict=True)})
 
 
+def _typed_nearest(rows: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """The rows for Parquet: a nearest_centroids_distance column of only empty lists (a
+    rule-based solution's) held as Arrow's list<struct>, which pandas would store as list<null>."""
+    if kinds.get(NEAREST) != "json" or any(len(v) for v in rows[NEAREST] if v is not None):
+        return rows
+    column = _arrow(rows[[NEAREST]], {NEAREST: "json"}).column(0)
+    return rows.assign(**{NEAREST: pd.arrays.ArrowExtensionArray(column)})
+
+
 def _merged(old: pd.DataFrame, new: pd.DataFrame, key: str, shown: str) -> tuple[pd.DataFrame, int]:
     """Old rows with the new ones in place of those of the same key, new keys appended; how
     many were updated."""
@@ -797,7 +806,7 @@ def _write_file(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, shown:
     path = Path(expand_env(given, what="the export target")) if "${" in given else Path(given)
     if not path.parent.is_dir():
         raise SegmintError("the folder to write into does not exist", file=shown)
-    out = rows if kind == "parquet" else _json_text(rows, kinds)
+    out = _typed_nearest(rows, kinds) if kind == "parquet" else _json_text(rows, kinds)
     inserted: int | None = None
     updated: int | None = None
     try:
