@@ -16,9 +16,11 @@ scored rows as sent; anything else counts as an error.
 It prints: errors, latency p50 / p95 / p99 / max (ms, client side, from sending to the whole
 response read), requests/s and rows/s over the whole load, the server's peak RSS (VmHWM) and
 its RSS once the model was loaded, the server's log (one JSON line per request: counted, and
-searched for the key). The peer, measured in the same invocation: the same bodies scored in
-this process by ``PublishedModel.score`` on one thread, no HTTP, no JSON; the ratio says what
-the service costs on top of scoring. Client and server share the machine's cores.
+searched for the key). The peer, measured in the same invocation just before and just after
+the load (their mean is used): the same bodies scored in this process by
+``PublishedModel.score`` on one thread, no HTTP, no JSON; the ratio says what the service costs
+on top of scoring, or gains from several requests at once. Client and server share the
+machine's cores; the load average at start and end says whether anything else did.
 """
 from __future__ import annotations
 
@@ -170,12 +172,16 @@ def main(argv: list[str] | None = None) -> int:
         import pandas as pd
 
         frames = [pd.DataFrame(r) for r in rows]
-        model.score(frames[0])  # load the model first, as the server's first request does
-        t0 = time.perf_counter()
-        for i in range(args.peer_batches):
-            model.score(frames[i % len(frames)])
-        peer_s = time.perf_counter() - t0
-        peer_rows_s = args.peer_batches * args.rows / peer_s
+        model.score(frames[0])  # load the model first, as the server does before listening
+
+        def peer() -> float:
+            """Seconds to score ``--peer-batches`` batches in this process."""
+            t0 = time.perf_counter()
+            for i in range(args.peer_batches):
+                model.score(frames[i % len(frames)])
+            return time.perf_counter() - t0
+
+        peer_times = [peer()]  # before the load, and again after it (the machine may be shared)
 
         key = secrets.token_urlsafe(32)
         port = _free_port()
@@ -201,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
                 proc.wait()
         log_text = log_path.read_text(encoding="utf-8", errors="replace")
+        peer_times.append(peer())
+    peer_s = float(np.mean(peer_times))
+    peer_rows_s = args.peer_batches * args.rows / peer_s
 
     lines = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
     scored = [e for e in lines if e.get("path") == "/score"]
@@ -215,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         "server_rss_loaded_mib": None if rss_loaded is None else rss_loaded / 1024,
         "server_peak_rss_mib": None if peak is None else peak / 1024,
         "peer_rows_per_s": peer_rows_s, "peer_batch_ms": peer_s / args.peer_batches * 1000,
+        "peer_batch_ms_before_after": [t / args.peer_batches * 1000 for t in peer_times],
+        "load_average_start_end": [load0[0], os.getloadavg()[0]],
         "server_log_lines_for_score": len(scored),
         "key_in_server_log": key in log_text,
     }
@@ -227,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     if peak is not None and rss_loaded is not None:
         print(f"server RSS: {rss_loaded / 1024:.0f} MiB with the model loaded, peak "
               f"{peak / 1024:.0f} MiB")
+    before, after = figures["peer_batch_ms_before_after"]
     print(f"peer (PublishedModel.score in process, one thread, no HTTP): "
-          f"{figures['peer_batch_ms']:.1f} ms per {args.rows}-row batch, {peer_rows_s:,.0f} rows/s; "
+          f"{figures['peer_batch_ms']:.1f} ms per {args.rows}-row batch (before the load "
+          f"{before:.1f}, after {after:.1f}), {peer_rows_s:,.0f} rows/s; "
           f"service / peer rows/s: {rps * args.rows / peer_rows_s:.2f}x")
     print(f"server log: {len(scored):,} JSON lines for /score (expected {args.requests + 1:,}); "
           f"key in the log: {'YES' if figures['key_in_server_log'] else 'no'}")
