@@ -189,6 +189,59 @@ def test_replace_swaps_the_table_under_a_concurrent_reader(postgres_url):
             == [(f"{table}_pkey",)]
 
 
+def test_replace_does_not_stall_readers_behind_a_long_query(postgres_url, monkeypatch):
+    """A session reading the table for long keeps the swap from its lock; the export tries in
+    short waits, so the readers queued behind each wait are held up briefly, not for the whole
+    long query: it replaces the table once the query ends, and gives up (nothing changed)
+    when the query outlasts its patience."""
+    monkeypatch.setattr(export_module, "_SWAP_LOCK_TIMEOUT_MS", 200)
+    table = "busy_segments"
+    export(_scored(1_000), postgres_url, table=table)
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
+            while not stop.is_set():
+                started = time.monotonic()
+                conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.005)
+
+    def long_query(holder: psycopg.Connection, seconds: float) -> threading.Timer:
+        holder.execute("BEGIN")
+        holder.execute(f"SELECT count(*) FROM {table}")  # ACCESS SHARE until it commits
+        timer = threading.Timer(seconds, holder.execute, args=("COMMIT",))
+        timer.start()
+        return timer
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        with psycopg.connect(_libpq(postgres_url), autocommit=True) as holder:
+            monkeypatch.setattr(export_module, "_SWAP_PATIENCE_S", 1.0)
+            timer = long_query(holder, 3.0)
+            with pytest.raises(SegmintError, match=f"table {table} stayed in use by other sessions"):
+                export(_scored(2_000), postgres_url, table=table)
+            timer.join()
+            with psycopg.connect(_libpq(postgres_url)) as conn:
+                assert _table_digest(conn, table)[0] == 1_000 and _staging_tables(conn) == []
+
+            monkeypatch.setattr(export_module, "_SWAP_PATIENCE_S", 30.0)
+            timer = long_query(holder, 1.0)
+            started = time.monotonic()
+            assert export(_scored(2_000), postgres_url, table=table).rows == 2_000
+            assert time.monotonic() - started >= 0.9  # it did wait for the long query
+            timer.join()
+    finally:
+        stop.set()
+        reader.join()
+    with psycopg.connect(_libpq(postgres_url)) as conn:
+        assert _table_digest(conn, table)[0] == 2_000
+    assert len(latencies) > 50
+    assert max(latencies) < 1.0  # far below the long queries' 3 s and 1 s
+
+
 def test_upsert_updates_inserts_and_keeps_the_rest(postgres_url, monkeypatch):
     monkeypatch.setattr(export_module, "_COPY_ROWS", 300)  # COPY in four CSV parts
     table = "upsert_segments"

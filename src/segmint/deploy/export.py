@@ -9,7 +9,9 @@ with ``model_version`` and ``scored_at``, in one of two modes:
     table with a random name and, in the same transaction, the old table is dropped and the
     staging table renamed in its place: a reader sees the old rows or the new ones, never a
     part, and never a missing table (PostgreSQL re-resolves a table name after waiting on its
-    lock). Because the staging table is created inside that transaction, a failure at any
+    lock). A swap that finds the table in use by a long query waits at most a second at a time
+    for it, so as not to hold up the readers queued behind, and gives up after two minutes.
+    Because the staging table is created inside that transaction, a failure at any
     point (a killed connection included) rolls it back with everything else: the old table
     is untouched and no staging table is left behind. A file is written to a temporary
     sibling and moved into place.
@@ -84,6 +86,9 @@ _URL_SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://")
 _FILE_SUFFIXES = {".parquet": "parquet", ".csv": "csv"}
 _COPY_CHUNK = 1 << 20
 _COPY_ROWS = 100_000  # rows per CSV part (see _csv_parts)
+# A replace's wait for the old table's lock: per attempt, and in all (see _postgres_swap).
+_SWAP_LOCK_TIMEOUT_MS = 1_000
+_SWAP_PATIENCE_S = 120.0
 # The CSV quote character between DuckDB and PostgreSQL's COPY (see _postgres_copy).
 _COPY_QUOTE = "\x01"
 
@@ -168,8 +173,8 @@ def export(frame: pd.DataFrame, target: str | None = None, *, table: str | None 
         The key column is absent or has missing or repeated values (the error names the
         column and the first bad row, counted from 1); a column's type cannot be written.
     SegmintError
-        The database cannot be reached or refuses the write (one line, password masked);
-        nothing was changed.
+        The database cannot be reached or refuses the write, or a table to replace stayed in
+        use by other sessions for two minutes (one line, password masked); nothing was changed.
 
     Examples
     --------
@@ -515,13 +520,7 @@ def _write_postgres(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, sh
                 _postgres_copy(cur, staging, arrow, kinds)
                 cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
                     sql.Identifier(staging), sql.Identifier(_pkey_name(staging)), sql.Identifier(key)))
-                # The swap: the old table's ACCESS EXCLUSIVE lock is held from here to COMMIT only.
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
-                cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                    sql.Identifier(staging), sql.Identifier(table)))
-                cur.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                    sql.Identifier(table), sql.Identifier(_pkey_name(staging)),
-                    sql.Identifier(_pkey_name(table))))
+                _postgres_swap(cur, staging, table, shown)
                 return None, None
             return _postgres_upsert(cur, arrow, kinds, staging=staging, table=table, key=key,
                                     shown=shown)
@@ -530,6 +529,42 @@ def _write_postgres(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, sh
                            f"{_first_line(exc)}", file=shown) from None
     finally:
         conn.close()
+
+
+def _postgres_swap(cur: psycopg.Cursor[Any], staging: str, table: str, shown: str) -> None:
+    """Put ``staging`` in the place of ``table`` (DROP + RENAME, committed by the caller).
+
+    The DROP needs the old table's ACCESS EXCLUSIVE lock, and while it waits for a long
+    reader to finish, every new reader of the table queues behind it. So each attempt waits
+    at most _SWAP_LOCK_TIMEOUT_MS, then lets the readers through (back to a savepoint, the
+    copied rows kept) and tries again, until _SWAP_PATIENCE_S have passed.
+    """
+    import psycopg
+    from psycopg import sql
+
+    gives_up = time.monotonic() + _SWAP_PATIENCE_S
+    pause = 0.05
+    cur.execute("SAVEPOINT segmint_swap")
+    while True:
+        try:
+            cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                sql.Literal(f"{_SWAP_LOCK_TIMEOUT_MS}ms")))
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+            break
+        except psycopg.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT segmint_swap")
+            if time.monotonic() + pause > gives_up:
+                raise SegmintError(f"table {table} stayed in use by other sessions for "
+                                   f"{_SWAP_PATIENCE_S:g} s, so it could not be replaced; nothing "
+                                   f"was changed", file=shown) from None
+            log.info("table %s is in use; replacing it again in %.2f s", table, pause)
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
+    # From here to COMMIT the lock is held: two renames, no data moved.
+    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+        sql.Identifier(staging), sql.Identifier(table)))
+    cur.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+        sql.Identifier(table), sql.Identifier(_pkey_name(staging)), sql.Identifier(_pkey_name(table))))
 
 
 def _postgres_upsert(cur: psycopg.Cursor[Any], arrow: pa.Table, kinds: dict[str, str], *,
