@@ -224,6 +224,7 @@ def test_a_malformed_row_gets_422_naming_the_row_and_field(client, published, fo
         (2, "frequency", [1, 2], "a numeric value is a number; got list [1, 2]"),
         (4, "returns", True, "a numeric value is a number; got bool true"),
         (5, "customer", None, "the customer id is missing"),
+        (1, "gross_revenue", 10**400, "the value is not a finite number"),
     ]
     for row, field, value, message in cases:
         sent = [dict(r) for r in rows]

@@ -501,10 +501,14 @@ def _rows_frame(rows: list[Any], features: list[str], types: dict[str, str]) -> 
             elif isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
                 raise bad(feature, f"a {kind} value is a number; got {type(value).__name__} "
                                    f"{_clip(value)}")
-            elif not math.isfinite(value):
-                raise bad(feature, "the value is not a finite number")
             else:
-                columns[feature].append(float(value))
+                try:
+                    number = float(value)  # an integer too large for a float overflows
+                except OverflowError:
+                    number = math.inf
+                if not math.isfinite(number):
+                    raise bad(feature, "the value is not a finite number")
+                columns[feature].append(number)
     frame = {"customer": pd.array(columns["customer"], dtype="string")}
     for feature in features:
         if types.get(feature) == "categorical":
