@@ -261,6 +261,9 @@ def test_models_lists_what_was_published(client, published):
     assert (one["name"], one["version"]) == ("retail", 1)
     assert one["features"] == published.features and one["types"] == published.types
     assert one["info"]["solution"] == published.info["solution"]
+    # no server paths or checksums leave the server
+    assert "files" not in one["info"] and "path" not in one["info"]["run"]
+    assert str(published.path.parent.parent) not in str(one)
 
 
 def test_segments_are_the_models_profile(client, published):

@@ -701,9 +701,14 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
                    ) -> JSONResponse:
         pm = store.get(name, version)
         request.state.model, request.state.version = pm.name, int(pm.version)
+        # model.json without what only the server needs: its paths and file checksums
+        info = {k: v for k, v in pm.info.items() if k not in ("files", "relabel")}
+        info["run"] = {k: v for k, v in (info.get("run") or {}).items() if k != "path"}
+        if isinstance(info.get("input"), dict):
+            info["input"] = {k: v for k, v in info["input"].items() if k != "file"}
         return JSONResponse({"name": pm.name, "version": int(pm.version),
                              "features": list(pm.features), "types": dict(pm.types),
-                             "info": _plain(pm.info)})
+                             "info": _plain(info)})
 
     @app.get("/segments", dependencies=keyed, responses=_ERRORS,
              summary="The model's segment profiles")
