@@ -174,8 +174,24 @@ def run_cmd(spec: Path = typer.Argument(..., help="the run spec (YAML)"),
             if done.run is not None:
                 _summary(done.run)
             out.print(done.summary(), highlight=False)
+            if done.migration is not None:
+                _transitions(done.migration.counts)
             return
         _summary(result)
+
+
+def _transitions(counts) -> None:
+    """The transition matrix: where the previous run's segments went (rows) in this one."""
+    from rich.table import Table
+
+    table = Table(title="customers: previous segment (rows) -> this run's (columns)",
+                  title_justify="left")
+    table.add_column("")
+    for column in counts.columns:
+        table.add_column(str(column), justify="right")
+    for name, row in counts.iterrows():
+        table.add_row(str(name), *(f"{int(v):,}" for v in row))
+    out.print(table)
 
 
 @app.command()

@@ -152,6 +152,7 @@ def test_a_scheduled_run_exports_its_scores_from_the_command_line(months, tmp_pa
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 0, result.output
     assert "insiders v2" in result.output and "exported" in result.output
+    assert "previous segment (rows)" in result.output  # the transition matrix is printed
     with sqlite3.connect(database) as con:
         table = pd.read_sql("SELECT customer, segment, name, model_version FROM segments", con)
     expected = months["scored"].scores
