@@ -265,7 +265,7 @@ def fill_rules(model: Any, features: list[str], types: dict[str, str]) -> dict[s
     ...                            ["spend", "region"], ["spend"]).fit(t)
     >>> fill_rules(Pipeline([("prepare", prep)]), ["spend", "region"],
     ...            {"spend": "numeric", "region": "categorical"})["spend"]
-    'missing: the fitted median, 2'
+    'missing: the fitted median, 2; and its missing-value indicator set to 1'
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import MissingIndicator, SimpleImputer
