@@ -256,6 +256,7 @@ def measure(mode: str, model: str, table: str, out: str, chunk: int = 0) -> dict
         raise RuntimeError(f"{mode} failed:\n{proc.stderr[-3000:]}")
     meta = json.loads(Path(out + ".json").read_text())
     meta["process_s"] = time.perf_counter() - t0
+    meta["load_1min"] = os.getloadavg()[0]  # other work on the machine shows here
     if "seconds" in meta:
         meta["customers_per_s"] = meta["customers"] / meta["seconds"]
     return meta
@@ -285,7 +286,8 @@ def check_equal(streamed: str, whole: str) -> dict:
 def _line(label: str, m: dict) -> str:
     return (f"  {label:<34} {m['customers']:>11,} customers {m['seconds']:8.2f} s "
             f"{m['customers_per_s']:>10,.0f} customers/s  peak RSS {m['peak_rss_mib']:6.0f} MiB "
-            f"(at start {m['start_rss_mib']:4.0f}, +{m['peak_rss_mib'] - m['start_rss_mib']:5.0f})")
+            f"(at start {m['start_rss_mib']:4.0f}, +{m['peak_rss_mib'] - m['start_rss_mib']:5.0f}); "
+            f"load {m['load_1min']:.1f}")
 
 
 def bench_model(name: str, info: dict, tables: dict[int, str], n: int, peer_n: int,
