@@ -231,8 +231,10 @@ class Scorer:
             >= float(threshold)
 
     def _names_of(self, segment: np.ndarray) -> np.ndarray:
-        names = self.names
-        return np.array([names.get(int(s), NOISE_NAME) for s in segment], dtype=object)
+        # one lookup per segment, not per customer
+        present, where = np.unique(segment, return_inverse=True)
+        names = np.array([self.names.get(int(s), NOISE_NAME) for s in present], dtype=object)
+        return names[where.reshape(-1)] if len(segment) else np.empty(0, dtype=object)
 
     def _score_by_rules(self, frame: pd.DataFrame) -> Scores:
         """A rule-based solution scores by its rules (RFM: scores on the run's scale, then the
