@@ -23,12 +23,12 @@ with ``model_version`` and ``scored_at``, in one of two modes:
 
 How the rows travel: the frame becomes one Arrow table (NaN -> NULL, lists of structs kept
 as such), and DuckDB turns that into what each target takes: a CSV stream for PostgreSQL's
-``COPY`` (the list column as JSON made by DuckDB's ``to_json``: 0.3 s for 500,000 rows of
-four centroids, where ``json.dumps`` per row took 2.8 s), rows for SQLite, the table itself for
-DuckDB. CSV through COPY rather than psycopg's binary ``write_row``: the rows as Python tuples
-and ``write_row`` alone took 3.3 s for those rows, DuckDB's whole CSV 1.2 s. The CSV is made in
-parts of 100,000 rows on a thread, one part ahead of COPY (500,000 rows: 3.9 s instead of 4.2 s,
-median of six on two busy cores); the server's parsing of jsonb is most of what is left.
+``COPY`` (the list column as JSON made by DuckDB's ``to_json``, not ``json.dumps`` row by
+row), rows for SQLite, the table itself for DuckDB. CSV through COPY rather than psycopg's
+binary ``write_row``, which needs every row as a Python tuple first and was several times
+slower when measured. The CSV is made in parts of 100,000 rows on a thread, one part ahead
+of COPY; the server's parsing of jsonb is most of what is left (the measurements are in the
+commits that chose these, 3e4f64b and a65ef08; ``benchmarks/export_speed.py`` times the whole).
 """
 from __future__ import annotations
 
@@ -434,8 +434,8 @@ def _postgres_copy(cursor: psycopg.Cursor[Any], staging: str, rows: pa.Table,
                    kinds: dict[str, str]) -> None:
     """COPY the rows into ``staging`` as CSV, which DuckDB writes: a quoted empty field is an
     empty string, an unquoted one NULL, json columns JSON text. The quote character is \\x01,
-    not '"': JSON is full of '"', and doubling each made DuckDB's writer take 2.0 s instead of
-    1.2 s for 500,000 rows (a \\x01 in a value is doubled, as any quote, so no value is lost)."""
+    not '"': JSON is full of '"', and doubling each slowed DuckDB's writer markedly (a \\x01
+    in a value is doubled, as any quote, so no value is lost)."""
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, QUOTE {}, ESCAPE {})").format(
