@@ -265,3 +265,23 @@ def test_the_cli_publishes_lists_shows_and_scores(retail_run, tmp_path):
     assert set(table["model_version"]) == {"retail v1"}
     result = runner.invoke(app, ["models", "show", "nothing", "--models", models])
     assert result.exit_code == 1 and "no published model 'nothing'" in result.output
+
+
+def test_a_transactions_model_scores_a_whitespace_separated_customer_table(store, retail_run,
+                                                                           tmp_path):
+    """A customer table in a shape unlike the fit's input: whitespace-separated, ids with
+    leading zeros, the features in another order; scored through the model's own reader."""
+    model = store.get("retail")
+    rows = retail_run.customers().reset_index().head(40)
+    lines = ["frequency   returns  gross_revenue  recency_days  quantity_of_products  customer"]
+    for i, r in enumerate(rows.itertuples(index=False)):
+        lines.append(f"{r.frequency!r}   {r.returns!r}  {r.gross_revenue!r}  {r.recency_days!r}  "
+                     f"{r.quantity_of_products!r}  {i:05d}")
+    (tmp_path / "customers.txt").write_text("\n".join(lines) + "\n")
+    scored = model.score(tmp_path / "customers.txt")
+    assert scored["customer"].tolist() == [f"{i:05d}" for i in range(40)]
+    expected = model.score(rows)
+    assert (scored["segment"].to_numpy() == expected["segment"].to_numpy()).all()
+    np.testing.assert_allclose(scored["distance"], expected["distance"], rtol=1e-12)
+    result = score_file(model, tmp_path / "customers.txt", tmp_path / "s.parquet")
+    assert result.customers == 40

@@ -190,6 +190,26 @@ def read_source(source: SourceSpec, *, required: Sequence[str] = (),
     return _read_opened(_open(source), source, required, optional)
 
 
+def read_headers(source: SourceSpec) -> list[str]:
+    """A source's column names as :func:`read_source` would see them, without loading its
+    rows (a delimited file is decoded to find its delimiter and header line).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from segmint.spec import SourceSpec
+    >>> path = f"{tempfile.mkdtemp()}/t.txt"
+    >>> _ = open(path, "w").write("id   spend  visits\n1   2.5  3\n2   4.0  1\n")
+    >>> read_headers(SourceSpec(path=path))
+    ['id', 'spend', 'visits']
+    """
+    opened = _open(source)
+    try:
+        return list(opened.headers)
+    finally:
+        opened.close()
+
+
 def is_table(obj: object) -> bool:
     """Whether ``obj`` is a table in memory that :func:`read_frame` reads.
 

@@ -11,6 +11,7 @@ ML.PREDICT returns them.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,8 @@ class Scorer:
         from segmint.recipes import build_customers
 
         features = self.features
+        if self.recipe == "transactions" and not isinstance(data, pd.DataFrame):
+            data = self._customer_file(data)
         # a frame holding any of the features is customer rows, not raw transactions
         if isinstance(data, pd.DataFrame) and set(features) & set(data.columns) \
                 and self.recipe == "transactions":
@@ -131,6 +134,33 @@ class Scorer:
         elif missing:
             raise InputError(f"the customer rows lack the feature {missing[0]!r} the model "
                              f"needs (it needs {features})", column=missing[0])
+        return table
+
+    def _customer_file(self, data: Any) -> Any:
+        """A file given to a transactions model: its customer table (ids read as text) when
+        its headers hold any of the features, else the file itself, for the recipe."""
+        from segmint.io import read_headers, read_source
+        from segmint.recipes.attributes import find_id_column
+        from segmint.spec import SourceSpec
+
+        if not isinstance(data, (str, os.PathLike)):
+            return data
+        base = self.spec.source or SourceSpec(path=str(data))
+        source = base.model_copy(update={"path": str(data), "url": None, "duckdb": None,
+                                         "columns": {}})
+        headers = read_headers(source)
+        if not set(self.features) & set(headers):
+            return data
+        table = read_source(source)
+        id_column = "customer" if "customer" in headers else find_id_column(headers)
+        if id_column is not None:  # as text: "00017" stays "00017"
+            missing = table[id_column].isna().to_numpy()
+            if missing.any():
+                raise InputError("a customer id is missing", file=str(data), column=id_column,
+                                 row=int(np.flatnonzero(missing)[0]) + 1)
+            ids = read_source(source.model_copy(update={"columns": {"customer": id_column}}),
+                              required=("customer",))["customer"]
+            table = table.drop(columns=id_column).assign(customer=ids.to_numpy())
         return table
 
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
