@@ -16,7 +16,7 @@ into a temporary models folder:
   isolation-forest outliers (200 trees) flagged and scored apart: a numeric preparation plus
   an outlier detector on every customer;
 * ``crm``: a mixed-type customer table (the attributes recipe, as ``_crm`` in
-  ``tests/deploy/test_models.py``: an id column, a numeric column with missing values, a count,
+  ``tests/deploy/test_published_models.py``: an id column, a numeric column with missing values, a count,
   a categorical column with missing values), standard scaling, k-means k=3, no outliers: the
   recipe's reading, imputation and one-hot encoding on every chunk.
 
@@ -97,7 +97,7 @@ def crm_spec() -> dict:
 
 
 def crm_table(n: int = 400, seed: int = 0) -> Any:
-    """A CRM export (tests/deploy/test_models.py's ``_crm``): headers with spaces, mixed types,
+    """A CRM export (tests/deploy/test_published_models.py's ``_crm``): headers with spaces, mixed types,
     missing values."""
     import pandas as pd
 
