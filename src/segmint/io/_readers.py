@@ -199,7 +199,7 @@ def read_headers(source: SourceSpec) -> list[str]:
     >>> import tempfile
     >>> from segmint.spec import SourceSpec
     >>> path = f"{tempfile.mkdtemp()}/t.txt"
-    >>> _ = open(path, "w").write("id   spend  visits\n1   2.5  3\n2   4.0  1\n")
+    >>> _ = open(path, "w").write("id   spend  visits\\n1   2.5  3\\n2   4.0  1\\n")
     >>> read_headers(SourceSpec(path=path))
     ['id', 'spend', 'visits']
     """
