@@ -411,25 +411,25 @@ def test_file_upsert_keeps_untouched_rows_in_place(tmp_path):
 def test_passwords_stay_out_of_results_logs_and_errors(postgres_url, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG, logger="segmint")
     with_password = postgres_url.replace("postgres@", "postgres:s3cret@")
-    result = export(_scored(50), with_password, table="secret_segments")
+    result = export(_scored(50), with_password, table="masked_segments")
     assert "s3cret" not in repr(result) and ":***@" in result.target
 
     monkeypatch.setenv("SEGMINT_TEST_EXPORT_PW", "s3cret")
     monkeypatch.setenv("SEGMINT_TEST_EXPORT_TABLE_PORT", postgres_url.rsplit(":", 1)[1].split("/")[0])
     by_reference = ("postgresql+psycopg://postgres:${SEGMINT_TEST_EXPORT_PW}@127.0.0.1:"
                     "${SEGMINT_TEST_EXPORT_TABLE_PORT}/postgres")
-    result = export(_scored(60), by_reference, table="secret_segments", mode="upsert")
+    result = export(_scored(60), by_reference, table="masked_segments", mode="upsert")
     assert result.target == by_reference and (result.inserted, result.updated) == (10, 50)
 
     closed = with_password.rsplit(":", 1)[0] + ":1/postgres"  # nothing listens on port 1
     with pytest.raises(SegmintError) as caught:
-        export(_scored(5), closed, table="secret_segments")
+        export(_scored(5), closed, table="masked_segments")
     assert "cannot connect" in str(caught.value) and "s3cret" not in str(caught.value)
     assert not isinstance(caught.value, InternalError)
 
     monkeypatch.delenv("SEGMINT_TEST_EXPORT_PW")
     with pytest.raises(SpecError, match="SEGMINT_TEST_EXPORT_PW, which is not set"):
-        export(_scored(5), by_reference, table="secret_segments")
+        export(_scored(5), by_reference, table="masked_segments")
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "exported 60 rows" in logged and "s3cret" not in logged
