@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -163,6 +164,8 @@ def render_report(
     plots = _elbow_plots(leaderboard, knee=_knee_k(manifest))
     sections = [
         _header_html(title, manifest),
+        _summary_html(manifest, leaderboard, profile, recommended, reasons),
+        _cards_html(profile),
         _recommendation_html(recommended, reasons),
         _profile_html(profile, recommended),
         _explanation_html(explanation),
@@ -352,6 +355,135 @@ def _names_secret(key: str) -> bool:
     # ask redact about the pair, so the names it masks stay defined in one place.
     probe = f"{key}=value"
     return redact(probe) != probe
+
+
+def _summary_html(manifest: Mapping[str, Any], leaderboard: pd.DataFrame,
+                  profile: pd.DataFrame | None, recommended: str | None,
+                  reasons: Sequence[str]) -> str:
+    """The run in a few sentences a manager reads first: how many customers, from what,
+    which segmentation and why."""
+    said = []
+    customers = manifest.get("customers")
+    given = manifest.get("input")
+    source: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    what = f"{int(customers):,} customers" if isinstance(customers, (int, np.integer)) \
+        else "The customers"
+    if source.get("file"):
+        lines = source.get("rows")
+        what += f" from {Path(str(source['file'])).name}" + \
+            (f" ({int(lines):,} rows)" if isinstance(lines, (int, np.integer)) else "")
+    said.append(f"{what} were segmented {len(leaderboard):,} ways.")
+    if recommended is not None:
+        rows = leaderboard.loc[leaderboard["solution"] == recommended]
+        words = str(rows["description"].iloc[0]) if "description" in leaderboard.columns \
+            and len(rows) and not _is_missing(rows["description"].iloc[0]) else recommended
+        said.append(f"The recommended segmentation is {words}"
+                    + (f", because {_lower_first(reasons[0])}" if reasons else "") + ".")
+    else:
+        said.append("No segmentation is recommended"
+                    + (f": {_lower_first(reasons[0])}" if reasons else "") + ".")
+    if profile is not None and "size" in profile.columns:
+        outliers = profile.loc[profile["segment"] == -1, "size"]
+        if len(outliers) and int(outliers.iloc[0]):
+            total = int(profile["size"].sum())
+            said.append(f"{int(outliers.iloc[0]):,} customers "
+                        f"({_format_percent(int(outliers.iloc[0]) / max(total, 1))}) are set "
+                        f"apart as outliers.")
+    return ('<section id="summary" aria-labelledby="summary-heading"><h2 id="summary-heading">'
+            f'Summary</h2><p class="summary">{_esc(" ".join(said))}</p></section>')
+
+
+def _lower_first(text: str) -> str:
+    text = str(text).rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+#: features' words for a segment card's action (transactions recipes, where the profile marks
+#: the Insiders): the revenue and recency concepts of :func:`segmint.explain.good_direction`
+_REVENUE_WORDS = ("revenue", "monetary", "spend", "sales", "amount")
+_RECENCY_WORDS = ("recency", "since_last")
+
+
+def _traits(row: Mapping[str, Any], features: Sequence[str], n: int = 3) -> list[str]:
+    """The ``n`` features that set a segment apart most: the largest lifts either way
+    (|log lift|), in words."""
+    scored = []
+    for feature in features:
+        lift: Any = row.get(f"lift_{feature}")
+        if _is_missing(lift) or float(lift) <= 0:
+            continue
+        scored.append((abs(float(np.log(float(lift)))), feature, float(lift)))
+    out = []
+    for _, feature, lift in sorted(scored, key=lambda t: -t[0])[:n]:
+        if f"top_{feature}" in row:
+            out.append(f"{_label(feature)}: mostly {row[f'top_{feature}']} "
+                       f"({_format_percent(row.get(f'topshare_{feature}'))}, "
+                       f"{_format_lift(lift)} the share among all customers)")
+        else:
+            out.append(f"{_label(feature)} {_format_readable(row.get(f'mean_{feature}'))} "
+                       f"on average, {_format_lift(lift)} the average customer")
+    return out
+
+
+def _action(row: Mapping[str, Any], features: Sequence[str]) -> str | None:
+    """What a marketer might do with a segment of transaction customers; None elsewhere."""
+    if "insiders" not in row:
+        return None
+    if int(row["segment"]) == -1:
+        return "Look at them one by one: unusual customers, kept out of the segments."
+    if bool(row["insiders"]):
+        return ("Reward and keep them: loyalty perks, early access, personal service; they "
+                "buy without discounts.")
+
+    def lift_of(words: Sequence[str]) -> float | None:
+        for feature in features:
+            if any(w in feature.lower() for w in words) and not _is_missing(row.get(f"lift_{feature}")):
+                return float(row[f"lift_{feature}"])
+        return None
+
+    revenue, recency = lift_of(_REVENUE_WORDS), lift_of(_RECENCY_WORDS)
+    if recency is not None and recency >= 1.25:
+        if revenue is not None and revenue >= 1.0:
+            return "Win them back: a personal offer before they are lost for good."
+        return "Reactivate them cheaply (a reminder, a newsletter) or let them go."
+    if revenue is not None and revenue < 0.8:
+        return "Grow them: a second-purchase offer, products that go with what they bought."
+    return "Keep them in the regular campaigns, and watch for the ones who drift."
+
+
+def _cards_html(profile: pd.DataFrame | None) -> str:
+    """One card per segment: its name and description, size, revenue share, the three
+    traits that set it apart and, for transaction customers, a suggested action."""
+    if profile is None or "size" not in profile.columns:
+        return ""
+    features = [column.split("_", 1)[1] for column in profile.columns
+                if isinstance(column, str) and column.startswith(("mean_", "top_"))]
+    cards = []
+    for row in profile.to_dict("records"):
+        insider = row.get("insiders")
+        badge = ('<span class="badge">Insiders</span>'
+                 if isinstance(insider, (bool, np.bool_)) and insider else "")
+        figures = [f'<span class="size">{_esc(_format_cell("size", row["size"]))} customers</span>']
+        if "share" in row:
+            figures.append(f'<span class="share">{_esc(_format_percent(row["share"]))} of all</span>')
+        if "revenue_share" in row and not _is_missing(row["revenue_share"]):
+            figures.append(f'<span class="revenue-share">'
+                           f'{_esc(_format_percent(row["revenue_share"]))} of revenue</span>')
+        description = row.get("description")
+        text = "" if _is_missing(description) or not description else \
+            f'<p class="description">{_esc(description)}</p>'
+        traits = "".join(f"<li>{_esc(t)}</li>" for t in _traits(row, features))
+        action = _action(row, features)
+        cards.append(
+            f'<article class="card" data-segment="{_esc(row["segment"])}">'
+            f'<h3><span class="seg-id">{_esc(_format_cell("segment", row["segment"]))}</span> '
+            f'{_esc(row["name"])}{badge}</h3>{text}'
+            f'<p class="figures">{" · ".join(figures)}</p>'
+            + (f'<ul class="traits">{traits}</ul>' if traits else "")
+            + (f'<p class="action"><strong>Suggested:</strong> {_esc(action)}</p>' if action else "")
+            + "</article>")
+    return ('<section id="cards" aria-labelledby="cards-heading"><h2 id="cards-heading">'
+            f'The segments</h2><div class="cards">{"".join(cards)}</div></section>')
 
 
 def _recommendation_html(recommended: str | None, reasons: Sequence[str]) -> str:
@@ -737,6 +869,14 @@ _CSS = """
 body { margin: 0; background: #fff; color: var(--ink);
        font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
 main { max-width: 1320px; margin: 0 auto; padding: 24px 24px 48px; }
+.summary { font-size: 16px; max-width: 70em; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card h3 { margin: 0 0 4px; font-size: 16px; }
+.card .description { margin: 0 0 6px; color: var(--muted); }
+.card .figures { margin: 0 0 6px; font-weight: 600; }
+.card .traits { margin: 0 0 6px; padding-left: 18px; }
+.card .action { margin: 0; }
 h1 { font-size: 26px; margin: 0 0 8px; }
 h2 { font-size: 19px; margin: 32px 0 8px; padding-bottom: 4px;
      border-bottom: 1px solid var(--line); }
