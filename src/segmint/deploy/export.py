@@ -632,6 +632,20 @@ def _check_upsert_table(table: str, names: list[str], unique: bool, kinds: dict[
                         f"upsert; its columns are {names}", file=shown)
 
 
+def _conflict_action(kinds: dict[str, str], key: str) -> str:
+    """An upsert's ON CONFLICT action in SQLite's and DuckDB's SQL: every other column
+    takes the incoming row's value."""
+    others = [c for c in kinds if c != key]
+    return ("DO UPDATE SET " + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in others)
+            if others else "DO NOTHING")
+
+
+def _swap(execute: Any, staging: str, table: str) -> None:
+    """The loaded staging table takes the table's place (inside the caller's transaction)."""
+    execute(f"DROP TABLE IF EXISTS {_quote(table)}")
+    execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}")
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -677,8 +691,7 @@ def _write_sqlite(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, show
             if mode == "replace":
                 db.execute(f"CREATE TABLE {_quote(staging)} ({columns}, PRIMARY KEY ({_quote(key)}))")
                 db.executemany(f"INSERT INTO {_quote(staging)} ({names}) VALUES ({marks})", values)
-                db.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-                db.execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}")
+                _swap(db.execute, staging, table)
                 result: tuple[int | None, int | None] = (None, None)
             else:
                 existing = _sqlite_table(db, table, key)
@@ -691,9 +704,7 @@ def _write_sqlite(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, show
                 found = db.execute(f"SELECT count(*) FROM temp.{_quote(staging)} WHERE {_quote(key)} IN "
                                    f"(SELECT {_quote(key)} FROM {_quote(table)})").fetchone()
                 updated = int(found[0])
-                others = [c for c in kinds if c != key]
-                action = ("DO UPDATE SET " + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in others)
-                          if others else "DO NOTHING")
+                action = _conflict_action(kinds, key)
                 # "WHERE true": SQLite's grammar needs it between SELECT and an upsert's ON CONFLICT
                 db.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} "
                            f"FROM temp.{_quote(staging)} WHERE true ON CONFLICT ({_quote(key)}) {action}")
@@ -752,8 +763,7 @@ def _write_duckdb(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, show
             if mode == "replace":
                 con.execute(f"CREATE TABLE {_quote(staging)} ({columns}, PRIMARY KEY ({_quote(key)}))")
                 con.execute(f"INSERT INTO {_quote(staging)} ({names}) SELECT {names} FROM {_quote(view)}")
-                con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-                con.execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}")
+                _swap(con.execute, staging, table)
                 result: tuple[int | None, int | None] = (None, None)
             else:
                 existing = _duckdb_table(con, table, key)
@@ -764,9 +774,7 @@ def _write_duckdb(rows: pd.DataFrame, kinds: dict[str, str], *, given: str, show
                 found = con.execute(f"SELECT count(*) FROM {_quote(view)} WHERE {_quote(key)} IN "
                                     f"(SELECT {_quote(key)} FROM {_quote(table)})").fetchone()
                 updated = int(found[0]) if found else 0
-                others = [c for c in kinds if c != key]
-                action = ("DO UPDATE SET " + ", ".join(f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in others)
-                          if others else "DO NOTHING")
+                action = _conflict_action(kinds, key)
                 con.execute(f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM {_quote(view)} "
                             f"ON CONFLICT ({_quote(key)}) {action}")
                 result = (len(rows) - updated, updated)

@@ -53,7 +53,6 @@ RULES = "rules.json"
 PROFILE = "profile.parquet"
 ASSIGNMENTS = "assignments.parquet"
 SPEC = "spec.yaml"
-HISTORY = "history"  # <models>/<name>/history/<run-id>/: scheduled re-runs (deploy.schedule)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _VERSION = re.compile(r"v([1-9][0-9]{0,8})")
@@ -313,20 +312,19 @@ class ModelStore:
         version = (self.versions(name) or [0])[-1] + 1
         final = self.root / name / f"v{version}"
         with atomic_dir(final) as tmp:
-            info = _write_version(Path(tmp), run, chosen, name, version, relabel=relabel or {},
-                                  names=names or {})
+            _write_version(Path(tmp), run, chosen, name, version, relabel=relabel or {},
+                           names=names or {})
         log.info("published %s v%d (solution %s of run %s)", name, version, chosen.name,
                  run.manifest.get("run_id"))
-        model = PublishedModel(final)
-        assert model.info["files"] == info["files"]
-        return model
+        return PublishedModel(final)
 
 
 def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int, *,
-                   relabel: dict[int, int], names: dict[int, str]) -> dict[str, Any]:
-    """Write one version's files into ``folder`` (made whole by the caller); return model.json."""
+                   relabel: dict[int, int], names: dict[int, str]) -> None:
+    """Write one version's files into ``folder`` (made whole by the caller)."""
     import segmint
     from segmint._secrets import redact_obj
+    from segmint.explain import NOISE_NAME
     from segmint.runs._models import save_model
     from segmint.runs._score import fill_rules
 
@@ -351,13 +349,13 @@ def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int,
     profile["segment"] = ids(profile["segment"])
     names = {**{int(s): str(n) for s, n in zip(profile["segment"], profile["name"], strict=True)},
              **{int(s): str(n) for s, n in names.items()}}
-    profile["name"] = profile["segment"].map(lambda s: names.get(int(s), "outliers"))
+    profile["name"] = profile["segment"].map(lambda s: names.get(int(s), NOISE_NAME))
     profile.to_parquet(folder / PROFILE, index=False)
     labels = chosen.labels()
     labels["segment"] = ids(labels["segment"])
     assignments = pd.DataFrame({"customer": labels["customer"].astype("string"),
                                 "segment": labels["segment"].astype("int64")})
-    assignments["name"] = assignments["segment"].map(lambda s: names.get(int(s), "outliers"))
+    assignments["name"] = assignments["segment"].map(lambda s: names.get(int(s), NOISE_NAME))
     assignments.to_parquet(folder / ASSIGNMENTS, index=False)
     spec = redact_obj(run.spec.model_dump(mode="json"))
     (folder / SPEC).write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
@@ -389,7 +387,7 @@ def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int,
         "metrics": {k: metrics[k] for k in (
             "n_clusters", "noise_share", "min_cluster_share", "silhouette", "davies_bouldin",
             "calinski_harabasz", "mean_squared_distance", "inertia") if k in metrics},
-        "segments": [{"segment": int(s), "name": names.get(int(s), "outliers"),
+        "segments": [{"segment": int(s), "name": names.get(int(s), NOISE_NAME),
                       "size": int(sizes.get(s, 0)), "share": float(sizes.get(s, 0)) / max(total, 1)}
                      for s in sorted(set(names) | set(int(x) for x in sizes.index))],
         "outliers": None if not said else {k: said.get(k) for k in (
@@ -400,4 +398,3 @@ def _write_version(folder: Path, run: Any, chosen: Any, name: str, version: int,
     }
     (folder / INFO).write_text(json.dumps(redact_obj(info), indent=1, default=str),
                                encoding="utf-8")
-    return info

@@ -30,13 +30,15 @@ from typing import Any
 
 import pandas as pd
 
+from segmint.deploy.models import ASSIGNMENTS
 from segmint.errors import ModelError, SpecError, public
+from segmint.runs import _layout as L
 
 __all__ = ["rerun", "Rerun", "history", "latest_scores"]
 
 log = logging.getLogger(__name__)
 
-HISTORY = "history"
+HISTORY = "history"  # <models>/<name>/history/<when>-v<N>/
 SCORES = "scores.parquet"
 MIGRATION = "migration"
 RERUN = "rerun.json"
@@ -176,10 +178,10 @@ def _previous(store: Any, name: str) -> _Previous | None:
         version = int(said.get("version", 0))
     elif store.versions(name):
         model = store.get(name)
-        scores = pd.read_parquet(model.path / "assignments.parquet")
+        scores = pd.read_parquet(model.path / ASSIGNMENTS)
         version = model.version
         if model.info.get("revenue"):
-            run_customers = Path(model.info["run"]["path"]) / "customers.parquet"
+            run_customers = Path(model.info["run"]["path"]) / L.CUSTOMERS
             if run_customers.is_file():  # the publishing run's revenue, when it is still there
                 table = pd.read_parquet(run_customers)
                 revenue = table.set_index(table["customer"].astype(str))[model.info["revenue"]]
@@ -216,7 +218,7 @@ def _refit(spec: Any, source: Any, store: Any, previous: _Previous | None, *, pr
         relabel = {int(k): int(v) for k, v in match.mapping.items()}
         names = {int(k): str(v) for k, v in match.names.items()}
     model = store.publish(run, chosen.name, deploy.model, relabel=relabel, names=names)
-    scores = pd.read_parquet(model.path / "assignments.parquet")
+    scores = pd.read_parquet(model.path / ASSIGNMENTS)
     table = run.customers()
     revenue = _revenue(table, run.manifest.get("revenue"))
     native = (labels.set_index("customer")["segment"].astype("int64"), own_names)

@@ -114,9 +114,10 @@ def _output_kind(out: Path) -> str:
 
 
 class _Ids:
-    """Every customer id scored so far, as a 64-bit hash each (8 bytes a customer, where a set
-    of the ids themselves took about 110 and a third of the time), checked for a customer that
-    appears twice once every chunk is in; a hash match is confirmed on the ids themselves."""
+    """Every customer id scored so far, as a 64-bit hash each (8 bytes a customer: a set of
+    the ids themselves grew many times larger and slower, benchmarks/score_stream.py), checked
+    for a customer that appears twice once every chunk is in; a hash match is confirmed on
+    the ids themselves."""
 
     def __init__(self, source: Any) -> None:
         self.name = str(source) if isinstance(source, (str, os.PathLike)) else "DataFrame"
@@ -163,9 +164,11 @@ def _raw_chunks(scorer: Any, source: Any, chunk_rows: int) -> Iterator[tuple[pd.
     with duckdb.connect() as con:
         try:
             relation = con.sql(f"SELECT * FROM {reader}($path)", params={"path": path})
-            counted = con.sql(f"SELECT count(*) FROM {reader}($path)", params={"path": path}
-                              ).fetchall()
-            total = int(counted[0][0]) if counted else 0
+            total = 0  # unknown: counting a CSV file's rows would read it once more
+            if reader == "read_parquet":  # the footer holds it
+                counted = con.sql("SELECT sum(num_rows) FROM parquet_file_metadata($path)",
+                                  params={"path": path}).fetchall()
+                total = int(counted[0][0]) if counted and counted[0][0] is not None else 0
             batches: Any = relation.to_arrow_reader(chunk_rows)
         except duckdb.Error as exc:
             raise InputError(f"cannot read the customer table ({' '.join(str(exc).split())[:300]})",

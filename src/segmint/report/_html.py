@@ -456,13 +456,10 @@ def _cards_html(profile: pd.DataFrame | None) -> str:
     traits that set it apart and, for transaction customers, a suggested action."""
     if profile is None or "size" not in profile.columns:
         return ""
-    features = [column.split("_", 1)[1] for column in profile.columns
-                if isinstance(column, str) and column.startswith(("mean_", "top_"))]
+    features = _profile_features(profile)
     cards = []
     for row in profile.to_dict("records"):
-        insider = row.get("insiders")
-        badge = ('<span class="badge">Insiders</span>'
-                 if isinstance(insider, (bool, np.bool_)) and insider else "")
+        badge = _insiders_badge(row)
         figures = [f'<span class="size">{_esc(_format_cell("size", row["size"]))} customers</span>']
         if "share" in row:
             figures.append(f'<span class="share">{_esc(_format_percent(row["share"]))} of all</span>')
@@ -501,8 +498,7 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
     if profile is None:
         return ""
     columns = set(profile.columns)
-    features = [column.split("_", 1)[1] for column in profile.columns
-                if isinstance(column, str) and column.startswith(("mean_", "top_"))]
+    features = _profile_features(profile)
     head = ["<th>Segment</th>"]
     if "size" in columns:
         head.append('<th class="num">Customers</th>')
@@ -514,9 +510,7 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
 
     body = []
     for row in profile.to_dict("records"):
-        insider = row.get("insiders")
-        badge = ('<span class="badge">Insiders</span>'
-                 if isinstance(insider, (bool, np.bool_)) and insider else "")
+        badge = _insiders_badge(row)
         segment = _esc(_format_cell("segment", row["segment"]))
         cells = [f'<td class="segment"><span class="seg-id">{segment}</span> '
                  f'<strong>{_esc(row["name"])}</strong>{badge}</td>']
@@ -538,6 +532,18 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
     return (f'<section id="profile"><h2>{heading}</h2>{note}<div class="table-wrap">'
             f'<table class="profile"><thead><tr>{"".join(head)}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div></section>')
+
+
+def _profile_features(profile: pd.DataFrame) -> list[str]:
+    """The features a profile describes: ``mean_<f>`` (numeric) and ``top_<f>`` (categorical)."""
+    return [column.split("_", 1)[1] for column in profile.columns
+            if isinstance(column, str) and column.startswith(("mean_", "top_"))]
+
+
+def _insiders_badge(row: Mapping[str, Any]) -> str:
+    insider = row.get("insiders")
+    return ('<span class="badge">Insiders</span>'
+            if isinstance(insider, (bool, np.bool_)) and insider else "")
 
 
 def _share_cell(fraction: Any) -> str:

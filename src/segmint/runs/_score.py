@@ -214,11 +214,11 @@ class Scorer:
         from segmint.cluster.registry import ALGORITHMS, nearest_center
 
         pipe = self.model
+        checked = self.model_input(frame)  # once: the outlier detector takes it too
         if self.format_version == 1:
-            Z = pipe.named_steps["scale"].transform(
-                self.model_input(frame).to_numpy(dtype="float64"))
+            Z = pipe.named_steps["scale"].transform(checked.to_numpy(dtype="float64"))
         else:
-            Z = pipe.named_steps["prepare"].transform(self.model_input(frame))
+            Z = pipe.named_steps["prepare"].transform(checked)
         algo = ALGORITHMS.get(self.algorithm)
         estimator = pipe.named_steps["cluster"]
         if algo is not None and algo.distances is not None:
@@ -236,7 +236,7 @@ class Scorer:
             dist = _euclidean(Z, C)
         assign = algo.assign if algo is not None else nearest_center
         segment = np.asarray(assign(estimator, Z, ids, C), dtype=np.int64)
-        flags = self.outlier_flags(frame)
+        flags = self.outlier_flags(frame, checked=checked)
         if flags is not None:  # set apart as in fitting: the outlier segment, no centroid
             segment[flags] = -1
         own = np.full(len(Z), np.nan)
@@ -248,15 +248,18 @@ class Scorer:
                       name=self._names_of(segment), distance=own,
                       ids=np.asarray(ids, dtype=np.int64), dist=dist)
 
-    def outlier_flags(self, frame: pd.DataFrame) -> np.ndarray | None:
+    def outlier_flags(self, frame: pd.DataFrame, *,
+                      checked: pd.DataFrame | None = None) -> np.ndarray | None:
         """Which customers the fitted outlier detector sets apart, by the threshold it used in
-        fitting; None when the model set none apart."""
+        fitting; None when the model set none apart. ``checked`` is ``frame`` through
+        :meth:`model_input` when the caller has it already."""
         from segmint.prepare.outliers import outlier_scores
 
         if self.outliers is None:
             return None
         pipe, threshold = self.outliers
-        Z = pipe.named_steps["prepare"].transform(self.model_input(frame))
+        checked = self.model_input(frame) if checked is None else checked
+        Z = pipe.named_steps["prepare"].transform(checked)
         return outlier_scores(pipe.named_steps["detect"], np.asarray(Z, dtype="float64")) \
             >= float(threshold)
 
