@@ -372,7 +372,8 @@ def _summary_html(manifest: Mapping[str, Any], leaderboard: pd.DataFrame,
         lines = source.get("rows")
         what += f" from {Path(str(source['file'])).name}" + \
             (f" ({int(lines):,} rows)" if isinstance(lines, (int, np.integer)) else "")
-    said.append(f"{what} were segmented {len(leaderboard):,} ways.")
+    ways = len(leaderboard)
+    said.append(f"{what} were segmented {ways:,} way{'s' if ways != 1 else ''}.")
     if recommended is not None:
         rows = leaderboard.loc[leaderboard["solution"] == recommended]
         words = str(rows["description"].iloc[0]) if "description" in leaderboard.columns \
