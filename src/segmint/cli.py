@@ -443,6 +443,24 @@ def serve(models: Path | None = typer.Option(None, "--models", help=MODELS_HELP)
                     max_body_bytes=int(max_body_mb * 1024 * 1024), max_rows=max_rows)
 
 
+@app.command()
+def dashboard(models: Path | None = typer.Option(None, "--models", help=MODELS_HELP),
+              runs: Path = typer.Option(Path("runs"), "--runs", help="the runs folder to browse"),
+              host: str = typer.Option("127.0.0.1", "--host"),
+              port: int = typer.Option(8000, "--port", min=1, max=65535),
+              api_key_file: Path | None = typer.Option(
+                  None, "--api-key-file",
+                  help="a file holding the API key (default: SEGMINT_API_KEY)")) -> None:
+    """Serve the dashboard (runs, solutions side by side, segments and their members,
+    customers, publishing, migration) with the service, at /dashboard; it asks for the API
+    key once and loads nothing from elsewhere."""
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"starting; the dashboard will be at http://{shown}:{port}/dashboard (it asks "
+              f"for the API key)", highlight=False)
+    serve(models=models, runs=runs, host=host, port=port, api_key_file=api_key_file,
+          max_body_mb=8.0, max_rows=10_000)
+
+
 def _recommend_summary(run) -> None:
     """The seed's comparisons (MSE against the naive guess, accuracy against all ones), the
     ranking measures beside popularity, and the head of the top-N table."""

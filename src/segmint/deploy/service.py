@@ -1,7 +1,7 @@
 """The HTTP service (``segmint serve``): published models scored over HTTP, their segment
 profiles, each known customer's segment and recommendations, and the runs.
 
-Routes (every one but ``/health`` and ``/openapi.json`` needs the API key):
+Routes (every one but ``/health``, ``/openapi.json`` and ``/dashboard`` needs the API key):
 
 ==========================  ===================================================================
 ``GET /health``             liveness, no key: ``{"status": "ok"}``
@@ -13,6 +13,8 @@ Routes (every one but ``/health`` and ``/openapi.json`` needs the API key):
 ``GET /customers/{id}``     the customer's latest segment and that segment's profile, plus its
                             top recommendations when the runs folder holds a recommend run
 ``GET /runs``               the runs folder: id, kind, created, recipe, recommended, customers
+``GET /dashboard``          the dashboard's page (no key: it holds no data; its data routes
+                            under ``/dashboard/api/`` need the key, :mod:`segmint.deploy.dashboard`)
 ==========================  ===================================================================
 
 The API key: ``create_app(api_key=...)``, else the first line of ``api_key_file`` (a file
@@ -574,7 +576,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def create_app(models: str | Path | None, runs: str | Path | None = None, *, api_key: str | None = None,
                api_key_file: Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_rows: int = DEFAULT_MAX_ROWS, docs: bool = False) -> FastAPI:
+               max_rows: int = DEFAULT_MAX_ROWS, docs: bool = False,
+               dashboard: bool = True) -> FastAPI:
     """The service as an ASGI app (FastAPI) over a folder of published models.
 
     Parameters
@@ -589,6 +592,8 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
     max_body_bytes : larger request bodies get 413 (default 8 MiB)
     max_rows : a /score request with more rows gets 413 (default 10,000)
     docs : serve the Swagger UI at /docs (it loads its script from a CDN; off by default)
+    dashboard : serve the dashboard (:mod:`segmint.deploy.dashboard`) at /dashboard, its data
+        routes behind the same key
 
     Returns
     -------
@@ -631,6 +636,10 @@ def create_app(models: str | Path | None, runs: str | Path | None = None, *, api
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json")
     open_paths = frozenset(["/health", "/openapi.json", *(["/docs", "/docs/oauth2-redirect"]
                                                           if docs else [])])
+    if dashboard:  # its page holds no data: open, as /health is; its data routes are keyed
+        from segmint.deploy.dashboard import add_dashboard
+
+        open_paths |= {add_dashboard(app, runs, models)}
     # the gate checks the key; these declare it in the OpenAPI document
     keyed = [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)),
              Depends(HTTPBearer(auto_error=False))]
@@ -795,8 +804,8 @@ def serve(models: str | Path | None, runs: str | Path | None = None, host: str =
     """Run the service with uvicorn until interrupted (``segmint serve``).
 
     ``limits`` go to :func:`create_app` (``api_key``, ``api_key_file``, ``max_body_bytes``,
-    ``max_rows``, ``docs``). Binds 127.0.0.1 by default: put a TLS-terminating proxy in front
-    before listening beyond this machine, since the key travels in a header. uvicorn's access
+    ``max_rows``, ``docs``, ``dashboard``). Binds 127.0.0.1 by default: put a TLS-terminating
+    proxy in front before listening beyond this machine, since the key travels in a header. uvicorn's access
     log stays off (it prints query strings); the service logs one JSON line per request.
     When logging is not set up yet, INFO and above go to stderr through
     :class:`segmint.RedactingFilter`.
