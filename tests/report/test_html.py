@@ -204,7 +204,9 @@ def test_plotly_is_inlined_once(page: str) -> None:
     from plotly.offline import get_plotlyjs
 
     assert page.count(get_plotlyjs()[:200]) == 1
-    assert page.count("Plotly.newPlot(") == 2
+    # one call per figure: the two elbow plots and the profile heatmap
+    assert page.count("Plotly.newPlot(") == page.count('class="plotly-graph-div"') == 3
+    assert 'id="profile-heatmap"' in page
 
 
 def test_header_shows_the_manifest(page: str, run: dict) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,10 +415,17 @@ class Recommendation:
     @property
     def chosen_knee(self) -> int | None:
         """The knee of the recommended solution's own curve (else the first curve's)."""
-        row = self.board[self.board["recommended"]]
-        if len(row) and _curve_key(row.iloc[0]) in self.knee:
-            return self.knee[_curve_key(row.iloc[0])]
-        return next((k for k in self.knee.values() if k is not None), None)
+        return chosen_knee(self.board, self.knee)
+
+
+def chosen_knee(board: pd.DataFrame, knee: Mapping[str, int | None]) -> int | None:
+    """The knee of the recommended solution's curve in ``board`` (its ``recommended``
+    column), else the first curve's; ``knee`` is :func:`knee_by_group`'s."""
+    if "recommended" in board.columns:
+        row = board[board["recommended"].fillna(False).astype(bool)]
+        if len(row) and _curve_key(row.iloc[0]) in knee:
+            return knee[_curve_key(row.iloc[0])]
+    return next((k for k in knee.values() if k is not None), None)
 
 
 def _ordinal(i: int) -> str:

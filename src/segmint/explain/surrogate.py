@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,30 @@ class SurrogateExplanation:
                                "recall": list(self.recall_by_segment.values())})
         return {"summary": summary, "recall": recall.astype({"segment": "int64", "recall": "float64"}),
                 "importance": self.importance.copy(), "by_segment": self.by_segment.copy()}
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> SurrogateExplanation:
+        """The explanation back from :meth:`to_frames`' tables (as a run folder keeps them).
+
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> table = pd.DataFrame({"spend": rng.gamma(2.0, 50.0, 400), "visits": rng.poisson(3, 400)})
+        >>> labels = (table["spend"] > 100).to_numpy().astype(int)
+        >>> found = explain_segments(table, labels, seed=0, n_jobs=1)
+        >>> again = SurrogateExplanation.from_frames(found.to_frames())
+        >>> again.accuracy == found.accuracy and again.recall_by_segment == found.recall_by_segment
+        True
+        """
+        summary = frames["summary"].iloc[0]
+        recall = frames["recall"]
+        return cls(accuracy=float(summary["accuracy"]),
+                   balanced_accuracy=float(summary["balanced_accuracy"]),
+                   recall_by_segment={int(s): float(r) for s, r in
+                                      zip(recall["segment"], recall["recall"], strict=True)},
+                   importance=frames["importance"].reset_index(drop=True),
+                   by_segment=frames["by_segment"].reset_index(drop=True),
+                   note=str(summary["note"]), n_customers=int(summary["n_customers"]),
+                   n_trees=int(summary["n_trees"]))
 
 
 def explain_segments(table: pd.DataFrame, labels: np.ndarray, *, types: dict[str, str] | None = None,

@@ -5,16 +5,19 @@ once per page, no CDN. plotly is imported on the first figure built, not when th
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
     import plotly.graph_objects as go
 
     from segmint.prepare.projections import Projection
 
-__all__ = ["OUTLIER_COLOUR", "SEGMENT_COLOURS", "projection_figure", "segment_colour"]
+__all__ = ["OUTLIER_COLOUR", "SEGMENT_COLOURS", "profile_heatmap", "projection_figure",
+           "segment_colour", "silhouette_figure"]
 
 #: Segment colours in order of segment id: plotly's default palette, then Dark24's without
 #: its near-black; more segments than colours reuse them from the start.
@@ -138,3 +141,197 @@ def segment_colour(segment: int) -> str:
     if segment == OUTLIER_SEGMENT:
         return OUTLIER_COLOUR
     return SEGMENT_COLOURS[segment % len(SEGMENT_COLOURS)]
+
+
+# ---------------------------------------------------------------- the profile heatmap
+
+#: worse -> typical -> better (red, white, green), for features whose good direction is known
+JUDGED_SCALE = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#7fbf7b"],
+                [1.0, "#1b7837"]]
+#: lower -> typical -> higher (blue, white, orange), for features with no good direction
+NEUTRAL_SCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#fdb863"],
+                 [1.0, "#b35806"]]
+#: colours saturate at a lift of x4 either way (log2 of 2)
+_LIFT_RANGE = 2.0
+
+
+def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
+                    labels: Mapping[str, str] | None = None) -> go.Figure:
+    """Each segment's lift on each feature as a grid of colours that know which way is good.
+
+    A numeric feature whose good direction is known (:func:`segmint.explain.good_direction`:
+    more revenue is good, a longer recency is bad) is coloured green where the segment is
+    better than the average customer and red where worse; any other feature (an age, a
+    categorical column's most common level) blue where lower and orange where higher, with
+    no judgement. The colour is log2 of the lift, saturating at x4 either way; each cell
+    says its lift.
+
+    Parameters
+    ----------
+    profile : pandas.DataFrame
+        One row per segment: ``segment``, ``name`` and ``lift_<feature>`` (numeric features
+        have ``mean_<feature>``, categorical ones ``top_<feature>``).
+    features : sequence of str
+        The features, in the order of the columns.
+    labels : mapping, optional
+        Feature -> the words shown as its column heading.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Up to two heatmap traces on one grid: ``judged`` and ``neutral`` columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> profile = pd.DataFrame({"segment": [0, 1], "name": ["lapsed", "loyal"],
+    ...     "mean_recency_days": [300.0, 10.0], "lift_recency_days": [1.9, 0.1],
+    ...     "mean_age": [60.0, 30.0], "lift_age": [1.3, 0.7]})
+    >>> figure = profile_heatmap(profile, ["recency_days", "age"])
+    >>> [trace.name for trace in figure.data]
+    ['judged', 'neutral']
+    >>> figure.data[0].z[0][0] < 0 < figure.data[0].z[1][0]  # long recency is bad, short good
+    True
+    >>> figure.data[1].text[0][0], figure.data[1].text[1][0]
+    ('×1.3', '×0.7')
+    """
+    import plotly.graph_objects as go
+
+    from segmint.explain import good_direction
+
+    labels = dict(labels or {})
+    rows = [f"{int(s)}: {n}" for s, n in zip(profile["segment"], profile["name"], strict=True)]
+    judged: list[str] = []
+    neutral: list[str] = []
+    for feature in features:
+        numeric = f"mean_{feature}" in profile.columns
+        (judged if numeric and good_direction(feature) else neutral).append(feature)
+
+    def cells(group: Sequence[str], judge: bool) -> tuple[list[list[float | None]], list[list[str]]]:
+        z: list[list[float | None]] = []
+        text: list[list[str]] = []
+        for _, row in profile.iterrows():
+            z_row: list[float | None] = []
+            text_row: list[str] = []
+            for feature in group:
+                lift = row.get(f"lift_{feature}")
+                if lift is None or not np.isfinite(float(lift)) or float(lift) <= 0:
+                    z_row.append(None)
+                    text_row.append("—")
+                    continue
+                value = float(np.log2(float(lift)))
+                if judge:
+                    value *= good_direction(feature)
+                z_row.append(float(np.clip(value, -_LIFT_RANGE, _LIFT_RANGE)))
+                level = row.get(f"top_{feature}")
+                said = f"×{float(lift):.1f}"
+                text_row.append(f"{level} {said}" if level is not None and level == level
+                                and f"top_{feature}" in profile.columns else said)
+            z.append(z_row)
+            text.append(text_row)
+        return z, text
+
+    figure = go.Figure()
+    ticks = [-2.0, -1.0, 0.0, 1.0, 2.0]
+    for name, group, scale, words, place in (
+            ("judged", judged, JUDGED_SCALE, ("worse", "better"), 1.0),
+            ("neutral", neutral, NEUTRAL_SCALE, ("lower", "higher"), 1.0 + 0.12 * bool(judged))):
+        if not group:
+            continue
+        z, text = cells(group, name == "judged")
+        figure.add_trace(go.Heatmap(
+            z=z, x=[labels.get(f, f) for f in group], y=rows, text=text,
+            texttemplate="%{text}", name=name, colorscale=scale, zmin=-_LIFT_RANGE,
+            zmax=_LIFT_RANGE, zmid=0.0, xgap=2, ygap=2, hoverongaps=False,
+            hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
+            colorbar={"title": {"text": f"{words[0]} / {words[1]}", "side": "right"},
+                      "tickvals": ticks, "x": place, "len": 0.9, "thickness": 12,
+                      "ticktext": [f"×¼ {words[0]}", "×½", "×1", "×2", f"×4 {words[1]}"]},
+        ))
+    columns = [labels.get(f, f) for f in [*judged, *neutral]]
+    figure.update_layout(
+        template="plotly_white",
+        height=max(220, 60 + 42 * len(rows)),
+        margin={"l": 20, "r": 20, "t": 30, "b": 20},
+        font={"color": _INK},
+        xaxis={"categoryorder": "array", "categoryarray": columns, "side": "top",
+               "automargin": True},
+        yaxis={"categoryorder": "array", "categoryarray": rows[::-1], "automargin": True},
+    )
+    return figure
+
+
+# ---------------------------------------------------------------- the silhouette plot
+
+
+def silhouette_figure(values: np.ndarray, labels: np.ndarray,
+                      names: Mapping[int, str] | None = None) -> go.Figure:
+    """The silhouette plot: each customer's silhouette, sorted within its segment, as a band
+    per segment, with the mean over all of them as a dashed line.
+
+    A silhouette near 1 is a customer much closer to its own segment than to the next one;
+    near 0, on the border between two; below 0, closer to another segment than to its own.
+
+    Parameters
+    ----------
+    values : ndarray of float
+        Each customer's silhouette (:func:`sklearn.metrics.silhouette_samples`).
+    labels : ndarray of int
+        Each customer's segment, aligned with ``values``.
+    names : mapping of int to str, optional
+        Segment names, shown with each band.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One filled trace per segment (by segment id), named ``"<segment>: <name> (mean m)"``.
+
+    Examples
+    --------
+    >>> figure = silhouette_figure(np.array([0.5, 0.7, 0.2, -0.1]), np.array([0, 0, 1, 1]),
+    ...                            {0: "loyal"})
+    >>> [trace.name for trace in figure.data]
+    ['0: loyal (mean 0.60)', '1 (mean 0.05)']
+    >>> list(figure.data[0].x)  # highest first
+    [0.7, 0.5]
+    """
+    import plotly.graph_objects as go
+
+    values = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(labels)
+    if values.shape != labels.shape:
+        raise ValueError(f"values and labels must align; got {values.shape} and {labels.shape}")
+    names = dict(names or {})
+    gap = max(2, round(0.02 * len(values)))
+    figure = go.Figure()
+    ticks: list[float] = []
+    tick_text: list[str] = []
+    top = 0
+    for segment in sorted({int(s) for s in labels.tolist()}):
+        mine = np.sort(values[labels == segment])[::-1]
+        positions = np.arange(top, top + len(mine))
+        name = names.get(segment)
+        title = f"{segment}: {name}" if name else str(segment)
+        figure.add_trace(go.Scatter(
+            x=mine.round(4).tolist(), y=positions.tolist(), mode="lines", fill="tozerox",
+            line={"width": 0.5, "color": segment_colour(segment)},
+            fillcolor=segment_colour(segment), name=f"{title} (mean {mine.mean():.2f})",
+            hovertemplate=f"{title}<br>silhouette %{{x:.3f}}<extra></extra>"))
+        ticks.append(float(top + len(mine) / 2))
+        tick_text.append(title)
+        top += len(mine) + gap
+    mean = float(values.mean()) if len(values) else 0.0
+    figure.add_vline(x=mean, line_dash="dash", line_color="#57606a",
+                     annotation_text=f"mean {mean:.2f}", annotation_position="top right")
+    figure.update_layout(
+        template="plotly_white",
+        height=max(300, 120 + 40 * len(ticks)),
+        margin={"l": 20, "r": 20, "t": 30, "b": 50},
+        font={"color": _INK},
+        showlegend=False,
+        xaxis={"title": {"text": "silhouette"}, "range": [min(-0.1, float(values.min(initial=0))), 1],
+               "zeroline": True},
+        yaxis={"tickvals": ticks, "ticktext": tick_text, "autorange": "reversed",
+               "automargin": True, "showgrid": False},
+    )
+    return figure

@@ -74,6 +74,7 @@ def render_report(
     projections: Sequence[Mapping[str, Any]] = (),
     explanation: Any = None,
     segment_stability: pd.DataFrame | None = None,
+    silhouette: Mapping[str, Any] | None = None,
 ) -> str:
     """Render a run as one self-contained HTML document.
 
@@ -128,6 +129,10 @@ def render_report(
         ``solution``, ``segment``, ``size``, ``jaccard_mean``, ``jaccard_min``, ``resamples``
         and ``verdict``. The recommended solution's rows are shown under "Stability per
         segment" (every row when there is no ``solution`` column), named as in ``profile``.
+    silhouette : mapping or None, default None
+        The recommended solution's silhouette plot: ``values`` (each drawn customer's
+        silhouette), ``labels`` (their segments), ``customers`` (how many were clustered:
+        more than drawn means a sample, said on the page) and ``representation``.
 
     Returns
     -------
@@ -162,29 +167,35 @@ def render_report(
         _require_columns(profile, ("segment", "name"), "profile")
 
     plots = _elbow_plots(leaderboard, knee=_knee_k(manifest))
+    words = _words(leaderboard, recommended)
+    heatmap = _heatmap_html(profile)
+    silhouette_plot = _silhouette_html(silhouette, profile, words)
     sections = [
         _header_html(title, manifest),
         _summary_html(manifest, leaderboard, profile, recommended, reasons),
         _cards_html(profile),
-        _recommendation_html(recommended, reasons),
-        _profile_html(profile, recommended),
-        _explanation_html(explanation),
+        _recommendation_html(recommended, reasons, words),
+        heatmap,
+        _profile_html(profile, words),
+        _explanation_html(explanation, profile),
         _projections_html(projections, profile),
+        silhouette_plot,
         _plots_html(plots),
         _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
         _stability_html(stability, recommended),
-        _segment_stability_html(segment_stability, recommended, profile),
+        _segment_stability_html(segment_stability, recommended, profile, words),
         _feature_info_html(feature_info, notes),
     ]
     plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) \
-        or projections else ""
+        or projections or heatmap or silhouette_plot else ""
     return _PAGE.format(
         title=_esc(title),
         css=_CSS,
         plotly_js=plotly_js,
         body="\n".join(section for section in sections if section),
         sort_js=_SORT_JS,
+        filter_js=_FILTER_JS,
     )
 
 
@@ -484,11 +495,26 @@ def _cards_html(profile: pd.DataFrame | None) -> str:
             f'The segments</h2><div class="cards">{"".join(cards)}</div></section>')
 
 
-def _recommendation_html(recommended: str | None, reasons: Sequence[str]) -> str:
+def _words(leaderboard: pd.DataFrame, recommended: str | None) -> str | None:
+    """The recommended solution in words (its leaderboard description), else its id."""
+    if recommended is None:
+        return None
+    if "description" in leaderboard.columns:
+        rows = leaderboard.loc[leaderboard["solution"] == recommended, "description"]
+        if len(rows) and not _is_missing(rows.iloc[0]) and str(rows.iloc[0]).strip():
+            return str(rows.iloc[0])
+    return recommended
+
+
+def _recommendation_html(recommended: str | None, reasons: Sequence[str],
+                         words: str | None = None) -> str:
     if recommended is None:
         pick = '<p class="pick none">No solution recommended</p>'
     else:
-        pick = f'<p class="pick" id="recommended-solution">{_esc(recommended)}</p>'
+        said = words or recommended
+        pick = f'<p class="pick" id="recommended-solution">{_esc(said)}</p>'
+        if said != recommended:
+            pick += f'<p class="pick-id">solution <code>{_esc(recommended)}</code></p>'
     items = "".join(f"<li>{_esc(reason)}</li>" for reason in reasons)
     reason_list = f'<ul class="reasons">{items}</ul>' if items else ""
     return (f'<section class="pick-box" aria-labelledby="pick-heading">'
@@ -496,6 +522,7 @@ def _recommendation_html(recommended: str | None, reasons: Sequence[str]) -> str
 
 
 def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
+    """The profile table; ``recommended`` is the solution as the heading names it (in words)."""
     if profile is None:
         return ""
     columns = set(profile.columns)
@@ -620,8 +647,16 @@ def _table_html(frame: pd.DataFrame, columns: Sequence[str], recommended: str | 
 
 def _leaderboard_html(leaderboard: pd.DataFrame, recommended: str | None) -> str:
     columns = [column for column in LEADERBOARD_COLUMNS if column in leaderboard.columns]
-    return ('<section><h2>Leaderboard</h2><p class="note">All solutions of the run; click a '
-            "column heading to sort. The recommended solution is highlighted.</p>"
+    if "description" in columns:  # the solution in words first, its id beside it
+        columns.remove("description")
+        columns.insert(0, "description")
+    return ('<section id="leaderboard-section"><h2>Leaderboard</h2><p class="note">All '
+            "solutions of the run; click a column heading to sort, type to keep the rows that "
+            "contain the text. The recommended solution is highlighted.</p>"
+            '<p class="filter"><label for="leaderboard-filter">Filter solutions</label> '
+            '<input type="search" id="leaderboard-filter" data-table="leaderboard" '
+            'placeholder="e.g. k-means, 4 segments"> <span class="shown" aria-live="polite" '
+            f'id="leaderboard-shown">{len(leaderboard):,} of {len(leaderboard):,} shown</span></p>'
             f"{_table_html(leaderboard, columns, recommended, 'leaderboard')}</section>")
 
 
@@ -637,7 +672,7 @@ def _stability_html(stability: pd.DataFrame | None, recommended: str | None) -> 
 
 
 def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | None,
-                            profile: pd.DataFrame | None = None) -> str:
+                            profile: pd.DataFrame | None = None, words: str | None = None) -> str:
     if segments is None or segments.empty:
         return ""
     if "solution" in segments.columns:
@@ -654,7 +689,7 @@ def _segment_stability_html(segments: pd.DataFrame | None, recommended: str | No
         names = dict(zip(profile["segment"].tolist(), profile["name"].tolist(), strict=True))
         segments = segments.assign(name=[names.get(s, MISSING) for s in segments["segment"]])
         columns.insert(columns.index("segment") + 1, "name")
-    whose = f" of {_esc(recommended)}" if recommended is not None else ""
+    whose = f" of {_esc(words or recommended)}" if recommended is not None else ""
     return ('<section><h2>Stability per segment</h2><p class="note">Each segment'
             f"{whose} against its best match when refitted on resampled customers: the "
             "Jaccard similarity (shared customers over customers in either; Hennig's "
@@ -689,15 +724,16 @@ def _elbow_lines(leaderboard: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     if rows.empty:
         return []
 
-    def line(row: pd.Series) -> str:
+    def line(row: pd.Series) -> str:  # in words: "k-means, tol 0.0001, log scaling"
         algo = ALGORITHMS[str(row["algorithm"])]
-        parts = [algo.label or algo.name]
+        params = parse_params(row["params"]) if "params" in row else {}
+        parts = [algo.describe({k: _format_param(v) for k, v in params.items()
+                                if k != algo.k_param})]
         for key in ("representation", "scaling"):
             if key in row and not _is_missing(row[key]):
-                parts.append(str(row[key]))
-        params = parse_params(row["params"]) if "params" in row else {}
-        parts += [f"{k}={_format_param(v)}" for k, v in params.items() if k != algo.k_param]
-        return " · ".join(parts)
+                parts.append(f"{row[key]} scaling")
+                break
+        return ", ".join(parts)
 
     keys = rows.apply(line, axis=1)
     return [(str(key), group.sort_values("n_clusters"))
@@ -766,16 +802,12 @@ def _needs_log_axis(lines: Sequence[tuple[str, pd.DataFrame]], metric: str) -> b
 
 
 def _plots_html(plots: Sequence[tuple[str, str, go.Figure | None, str]]) -> str:
-    import plotly.io as pio
-
     blocks = []
     for div_id, heading, figure, note in plots:
         if figure is None:
             content = f'<p class="note">{_esc(note)}</p>'
         else:
-            content = pio.to_html(figure, full_html=False, include_plotlyjs=False,
-                                  div_id=div_id, config=_PLOT_CONFIG,
-                                  default_height=f"{_PLOT_HEIGHT}px")
+            content = _embed(figure, div_id, _PLOT_HEIGHT)
         blocks.append(f'<figure class="plot"><figcaption>{_esc(heading)}</figcaption>'
                       f"{content}</figure>")
     return f'<section><h2>Choosing k</h2><div class="plots">{"".join(blocks)}</div></section>'
@@ -785,20 +817,15 @@ def _projections_html(projections: Sequence[Mapping[str, Any]], profile: pd.Data
     """The recommended solution's customers in 2-D or 3-D, coloured by segment and named as
     in its profile. Each projection: ``heading``, ``projection`` (a
     :class:`~segmint.prepare.projections.Projection`) and the ``labels`` of its input rows."""
-    import plotly.io as pio
-
     from segmint.report._figures import projection_figure
 
     if not projections:
         return ""
-    names = {} if profile is None else \
-        {int(s): str(n) for s, n in zip(profile["segment"], profile["name"], strict=True)}
+    names = _names(profile)
     blocks = []
     for i, shown in enumerate(projections):
         figure = projection_figure(shown["projection"], shown["labels"], names)
-        content = pio.to_html(figure, full_html=False, include_plotlyjs=False,
-                              div_id=f"projection-{i}", config=_PLOT_CONFIG,
-                              default_height=f"{_PLOT_HEIGHT + 80}px")
+        content = _embed(figure, f"projection-{i}", _PLOT_HEIGHT + 80)
         blocks.append(f'<figure class="plot"><figcaption>{_esc(shown["heading"])}</figcaption>'
                       f'{content}<p class="note">{_esc(shown["projection"].note)}</p></figure>')
     return ('<section id="projections"><h2>The segments, projected</h2><p class="note">Each point '
@@ -806,10 +833,11 @@ def _projections_html(projections: Sequence[Mapping[str, Any]], profile: pd.Data
             f'by segment.</p><div class="plots">{"".join(blocks)}</div></section>')
 
 
-def _explanation_html(explanation: Any) -> str:
+def _explanation_html(explanation: Any, profile: pd.DataFrame | None = None) -> str:
     """What sets the segments apart, by a surrogate model that predicts them."""
     if explanation is None:
         return ""
+    names = _names(profile)
     top = explanation.importance.head(10)
     rows = "".join(f"<tr><td>{_esc(r.feature)}</td><td>{r.mean_abs_shap:.3f}</td>"
                    f"<td>{r.gain:.1%}</td></tr>" for r in top.itertuples())
@@ -820,7 +848,8 @@ def _explanation_html(explanation: Any) -> str:
         words = ", ".join(f"{f} ({'+' if v > 0 else '-'})"
                           for f, v in zip(part["feature"], part["mean_shap"], strict=True))
         recall = explanation.recall_by_segment.get(int(segment), float("nan"))
-        per.append(f"<tr><td>{int(segment)}</td><td>{_esc(words)}</td><td>{recall:.1%}</td></tr>")
+        named = f"{int(segment)}: {names[int(segment)]}" if int(segment) in names else str(int(segment))
+        per.append(f"<tr><td>{_esc(named)}</td><td>{_esc(words)}</td><td>{recall:.1%}</td></tr>")
     return ('<section id="explanation"><h2>What sets the segments apart</h2>'
             f'<p class="note">{_esc(explanation.note)}</p><div class="table-wrap"><table>'
             '<thead><tr><th>column</th><th>mean |SHAP|</th><th>gain share</th></tr></thead>'
@@ -857,6 +886,72 @@ def _ways_html(leaderboard: pd.DataFrame) -> str:
             '<tr><th>way</th><th>best solution</th><th>k</th><th>Davies-Bouldin</th>'
             '<th>Calinski-Harabasz</th><th>silhouette</th><th>DB, common</th><th>CH, common</th>'
             f'<th>silhouette, common</th></tr></thead><tbody>{body}</tbody></table></div></section>')
+
+
+def _names(profile: pd.DataFrame | None) -> dict[int, str]:
+    """Segment id -> name, as the profile gives them."""
+    if profile is None:
+        return {}
+    return {int(s): str(n) for s, n in zip(profile["segment"], profile["name"], strict=True)}
+
+
+def _embed(figure: go.Figure, div_id: str, height: int) -> str:
+    """A figure as a div of the page (plotly.js is inlined once, elsewhere); its camera
+    button saves it as a PNG named after the div."""
+    import plotly.io as pio
+
+    config = {**_PLOT_CONFIG, "toImageButtonOptions": {"format": "png", "filename": div_id,
+                                                       "scale": 2}}
+    return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config=config, default_height=f"{height}px")
+
+
+def _heatmap_html(profile: pd.DataFrame | None) -> str:
+    """Lift per feature and segment as colours that know which direction is good."""
+    from segmint.report._figures import profile_heatmap
+
+    if profile is None or profile.empty:
+        return ""
+    features = [f for f in _profile_features(profile) if f"lift_{f}" in profile.columns]
+    if not features:
+        return ""
+    figure = profile_heatmap(profile, features, {f: _label(f) for f in features})
+    height = int(figure.layout.height or _PLOT_HEIGHT)
+    return ('<section id="heatmap" aria-labelledby="heatmap-heading"><h2 id="heatmap-heading">'
+            'How the segments differ</h2><p class="note">Each cell is a segment&#x27;s lift on a '
+            "feature: its average over the average customer (a categorical feature: its most "
+            "common level, and how much more common it is than among all customers). Green is "
+            "better than typical and red worse, where the better direction is known (more "
+            "revenue, a shorter time since the last purchase); elsewhere orange is higher and "
+            "blue lower, with no judgement. Colours stop deepening at ×4 either way.</p>"
+            '<figure class="plot wide"><figcaption>Lift by segment and feature</figcaption>'
+            f'{_embed(figure, "profile-heatmap", height)}</figure></section>')
+
+
+def _silhouette_html(silhouette: Mapping[str, Any] | None, profile: pd.DataFrame | None,
+                     words: str | None) -> str:
+    """The silhouette plot of the recommended solution."""
+    from segmint.report._figures import silhouette_figure
+
+    if silhouette is None or not len(silhouette["values"]):
+        return ""
+    values = np.asarray(silhouette["values"])
+    figure = silhouette_figure(values, np.asarray(silhouette["labels"]), _names(profile))
+    drawn, total = len(values), int(silhouette.get("customers", len(values)))
+    sample = (f"A seeded sample of {drawn:,} of the {total:,} clustered customers, each "
+              "segment in its share." if drawn < total else f"All {drawn:,} clustered customers.")
+    space = silhouette.get("representation")
+    where = f" in the {space} space the solution was fit in" if space else ""
+    return ('<section id="silhouette" aria-labelledby="silhouette-heading">'
+            '<h2 id="silhouette-heading">How well each customer fits its segment</h2>'
+            '<p class="note">The silhouette of each customer' + _esc(where) + ": near 1, much "
+            "closer to its own segment than to the next; near 0, on the border between two; "
+            "below 0, closer to another segment than to its own. A segment with a wide band "
+            f"above the dashed mean is well separated. {_esc(sample)} Outliers and noise are "
+            "not clustered and not shown.</p>"
+            f'<figure class="plot wide"><figcaption>Silhouette plot of {_esc(words or "")}'
+            f'</figcaption>{_embed(figure, "silhouette-plot", int(figure.layout.height))}'
+            "</figure></section>")
 
 
 def _plotly_js() -> str:
@@ -932,6 +1027,12 @@ table.profile td { padding: 8px; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 16px; }
 figure.plot { margin: 0; min-width: 0; }
 figcaption { font-weight: 600; font-size: 14px; }
+figure.plot.wide { max-width: 1100px; }
+.pick-box .pick-id { margin: 0; font-size: 12px; color: var(--muted); }
+.filter { margin: 4px 0 8px; font-size: 13px; }
+.filter input { font: inherit; padding: 3px 6px; min-width: 18em; border: 1px solid #8c959f;
+                border-radius: 4px; }
+.filter .shown { color: var(--muted); margin-left: 8px; }
 """
 
 # Click (or Enter on) a heading to sort by it; numbers sort by data-v, empty cells go last.
@@ -965,6 +1066,27 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 });
 """
 
+# Typing in a table's filter box keeps the rows whose text contains every word typed.
+_FILTER_JS = """
+document.querySelectorAll("input[data-table]").forEach(function (input) {
+  var table = document.getElementById(input.getAttribute("data-table"));
+  var shown = document.getElementById(input.getAttribute("data-table") + "-shown");
+  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+  input.addEventListener("input", function () {
+    var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    var n = 0;
+    rows.forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      var keep = words.every(function (w) { return text.indexOf(w) >= 0; });
+      row.hidden = !keep;
+      n += keep ? 1 : 0;
+    });
+    if (shown) { shown.textContent = n.toLocaleString("en") + " of " +
+                 rows.length.toLocaleString("en") + " shown"; }
+  });
+});
+"""
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -978,7 +1100,7 @@ _PAGE = """<!DOCTYPE html>
 <main>
 {body}
 </main>
-<script>{sort_js}</script>
+<script>{sort_js}{filter_js}</script>
 </body>
 </html>
 """

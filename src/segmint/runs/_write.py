@@ -274,6 +274,30 @@ def _all_labels(solutions: list[Solution], table: CustomerTable) -> pd.DataFrame
     return pd.DataFrame(columns)
 
 
+def _save_projections(projections: Any, folder: Path) -> list[dict[str, Any]]:
+    """The report's projections as ``projections.parquet`` (each point's segment and place);
+    returns what the manifest says of each (method, heading, note, explained share)."""
+    said: list[dict[str, Any]] = []
+    parts = []
+    for i, shown in enumerate(projections):
+        projection = shown["projection"]
+        coords = projection.coords.astype(np.float32)
+        columns: dict[str, Any] = {
+            "projection": np.full(len(coords), i, dtype=np.int16),
+            "segment": np.asarray(shown["labels"], dtype=np.int64)[projection.rows],
+        }
+        for axis, name in enumerate("xyz"):
+            columns[name] = coords[:, axis] if axis < coords.shape[1] else \
+                np.full(len(coords), np.nan, dtype=np.float32)
+        parts.append(pd.DataFrame(columns))
+        said.append({"method": projection.method, "heading": shown["heading"],
+                     "note": projection.note, "explained": projection.explained,
+                     "n_components": projection.n_components})
+    if parts:
+        write_parquet(pd.concat(parts, ignore_index=True), folder / L.PROJECTIONS, index=False)
+    return said
+
+
 def write_run(spec: RunSpec, table: CustomerTable, solutions: list[Solution], rec: Recommendation,
               representations: dict[str, Representation], *, timings: dict[str, float],
               progress: Callable[[str, int, int, str], None] | None = None,
@@ -306,7 +330,7 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
            created: _dt.datetime, timings: dict[str, float],
            progress: Callable[[str, int, int, str], None] | None, outlier_model: Any = None,
            insight: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None) -> None:
-    from segmint.report import render_report
+    from segmint.report import build_report
     from segmint.runs._models import save_model
 
     run_id = final.name
@@ -343,11 +367,10 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
                 saving[i].result()  # the first failure, in the solutions' order
                 if progress:
                     progress("save", i + 1, len(solutions), sol.name)
-        # the recommended solution's profile, for the report
-        prof = profs[solutions.index(chosen)] if chosen is not None else None
         if callable(insight):  # explained beside the writing (pipeline.run): wait for it
             insight = insight()
         explanation = (insight or {}).get("explanation")
+        projections = _save_projections((insight or {}).get("projections", ()), tmp)
         if chosen is not None and explanation is not None:  # the surrogate's tables
             for key, frame in explanation.to_frames().items():
                 write_parquet(frame, L.solution_dir(tmp, chosen.name) / f"explain_{key}.parquet",
@@ -379,20 +402,12 @@ def _write(final: Path, spec: RunSpec, table: CustomerTable, solutions: list[Sol
             "recommended": rec.solution,
             "reasons": rec.reasons,
             "knee": rec.knee,
+            "chosen_knee": rec.chosen_knee,
+            "projections": projections,
             "prepared_representation": chosen.representation if chosen else None,
             "timings_seconds": timings,
         }
         manifest = redact_obj(jsonable(manifest))  # the source's record may hold a URL's password
         write_text_atomic(json.dumps(manifest, indent=2), tmp / L.MANIFEST)
-        # the reasons have their own box in the report; the header shows the rest of the manifest
-        header = {k: v for k, v in manifest.items()
-                  if k not in {"reasons", "schema", "prepared_columns", "types", "notes"}}
-        html = render_report(title=f"segmint run {run_id}",
-                             manifest={**header, "knee": {"k": rec.chosen_knee}},
-                             leaderboard=board, profile=prof, recommended=rec.solution,
-                             reasons=rec.reasons, stability=rec.stability,
-                             segment_stability=rec.segment_stability,
-                             feature_info=table.info, notes=table.notes,
-                             projections=(insight or {}).get("projections", ()),
-                             explanation=(insight or {}).get("explanation"))
-        write_text_atomic(html, tmp / L.REPORT)
+        # the report, from the files just written: the page segmint report RUN writes again
+        write_text_atomic(build_report(tmp), tmp / L.REPORT)
