@@ -56,7 +56,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field
 
+from segmint.deploy.service import (
+    _ASSIGNMENTS_SECONDS,
+    _ERRORS,
+    _by_customer,
+    _describe_run,
+    _plain,
+    _Problem,
+    _recommend_manifest,
+    _records,
+    _run_folders,
+)
 from segmint.errors import ModelError, SegmintError
+from segmint.runs import _layout as L
 
 if TYPE_CHECKING:
     from segmint.runs import Run
@@ -103,7 +115,6 @@ class _Runs:
 
     def folder(self, run_id: str) -> Path:
         """The folder of run ``run_id``: one of the runs folder's own, by its name."""
-        from segmint.deploy.service import _run_folders
 
         folders = {} if self.root is None else {p.name: p for p in _run_folders(self.root)}
         if run_id not in folders:
@@ -115,12 +126,11 @@ class _Runs:
         return self._entry(run_id)[0]
 
     def _entry(self, run_id: str) -> tuple[Run, dict[str, Any]]:
-        from segmint.deploy.service import _recommend_manifest
         from segmint.runs import Run
 
         folder = self.folder(run_id)
         try:
-            stamp = (folder / "manifest.json").stat().st_mtime_ns
+            stamp = (folder / L.MANIFEST).stat().st_mtime_ns
         except OSError:
             raise ModelError(f"run {run_id!r} has no manifest (not a segment run)") from None
         with self._lock:
@@ -181,7 +191,6 @@ def _profile_features(run: Run, profile: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _solution_view(runs: _Runs, run_id: str, solution: str) -> dict[str, Any]:
-    from segmint.deploy.service import _records
 
     run = runs.get(run_id)
     chosen = run.solution(solution)  # a ModelError (404) names the run's solutions
@@ -234,7 +243,6 @@ def _history(root: Path, name: str) -> list[dict[str, Any]]:
     revenue when recorded) and its summary, as the re-run wrote them."""
     from segmint.deploy.models import _check_name
     from segmint.deploy.schedule import MIGRATION, history
-    from segmint.deploy.service import _plain
 
     _check_name(name)
     if not (root / name).is_dir():
@@ -259,7 +267,6 @@ def _history(root: Path, name: str) -> list[dict[str, Any]]:
 
 def _pages(total: int, page: int, per_page: int) -> int:
     """How many pages ``total`` rows make; a page past the last is a 422."""
-    from segmint.deploy.service import _Problem
 
     pages = math.ceil(total / per_page)
     if page > max(pages, 1):
@@ -307,7 +314,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
     []
     """
     from segmint.deploy.models import ModelStore
-    from segmint.deploy.service import _ERRORS, _by_customer, _describe_run, _Problem, _run_folders
 
     held = _Runs(None if runs is None else Path(runs))
     keyed = [Depends(APIKeyHeader(name="X-API-Key", auto_error=False)),
@@ -343,7 +349,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
 
     @api.get("/runs/{run_id}", summary="A run's leaderboard and features")
     def run_view(run_id: str) -> JSONResponse:
-        from segmint.deploy.service import _records
 
         run = held.get(run_id)
         board = run.leaderboard()
@@ -365,7 +370,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
                      q: str = Query("", max_length=200, description="customer id substring"),
                      page: int = Query(1, ge=1, description="1-based"),
                      per_page: int = Query(50, ge=1, le=MAX_PER_PAGE)) -> JSONResponse:
-        from segmint.deploy.service import _records
 
         view = _segment_row(held, run_id, solution, segment)
         members = _members(held, run_id, view["solution"], segment, q)
@@ -402,7 +406,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
     @api.get("/customer", summary="One customer's segments in a run and the published models")
     def customer_view(request: Request, id: str = Query(..., min_length=1, max_length=200),
                       run: str | None = Query(None)) -> JSONResponse:
-        from segmint.deploy.service import _plain
 
         body: dict[str, Any] = {"customer": id, "run": run, "solutions": [], "models": []}
         found = False
@@ -427,7 +430,7 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
             try:
                 pm = store.get(name, None)
                 known = store.extra(pm, "assignments", lambda pm=pm: _by_customer(pm.assignments()),
-                                    max_age=30.0)
+                                    max_age=_ASSIGNMENTS_SECONDS)
             except SegmintError:
                 continue  # a damaged model is listed as such by GET /models
             if id in known:
