@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import struct
 from importlib import resources
 from pathlib import Path
 
@@ -184,3 +185,21 @@ def test_a_sample_keeps_each_segment_in_its_share() -> None:
     assert counts.tolist() == [900, 90, 10]
     again = _stratified(labels, 1000, seed=0)
     assert np.array_equal(keep, again)
+
+
+def test_every_figure_of_the_page_becomes_a_png(run, tmp_path) -> None:
+    pytest.importorskip("kaleido", reason="kaleido is not installed (pip install 'segmint[png]')")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is absent (apt-get install -y chromium)")
+    from segmint.report import write_pngs
+
+    page = run.report_path.read_text(encoding="utf-8")
+    figures = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', page)
+    paths = write_pngs(run.path, tmp_path / "png", scale=1)
+    assert sorted(p.stem for p in paths) == sorted(figures)
+    assert {"profile-heatmap", "silhouette-plot", "elbow-msd", "projection-0"} <= set(figures)
+    for path in paths:
+        header = path.read_bytes()[:24]
+        assert header[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", header[16:24])
+        assert width >= 400 and height >= 200 and path.stat().st_size > 5_000

@@ -6,7 +6,7 @@ files (the run writer and ``segmint report`` both call it); :func:`render_report
 """
 from __future__ import annotations
 
-from segmint.report._build import build_report, write_report
+from segmint.report._build import build_report, write_pngs, write_report
 from segmint.report._html import render_report
 
-__all__ = ["build_report", "render_report", "write_report"]
+__all__ = ["build_report", "render_report", "write_pngs", "write_report"]

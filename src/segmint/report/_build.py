@@ -21,7 +21,7 @@ import pandas as pd
 from segmint.errors import ModelError
 from segmint.runs import _layout as L
 
-__all__ = ["build_report", "write_report", "MAX_POINTS", "SILHOUETTE_ROWS"]
+__all__ = ["build_report", "write_report", "write_pngs", "MAX_POINTS", "SILHOUETTE_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,56 @@ def write_report(run: str | Path, out: str | Path | None = None, **options: Any)
     path = Path(out) if out is not None else Path(run) / L.REPORT
     write_text_atomic(build_report(run, **options), path)
     return path
+
+
+def write_pngs(run: str | Path, folder: str | Path, *, scale: float = 2.0,
+               **options: Any) -> list[Path]:
+    """Every figure of the run's report as a PNG file in ``folder``, named after the figure
+    (``profile-heatmap.png``, ``silhouette-plot.png``, ``elbow-msd.png``, ...).
+
+    kaleido draws them in a headless Chromium (Debian's ``chromium``); it is optional
+    (``pip install 'segmint[png]'``). Without it, each figure's camera button in the page
+    saves the same PNG from the browser.
+
+    Returns
+    -------
+    list of Path
+        The files written, one per figure of the page.
+
+    Raises
+    ------
+    SegmintError
+        kaleido is not installed, or it could not start a browser.
+    """
+    from segmint.errors import SegmintError
+    from segmint.report._html import _COLLECTED
+
+    try:
+        import kaleido
+    except ImportError:
+        raise SegmintError("PNG export needs kaleido: pip install 'segmint[png]' (it draws in "
+                           "Debian's chromium: apt-get install chromium); each figure's camera "
+                           "button in report.html saves a PNG without it") from None
+    figures: dict[str, Any] = {}
+    token = _COLLECTED.set(figures)
+    try:
+        build_report(run, **options)
+    finally:
+        _COLLECTED.reset(token)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{div_id}.png" for div_id in figures]
+    if not figures:
+        return []
+    try:
+        kaleido.write_fig_from_object_sync(
+            [{"fig": figure, "path": str(path), "opts": {"scale": scale, "format": "png"}}
+             for figure, path in zip(figures.values(), paths, strict=True)])
+    except Exception as exc:  # no browser, a browser that would not start
+        raise SegmintError(f"kaleido could not draw the figures ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}); it needs Debian's "
+                           f"chromium (apt-get install chromium)", file=str(out)) from None
+    return paths
 
 
 # ---------------------------------------------------------------- reading the folder

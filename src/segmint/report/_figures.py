@@ -145,12 +145,13 @@ def segment_colour(segment: int) -> str:
 
 # ---------------------------------------------------------------- the profile heatmap
 
+# The deepest colours stay light enough for the cells' dark text (contrast 4.2:1 and more).
 #: worse -> typical -> better (red, white, green), for features whose good direction is known
-JUDGED_SCALE = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#7fbf7b"],
-                [1.0, "#1b7837"]]
+JUDGED_SCALE = [[0.0, "#d6604d"], [0.25, "#f4a582"], [0.5, "#f7f7f7"], [0.75, "#a6dba0"],
+                [1.0, "#5aae61"]]
 #: lower -> typical -> higher (blue, white, orange), for features with no good direction
-NEUTRAL_SCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#fdb863"],
-                 [1.0, "#b35806"]]
+NEUTRAL_SCALE = [[0.0, "#4393c3"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#fdb863"],
+                 [1.0, "#e08214"]]
 #: colours saturate at a lift of x4 either way (log2 of 2)
 _LIFT_RANGE = 2.0
 
@@ -241,7 +242,7 @@ def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
         z, text = cells(group, name == "judged")
         figure.add_trace(go.Heatmap(
             z=z, x=[labels.get(f, f) for f in group], y=rows, text=text,
-            texttemplate="%{text}", name=name, colorscale=scale, zmin=-_LIFT_RANGE,
+            texttemplate="%{text}", textfont={"color": _INK}, name=name, colorscale=scale, zmin=-_LIFT_RANGE,
             zmax=_LIFT_RANGE, zmid=0.0, xgap=2, ygap=2, hoverongaps=False,
             hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
             colorbar={"title": {"text": f"{words[0]} / {words[1]}", "side": "right"},

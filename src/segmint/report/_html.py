@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,8 @@ _MANIFEST_ORDER = ("run_id", "created", "input", "versions", "recommended", "kne
 _NUM_CLASS = ' class="num"'
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 _PLOT_HEIGHT = 380
+# while set (segmint.report.figures), every figure embedded is also kept here by its div id
+_COLLECTED: ContextVar[dict[str, Any] | None] = ContextVar("segmint_report_figures", default=None)
 
 
 def render_report(
@@ -900,6 +903,9 @@ def _embed(figure: go.Figure, div_id: str, height: int) -> str:
     button saves it as a PNG named after the div."""
     import plotly.io as pio
 
+    collected = _COLLECTED.get()
+    if collected is not None:
+        collected[div_id] = figure
     config = {**_PLOT_CONFIG, "toImageButtonOptions": {"format": "png", "filename": div_id,
                                                        "scale": 2}}
     return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=div_id,
