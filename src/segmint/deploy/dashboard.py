@@ -115,7 +115,6 @@ class _Runs:
 
     def folder(self, run_id: str) -> Path:
         """The folder of run ``run_id``: one of the runs folder's own, by its name."""
-
         folders = {} if self.root is None else {p.name: p for p in _run_folders(self.root)}
         if run_id not in folders:
             raise ModelError(f"no run {run_id!r} in the runs folder" +
@@ -191,7 +190,6 @@ def _profile_features(run: Run, profile: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _solution_view(runs: _Runs, run_id: str, solution: str) -> dict[str, Any]:
-
     run = runs.get(run_id)
     chosen = run.solution(solution)  # a ModelError (404) names the run's solutions
     profile = runs.profile(run_id, chosen.name)
@@ -267,7 +265,6 @@ def _history(root: Path, name: str) -> list[dict[str, Any]]:
 
 def _pages(total: int, page: int, per_page: int) -> int:
     """How many pages ``total`` rows make; a page past the last is a 422."""
-
     pages = math.ceil(total / per_page)
     if page > max(pages, 1):
         raise _Problem(422, f"page {page} is past the last page ({max(pages, 1)})", field="page")
@@ -349,7 +346,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
 
     @api.get("/runs/{run_id}", summary="A run's leaderboard and features")
     def run_view(run_id: str) -> JSONResponse:
-
         run = held.get(run_id)
         board = run.leaderboard()
         keep = [c for c in ("solution", "algorithm", "representation", "n_clusters", "sizes",
@@ -370,7 +366,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
                      q: str = Query("", max_length=200, description="customer id substring"),
                      page: int = Query(1, ge=1, description="1-based"),
                      per_page: int = Query(50, ge=1, le=MAX_PER_PAGE)) -> JSONResponse:
-
         view = _segment_row(held, run_id, solution, segment)
         members = _members(held, run_id, view["solution"], segment, q)
         pages = _pages(len(members), page, per_page)
@@ -406,7 +401,6 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
     @api.get("/customer", summary="One customer's segments in a run and the published models")
     def customer_view(request: Request, id: str = Query(..., min_length=1, max_length=200),
                       run: str | None = Query(None)) -> JSONResponse:
-
         body: dict[str, Any] = {"customer": id, "run": run, "solutions": [], "models": []}
         found = False
         if run is not None:
