@@ -461,6 +461,29 @@ def dashboard(models: Path | None = typer.Option(None, "--models", help=MODELS_H
           max_body_mb=8.0, max_rows=10_000)
 
 
+@app.command()
+def report(run: Path = typer.Argument(..., help="a run folder"),
+           output: Path | None = typer.Option(None, "--output", "-o",
+                                              help="where the page goes (default: the run's "
+                                                   "report.html)"),
+           png: Path | None = typer.Option(None, "--png", help="also write every figure as a PNG "
+                                           "file into this folder (needs kaleido, segmint's png "
+                                           "extra, and Debian's chromium)"),
+           max_points: int = typer.Option(5_000, "--max-points", min=100,
+                                          help="customers drawn per projection at most (a "
+                                               "seeded sample beyond)")) -> None:
+    """Write a run's report again from its folder (after an upgrade, or elsewhere), and its
+    figures as PNG files."""
+    from segmint.report import write_pngs, write_report
+
+    with _guarded():
+        written = write_report(run, output, max_points=max_points)
+        err.print(f"report: {written} ({written.stat().st_size / 1e6:.1f} MB)", highlight=False)
+        if png is not None:
+            paths = write_pngs(run, png, max_points=max_points)
+            err.print(f"{len(paths)} figures as PNG in {png}", highlight=False)
+
+
 def _recommend_summary(run) -> None:
     """The seed's comparisons (MSE against the naive guess, accuracy against all ones), the
     ranking measures beside popularity, and the head of the top-N table."""

@@ -203,3 +203,28 @@ def test_every_figure_of_the_page_becomes_a_png(run, tmp_path) -> None:
         assert header[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", header[16:24])
         assert width >= 400 and height >= 200 and path.stat().st_size > 5_000
+
+
+def test_outliers_are_listed_most_unusual_first(run) -> None:
+    page = run.report_path.read_text(encoding="utf-8")
+    section = re.search(r'<section id="outliers".*?</section>', page, flags=re.S).group(0)
+    labels = pd.read_parquet(run.path / "labels.parquet", columns=["customer", run.recommended])
+    flagged = set(labels.loc[labels[run.recommended] == -1, "customer"])
+    assert len(flagged) == run.manifest["outliers"]["count"] > 20
+    assert f"{len(flagged):,} customers" in section
+    rows = re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>")[1])
+    assert len(rows) == 20
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert {c[0] for c in cells} <= flagged
+    # independently: how far each is from the median customer, in interquartile ranges
+    customers = run.customers()
+    numeric = [f for f in run.features if pd.api.types.is_numeric_dtype(customers[f])]
+    values = customers[numeric].astype(float)
+    iqr = values.quantile(0.75) - values.quantile(0.25)
+    far = ((values - values.median()) / iqr).abs()
+    far.index = far.index.astype(str)
+    expected = far.loc[sorted(flagged)].max(axis=1).sort_values(ascending=False)
+    shown = [float(c[2].replace(",", "")) for c in cells]
+    # (the page shows four significant digits)
+    np.testing.assert_allclose(shown, expected.head(20).to_numpy(), rtol=1e-3, atol=0.051)
+    assert [c[1] for c in cells] == [far.loc[c[0]].idxmax() for c in cells]

@@ -89,6 +89,7 @@ def build_report(run: str | Path, *, max_points: int = MAX_POINTS,
         projections=_projections(folder, manifest, max_points, seed),
         explanation=_explanation(folder, recommended),
         silhouette=_silhouette(folder, manifest, recommended, silhouette_rows, seed),
+        outliers=_outliers(folder, manifest, recommended),
     )
 
 
@@ -149,6 +150,10 @@ def write_pngs(run: str | Path, folder: str | Path, *, scale: float = 2.0,
         raise SegmintError(f"kaleido could not draw the figures ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}); it needs Debian's "
                            f"chromium (apt-get install chromium)", file=str(out)) from None
+    missing = [path.name for path in paths if not path.is_file()]
+    if missing:  # kaleido reports some failures only in its log
+        raise SegmintError(f"kaleido wrote {len(paths) - len(missing)} of {len(paths)} figures; "
+                           f"not {', '.join(missing)}", file=str(out))
     return paths
 
 
@@ -288,6 +293,36 @@ def _silhouette(folder: Path, manifest: dict[str, Any], recommended: str | None,
     values = silhouette_samples(X[keep], segment_values[keep])
     return {"values": values, "labels": segment_values[keep], "customers": total,
             "representation": manifest.get("prepared_representation")}
+
+
+def _outliers(folder: Path, manifest: dict[str, Any], recommended: str | None) -> pd.DataFrame | None:
+    """The customers the run set apart (segment -1 of the recommended solution, when an
+    outlier rule flagged some), most unusual first: the largest distance from the median
+    customer on any numeric feature, in interquartile ranges."""
+    rule = manifest.get("outliers")
+    if recommended is None or not isinstance(rule, dict) or not rule.get("count"):
+        return None
+    labels = _labels(folder, manifest, recommended)
+    customers = _table(folder / L.CUSTOMERS, "the customer table")
+    if labels is None or customers is None or "customer" not in customers.columns:
+        return None
+    features = [f for f in manifest.get("features", []) if f in customers.columns]
+    customers = customers.assign(customer=customers["customer"].astype("string"))
+    flagged = customers[customers["customer"].map(labels).eq(-1).fillna(False).to_numpy(bool)]
+    numeric = [f for f in features if pd.api.types.is_numeric_dtype(customers[f])
+               and not pd.api.types.is_bool_dtype(customers[f])]
+    if flagged.empty or not numeric:
+        return None
+    values = customers[numeric].astype(float)
+    median = values.median()
+    iqr = (values.quantile(0.75) - values.quantile(0.25)).replace(0.0, np.nan)
+    iqr = iqr.fillna(values.std()).replace(0.0, np.nan).fillna(1.0)
+    far = ((flagged[numeric].astype(float) - median) / iqr).abs()
+    out = flagged[["customer", *features]].copy()
+    out.insert(1, "unusual_on", far.idxmax(axis=1, skipna=True).astype("string"))
+    out.insert(2, "how_far", far.max(axis=1, skipna=True).round(1))
+    return out.sort_values(["how_far", "customer"], ascending=[False, True],
+                           na_position="last").reset_index(drop=True)
 
 
 def _stratified(labels: np.ndarray, at_most: int, seed: int) -> np.ndarray:

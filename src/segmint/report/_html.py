@@ -78,6 +78,7 @@ def render_report(
     explanation: Any = None,
     segment_stability: pd.DataFrame | None = None,
     silhouette: Mapping[str, Any] | None = None,
+    outliers: pd.DataFrame | None = None,
 ) -> str:
     """Render a run as one self-contained HTML document.
 
@@ -136,6 +137,11 @@ def render_report(
         The recommended solution's silhouette plot: ``values`` (each drawn customer's
         silhouette), ``labels`` (their segments), ``customers`` (how many were clustered:
         more than drawn means a sample, said on the page) and ``representation``.
+    outliers : pandas.DataFrame or None, default None
+        The customers set apart as outliers, most unusual first: ``customer``,
+        ``unusual_on`` (the feature on which it is furthest from the median customer, in
+        interquartile ranges), ``how_far`` and the features; the first 20 are shown, under
+        the manifest's ``outliers`` rule (``method``, ``contamination``, ``count``).
 
     Returns
     -------
@@ -183,6 +189,7 @@ def render_report(
         _explanation_html(explanation, profile),
         _projections_html(projections, profile),
         silhouette_plot,
+        _outliers_html(outliers, manifest),
         _plots_html(plots),
         _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
@@ -530,14 +537,14 @@ def _profile_html(profile: pd.DataFrame | None, recommended: str | None) -> str:
         return ""
     columns = set(profile.columns)
     features = _profile_features(profile)
-    head = ["<th>Segment</th>"]
+    head = ['<th scope="col">Segment</th>']
     if "size" in columns:
-        head.append('<th class="num">Customers</th>')
+        head.append('<th scope="col" class="num">Customers</th>')
     if "share" in columns:
-        head.append('<th class="num">Share</th>')
+        head.append('<th scope="col" class="num">Share</th>')
     if "revenue_share" in columns:
-        head.append('<th class="num">Revenue share</th>')
-    head += [f'<th class="num">{_esc(_label(feature))}</th>' for feature in features]
+        head.append('<th scope="col" class="num">Revenue share</th>')
+    head += [f'<th scope="col" class="num">{_esc(_label(feature))}</th>' for feature in features]
 
     body = []
     for row in profile.to_dict("records"):
@@ -855,10 +862,11 @@ def _explanation_html(explanation: Any, profile: pd.DataFrame | None = None) -> 
         per.append(f"<tr><td>{_esc(named)}</td><td>{_esc(words)}</td><td>{recall:.1%}</td></tr>")
     return ('<section id="explanation"><h2>What sets the segments apart</h2>'
             f'<p class="note">{_esc(explanation.note)}</p><div class="table-wrap"><table>'
-            '<thead><tr><th>column</th><th>mean |SHAP|</th><th>gain share</th></tr></thead>'
+            f'<thead><tr>{_heads("column", "mean |SHAP|", "gain share")}</tr></thead>'
             f'<tbody>{rows}</tbody></table></div><div class="table-wrap"><table><thead><tr>'
-            '<th>segment</th><th>columns that put customers in it (+ pushes in, - pushes out)</th>'
-            f'<th>recall</th></tr></thead><tbody>{"".join(per)}</tbody></table></div></section>')
+            + _heads("segment", "columns that put customers in it (+ pushes in, - pushes out)",
+                     "recall")
+            + f'</tr></thead><tbody>{"".join(per)}</tbody></table></div></section>')
 
 
 def _ways_html(leaderboard: pd.DataFrame) -> str:
@@ -886,9 +894,40 @@ def _ways_html(leaderboard: pd.DataFrame) -> str:
             'embedding scores differently from the one-hot table), so each is also measured in '
             'the common space, where the selection ranks them. Davies-Bouldin: lower is better; '
             'Calinski-Harabasz and silhouette: higher.</p><div class="table-wrap"><table><thead>'
-            '<tr><th>way</th><th>best solution</th><th>k</th><th>Davies-Bouldin</th>'
-            '<th>Calinski-Harabasz</th><th>silhouette</th><th>DB, common</th><th>CH, common</th>'
-            f'<th>silhouette, common</th></tr></thead><tbody>{body}</tbody></table></div></section>')
+            '<tr>' + _heads("way", "best solution", "k", "Davies-Bouldin", "Calinski-Harabasz",
+                            "silhouette", "DB, common", "CH, common", "silhouette, common")
+            + f'</tr></thead><tbody>{body}</tbody></table></div></section>')
+
+
+OUTLIERS_SHOWN = 20
+
+
+def _outliers_html(outliers: pd.DataFrame | None, manifest: Mapping[str, Any]) -> str:
+    """The customers set apart, most unusual first, with the rule that set them apart."""
+    rule = manifest.get("outliers")
+    if outliers is None or outliers.empty or not isinstance(rule, Mapping):
+        return ""
+    customers = manifest.get("customers")
+    share = f" ({_format_percent(len(outliers) / customers)} of all)" \
+        if isinstance(customers, int) and customers else ""
+    how = f"{rule.get('method', 'a detector')}".replace("_", " ")
+    if rule.get("contamination") is not None:
+        how += f", which flags the {_format_percent(float(rule['contamination']))} most unusual"
+    columns = ["customer", "unusual_on", "how_far",
+               *[c for c in outliers.columns if c not in {"customer", "unusual_on", "how_far"}]]
+    shown = outliers.head(OUTLIERS_SHOWN)
+    return ('<section id="outliers" aria-labelledby="outliers-heading"><h2 id="outliers-heading">'
+            f'Outliers</h2><p class="note">{len(outliers):,} customers{_esc(share)} were set '
+            f"apart by {_esc(how)}; they are in no segment (segment -1). The "
+            f"{min(len(outliers), OUTLIERS_SHOWN)} most unusual, each with the feature on which "
+            "it is furthest from the median customer (in interquartile ranges): worth a look "
+            "one by one (a wholesaler, a data error, a reseller).</p>"
+            f"{_table_html(shown, columns, None, 'outlier-table')}</section>")
+
+
+def _heads(*names: str) -> str:
+    """Column headings (``<th scope="col">``) of a table made here."""
+    return "".join(f'<th scope="col">{_esc(name)}</th>' for name in names)
 
 
 def _names(profile: pd.DataFrame | None) -> dict[int, str]:
