@@ -404,6 +404,52 @@ def _contrast_problems(checked: list[dict[str, Any]]) -> list[str]:
                    f"{c['needed']}" for c in checked if c["ratio"] < c["needed"]})
 
 
+_HEATMAP_LABELS = """() => Array.from(document.querySelectorAll('#profile-heatmap g.heatmap-label text'))
+  .map(t => { const r = t.getBoundingClientRect(), style = getComputedStyle(t);
+    return {text: t.textContent, x: r.x, y: r.y, width: r.width, height: r.height,
+            fill: style.fill, size: parseFloat(style.fontSize),
+            weight: Number(style.fontWeight) || 400}; })"""
+
+
+def test_heatmap_cell_labels_contrast_with_their_cells(opened: Opened, tmp_path: Path) -> None:
+    """The profile heatmap writes each cell's lift on the cell: its text (SVG, so outside the
+    page-wide contrast check) is measured against the cell's colour as drawn, sampled from a
+    screenshot just outside the text's box on four sides."""
+    image_module = pytest.importorskip("PIL.Image", reason="Pillow reads the screenshot's pixels")
+    heatmap = opened.tab.locator("#profile-heatmap")
+    heatmap.scroll_into_view_if_needed()
+    shot = tmp_path / "heatmap.png"
+    heatmap.screenshot(path=str(shot))
+    box = heatmap.bounding_box()
+    labels = opened.tab.evaluate(_HEATMAP_LABELS)
+    assert labels and box is not None
+    with image_module.open(shot) as image:
+        pixels = image.convert("RGB")
+        low = []
+        for label in labels:
+            left, top = label["x"] - box["x"], label["y"] - box["y"]
+            around = [(left - 3, top + label["height"] / 2),
+                      (left + label["width"] + 3, top + label["height"] / 2),
+                      (left + label["width"] / 2, top - 3),
+                      (left + label["width"] / 2, top + label["height"] + 3)]
+            samples = [pixels.getpixel((int(x), int(y))) for x, y in around]
+            cell = tuple(sorted(channel)[len(channel) // 2] for channel in zip(*samples, strict=True))
+            ink = tuple(int(v) for v in re.findall(r"\d+", label["fill"])[:3])
+            ratio = _contrast(ink, cell)
+            large = label["size"] >= 24 or (label["size"] >= 18.66 and label["weight"] >= 700)
+            if ratio < (3.0 if large else 4.5):
+                low.append(f"{label['text']!r}: rgb{ink} on rgb{cell}, {label['size']:g}px: "
+                           f"{ratio:.2f}")
+    assert low == []
+
+
+def _contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """WCAG 2's contrast ratio of two sRGB colours (0..255)."""
+    hi, lo = sorted((_relative_luminance("#{:02x}{:02x}{:02x}".format(*a)),
+                     _relative_luminance("#{:02x}{:02x}{:02x}".format(*b))), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 _ALTERNATIVES = """() => {
   function named(el) {
     if ((el.getAttribute('aria-label') || '').trim()) { return true; }
