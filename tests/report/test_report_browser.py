@@ -237,21 +237,31 @@ def test_every_chart_of_a_real_run_is_drawn_offline(opened: Opened, request: pyt
     assert screenshot.stat().st_size > 100_000
 
 
-def test_a_real_run_shows_the_profile_heatmap_and_silhouette_plot(opened: Opened) -> None:
-    """The heatmap of the recommended solution's profile (segments x features) and its
-    silhouette plot (each drawn customer's silhouette, between -1 and 1), both drawn."""
+def test_a_real_run_shows_the_profile_heatmap_and_silhouette_plot(
+        opened: Opened, request: pytest.FixtureRequest) -> None:
+    """The heatmap of the recommended solution's profile (one row per segment, one column per
+    feature) and its silhouette plot (a sample of the clustered customers' silhouettes, whose
+    mean is near the leaderboard's silhouette of the solution), both drawn."""
     tab = opened.tab
     for section, figure_id in (("heatmap", "profile-heatmap"), ("silhouette", "silhouette-plot")):
         assert tab.locator(f"section#{section} #{figure_id} .main-svg").count() >= 1, figure_id
+    run = _run_of(request)
+    manifest = json.loads((run / L.MANIFEST).read_text(encoding="utf-8"))
+    recommended = manifest["recommended"]
+    profile = pd.read_parquet(L.solution_dir(run, recommended) / L.PROFILE)
+    features = [c for c in profile.columns if c.startswith(("mean_", "top_"))]
     # plotly's decoded data (_fullData): the figures' arrays may be sent as base64 specs
     heat = tab.evaluate("""() => document.getElementById('profile-heatmap')._fullData
         .filter(t => t.type === 'heatmap').map(t => Array.from(t.z, row => Array.from(row)))""")
-    assert heat and all(len(row) for z in heat for row in z)
+    assert heat and all(len(z) == len(profile) for z in heat)
+    assert sum(len(z[0]) for z in heat) == len(features)
     assert all(v is None or math.isfinite(v) for z in heat for row in z for v in row)
-    values = tab.evaluate("""() => document.getElementById('silhouette-plot')._fullData
-        .flatMap(t => Array.from(t.orientation === 'h' ? t.y : t.x))""")
-    assert len(values) >= 100
-    assert all(-1.0 <= v <= 1.0 for v in values)
+
+    values = np.array(tab.evaluate("""() => document.getElementById('silhouette-plot')._fullData
+        .flatMap(t => Array.from(t.orientation === 'h' ? t.y : t.x))"""), dtype=float)
+    assert len(values) >= 1000 and ((values >= -1) & (values <= 1)).all()
+    board = pd.read_csv(run / L.LEADERBOARD).set_index("solution")
+    assert values.mean() == pytest.approx(board.loc[recommended, "silhouette"], abs=0.03)
 
 
 # ---------------------------------------------------------------- accessibility basics
