@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import inspect
 import json
 import logging
@@ -426,32 +425,10 @@ def recommend(spec: RunSpec | str | Path | dict, data: Any = None, *, output: st
                 "as_fm_feature": rec.segment_feature},
         }
         write_text_atomic(json.dumps(manifest, indent=2, default=str), tmp / "manifest.json")
-        write_text_atomic(_report(spec, manifest, table, recs, by_segment), tmp / "report.html")
+        from segmint.report._recommend import render_recommend_report
+
+        write_text_atomic(render_recommend_report(
+            title=f"segmint recommendations {spec.name}", manifest=manifest, metrics=table,
+            recommendations=recs, segment_top_items=by_segment), tmp / "report.html")
     return RecommendRun(final)
 
-
-def _report(spec: RunSpec, manifest: dict[str, Any], table: pd.DataFrame, recs: pd.DataFrame,
-            by_segment: pd.DataFrame | None) -> str:
-    """A self-contained page: what was read, the metrics beside the baselines, a sample of the
-    recommendations and, with segments, what each segment buys and is recommended."""
-    mean = table[table["split"] == "mean"].drop(columns=["split"]).set_index("model")
-    sample = recs[recs["rank"] <= 10].head(50)
-    parts = [f"<h1>segmint recommendations: {html.escape(spec.name)}</h1>",
-             "<h2>What was read</h2><ul>",
-             *[f"<li>{html.escape(str(n))}</li>" for n in manifest["interactions"]["notes"]],
-             f"<li>{manifest['interactions']['rows']:,} interactions, "
-             f"{manifest['interactions']['customers']:,} customers, "
-             f"{manifest['interactions']['items']:,} items</li></ul>",
-             f"<h2>Models beside the baselines (mean over {len(table['split'].unique()) - 1} "
-             f"split(s), k = {manifest['k']})</h2>",
-             mean.to_html(float_format=lambda v: f"{v:.4f}", na_rep=""),
-             f"<h2>Top recommendations ({html.escape(manifest['recommend_with'])}; first customers)</h2>",
-             sample.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
-    if by_segment is not None:
-        parts += ["<h2>What each segment buys, and what it is recommended</h2>",
-                  by_segment.to_html(index=False, float_format=lambda v: f"{v:.3f}")]
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-             "padding:3px 6px;text-align:right}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")

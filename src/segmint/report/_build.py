@@ -41,7 +41,8 @@ def build_report(run: str | Path, *, max_points: int = MAX_POINTS,
     Parameters
     ----------
     run : path
-        A run folder (any format :class:`segmint.runs.Run` opens).
+        A run folder (any format :class:`segmint.runs.Run` opens), or a recommend run's
+        (``segmint recommend``: the models beside the baselines, items per segment).
     max_points : int
         Customers drawn per projection at most; a seeded sample beyond, said on the page.
     silhouette_rows : int
@@ -66,6 +67,10 @@ def build_report(run: str | Path, *, max_points: int = MAX_POINTS,
 
     folder = Path(run)
     manifest = _manifest(folder)
+    if manifest.get("kind") == "recommend":  # segmint recommend's folder
+        from segmint.report._recommend import build_recommend_report
+
+        return build_recommend_report(folder)
     board = _table(folder / L.LEADERBOARD, "the leaderboard", read=read_leaderboard)
     if board is None:
         raise ModelError("the leaderboard is missing", file=str(folder / L.LEADERBOARD))

@@ -1078,6 +1078,9 @@ figure.plot.wide { max-width: 1100px; }
 .filter input { font: inherit; padding: 3px 6px; min-width: 18em; border: 1px solid #8c959f;
                 border-radius: 4px; }
 .filter .shown { color: var(--muted); margin-left: 8px; }
+.two { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.two h4 { margin: 4px 0; font-size: 14px; }
+.two ol { margin: 0; padding-left: 20px; }
 """
 
 # Click (or Enter on) a heading to sort by it; numbers sort by data-v, empty cells go last.
