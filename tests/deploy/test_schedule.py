@@ -163,3 +163,27 @@ def test_a_scheduled_run_exports_its_scores_from_the_command_line(months, tmp_pa
     result = CliRunner().invoke(app, ["models", "history", "insiders", "--models",
                                       str(months["models"])])
     assert result.exit_code == 0 and result.output.count("score") >= 2
+
+
+def test_the_refits_report_shows_who_moved_as_the_migration_counts(months):
+    import json
+    import re
+
+    second = months["second"]
+    counts = second.migration.counts
+    page = second.run.report_path.read_text(encoding="utf-8")
+    assert (second.run.path / "migration" / "counts.parquet").is_file()
+    match = re.search(r'Plotly\.newPlot\(\s*"migration-matrix",\s*(\[.*?\]),\s*\{', page, re.S)
+    trace = json.loads(match.group(1))[0]
+    assert trace["y"] == [str(r) for r in counts.index]
+    assert trace["x"] == [str(c) for c in counts.columns]
+    # every cell says its count and its share of the row, counted again here
+    for i, row in enumerate(counts.to_numpy()):
+        for j, value in enumerate(row):
+            share = value / row.sum() if row.sum() else 0.0
+            assert trace["text"][i][j] == f"{int(value):,} ({share:.0%})"
+    first_line = second.migration.summary().splitlines()[0]
+    assert first_line in page
+    # the first re-fit had nothing to compare with: no migration in its report
+    first = months["first"]
+    assert 'id="migration-matrix"' not in first.run.report_path.read_text(encoding="utf-8")

@@ -155,6 +155,8 @@ def rerun(spec: Any, source: Any = None, *, progress: Any = None, threads: int |
     if deploy.export is not None:
         exported = _export(scores, model, deploy.export, now)
     folder = _write(store, model, deploy.mode, scores, migration, run, exported, now)
+    if run is not None and migration is not None:  # the re-fit's report shows who moved
+        _report_migration(run.path, migration)
     done = Rerun(folder=folder, model=model, scores=scores, migration=migration, run=run,
                  exported=exported)
     log.info("re-run of %s v%d: %d customers -> %s", model.name, model.version, len(scores), folder)
@@ -274,6 +276,15 @@ def _export(scores: pd.DataFrame, model: Any, said: Any, now: dt.datetime) -> An
 
     return export(scores, said.url, table=said.table, mode=said.mode,
                   model_version=f"{model.name} v{model.version}", scored_at=now)
+
+
+def _report_migration(run: Path, migration: Any) -> None:
+    """Add the migration to the re-fit's run folder and write its report again with it."""
+    from segmint.report import write_report
+    from segmint.runs import _layout as L
+
+    migration.write(run / L.MIGRATION, overwrite=True)
+    write_report(run)
 
 
 def _write(store: Any, model: Any, mode: str, scores: pd.DataFrame, migration: Any, run: Any,

@@ -95,6 +95,7 @@ def build_report(run: str | Path, *, max_points: int = MAX_POINTS,
         explanation=_explanation(folder, recommended),
         silhouette=_silhouette(folder, manifest, recommended, silhouette_rows, seed),
         outliers=_outliers(folder, manifest, recommended),
+        migration=_migration(folder),
     )
 
 
@@ -328,6 +329,18 @@ def _outliers(folder: Path, manifest: dict[str, Any], recommended: str | None) -
     out.insert(2, "how_far", far.max(axis=1, skipna=True).round(1))
     return out.sort_values(["how_far", "customer"], ascending=[False, True],
                            na_position="last").reset_index(drop=True)
+
+
+def _migration(folder: Path) -> dict[str, Any] | None:
+    """A scheduled re-fit's migration since the previous run: ``counts`` (earlier segment x
+    later segment, new customers a row, lapsed ones a column) and ``summary`` (its words)."""
+    counts = _table(folder / L.MIGRATION / "counts.parquet", "the migration's counts")
+    if counts is None:
+        return None
+    summary_path = folder / L.MIGRATION / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() \
+        else {}
+    return {"counts": counts, "summary": str(summary.get("summary", ""))}
 
 
 def _stratified(labels: np.ndarray, at_most: int, seed: int) -> np.ndarray:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
     from segmint.prepare.projections import Projection
 
-__all__ = ["OUTLIER_COLOUR", "SEGMENT_COLOURS", "profile_heatmap", "projection_figure",
-           "segment_colour", "silhouette_figure"]
+__all__ = ["OUTLIER_COLOUR", "SEGMENT_COLOURS", "migration_figure", "profile_heatmap",
+           "projection_figure", "segment_colour", "silhouette_figure"]
 
 #: Segment colours in order of segment id: plotly's default palette, then Dark24's without
 #: its near-black; more segments than colours reuse them from the start.
@@ -335,4 +335,43 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray,
         yaxis={"tickvals": ticks, "ticktext": tick_text, "autorange": "reversed",
                "automargin": True, "showgrid": False},
     )
+    return figure
+
+
+# ---------------------------------------------------------------- the migration matrix
+
+
+def migration_figure(counts: pd.DataFrame) -> go.Figure:
+    """The transition matrix: customers from each earlier segment (rows) to each later one
+    (columns), coloured by the share of the row, each cell saying its count and share.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame([[8, 2], [1, 9]], index=["Insiders", "Sleepers"],
+    ...                       columns=["Insiders", "Sleepers"])
+    >>> figure = migration_figure(counts)
+    >>> figure.data[0].z[0], figure.data[0].text[0][0]
+    ([0.8, 0.2], '8 (80%)')
+    """
+    import plotly.graph_objects as go
+
+    values = counts.to_numpy(dtype=np.float64)
+    totals = values.sum(axis=1, keepdims=True)
+    shares = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
+    text = [[f"{int(v):,} ({s:.0%})" for v, s in zip(row, share_row, strict=True)]
+            for row, share_row in zip(values, shares, strict=True)]
+    rows = [str(r) for r in counts.index]
+    columns = [str(c) for c in counts.columns]
+    figure = go.Figure(go.Heatmap(
+        z=shares.round(4).tolist(), x=columns, y=rows, text=text, texttemplate="%{text}",
+        textfont={"color": _INK}, colorscale=[[0.0, "#f6f8fa"], [1.0, "#6cb6ff"]], zmin=0.0,
+        zmax=1.0, xgap=2, ygap=2, hovertemplate="from %{y}<br>to %{x}: %{text}<extra></extra>",
+        colorbar={"title": {"text": "share of the row", "side": "right"}, "tickformat": ".0%",
+                  "thickness": 12}))
+    figure.update_layout(
+        template="plotly_white", height=max(260, 90 + 44 * len(rows)),
+        margin={"l": 20, "r": 20, "t": 40, "b": 20}, font={"color": _INK},
+        xaxis={"title": {"text": "now"}, "side": "top", "automargin": True},
+        yaxis={"title": {"text": "before"}, "autorange": "reversed", "automargin": True})
     return figure

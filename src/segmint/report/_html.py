@@ -79,6 +79,7 @@ def render_report(
     segment_stability: pd.DataFrame | None = None,
     silhouette: Mapping[str, Any] | None = None,
     outliers: pd.DataFrame | None = None,
+    migration: Mapping[str, Any] | None = None,
 ) -> str:
     """Render a run as one self-contained HTML document.
 
@@ -142,6 +143,10 @@ def render_report(
         ``unusual_on`` (the feature on which it is furthest from the median customer, in
         interquartile ranges), ``how_far`` and the features; the first 20 are shown, under
         the manifest's ``outliers`` rule (``method``, ``contamination``, ``count``).
+    migration : mapping or None, default None
+        A scheduled re-fit's migration since the previous run: ``counts`` (a DataFrame,
+        earlier segments as rows and later ones as columns, new customers a row and lapsed
+        ones a column) and ``summary`` (lines of words).
 
     Returns
     -------
@@ -179,6 +184,7 @@ def render_report(
     words = _words(leaderboard, recommended)
     heatmap = _heatmap_html(profile)
     silhouette_plot = _silhouette_html(silhouette, profile, words)
+    migration_plot = _migration_html(migration)
     sections = [
         _header_html(title, manifest),
         _summary_html(manifest, leaderboard, profile, recommended, reasons),
@@ -190,6 +196,7 @@ def render_report(
         _projections_html(projections, profile),
         silhouette_plot,
         _outliers_html(outliers, manifest),
+        migration_plot,
         _plots_html(plots),
         _ways_html(leaderboard),
         _leaderboard_html(leaderboard, recommended),
@@ -198,7 +205,7 @@ def render_report(
         _feature_info_html(feature_info, notes),
     ]
     plotly_js = _plotly_js() if any(figure is not None for _, _, figure, _ in plots) \
-        or projections or heatmap or silhouette_plot else ""
+        or projections or heatmap or silhouette_plot or migration_plot else ""
     return _PAGE.format(
         title=_esc(title),
         css=_CSS,
@@ -923,6 +930,26 @@ def _outliers_html(outliers: pd.DataFrame | None, manifest: Mapping[str, Any]) -
             "it is furthest from the median customer (in interquartile ranges): worth a look "
             "one by one (a wholesaler, a data error, a reseller).</p>"
             f"{_table_html(shown, columns, None, 'outlier-table')}</section>")
+
+
+def _migration_html(migration: Mapping[str, Any] | None) -> str:
+    """Where the previous run's customers are now: the transition matrix as a heatmap."""
+    from segmint.report._figures import migration_figure
+
+    if migration is None or migration["counts"].empty:
+        return ""
+    figure = migration_figure(migration["counts"])
+    lines = [line.strip() for line in str(migration.get("summary", "")).splitlines() if line.strip()]
+    said = f'<p class="summary">{_esc(lines[0])}</p>' if lines else ""
+    rest = "".join(f"<li>{_esc(line)}</li>" for line in lines[1:])
+    return ('<section id="migration" aria-labelledby="migration-heading">'
+            '<h2 id="migration-heading">Where customers moved since the previous run</h2>'
+            f"{said}" + (f'<ul class="notes">{rest}</ul>' if rest else "")
+            + '<p class="note">Rows: each customer&#x27;s segment in the previous run (new '
+            "customers a row of their own); columns: their segment now (lapsed customers, not "
+            "in this run, a column). Each cell: customers, and the share of its row.</p>"
+            '<figure class="plot wide"><figcaption>Transition matrix</figcaption>'
+            f'{_embed(figure, "migration-matrix", int(figure.layout.height))}</figure></section>')
 
 
 def _heads(*names: str) -> str:

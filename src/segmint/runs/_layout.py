@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["FORMAT_VERSION", "SPEC", "MANIFEST", "CUSTOMERS", "PREPARED", "LEADERBOARD",
-           "STABILITY", "SEGMENT_STABILITY", "PROJECTIONS", "FEATURE_INFO", "REPORT", "SOLUTIONS",
-           "MODEL", "LABELS", "PROFILE",
+           "STABILITY", "SEGMENT_STABILITY", "PROJECTIONS", "MIGRATION", "FEATURE_INFO", "REPORT",
+           "SOLUTIONS", "MODEL", "LABELS", "PROFILE",
            "CENTROIDS", "CENTERS", "METRICS", "RULES", "OUTLIERS_MODEL", "ALL_LABELS", "PREPARATIONS",
            "format_version", "solution_dir", "preparation_path"]
 
@@ -32,6 +32,9 @@ PREPARED = "prepared.parquet"
 # the recommended solution's customers projected (the report's scatter plots): projection
 # (its index in the manifest's "projections"), segment, x, y, z (NaN in 2-D)
 PROJECTIONS = "projections.parquet"
+# a scheduled re-fit's migration since the previous run (deploy.migration.Migration.write):
+# counts.parquet (earlier segment x later segment), summary.json, ...
+MIGRATION = "migration"
 LEADERBOARD = "leaderboard.csv"
 STABILITY = "stability.csv"
 SEGMENT_STABILITY = "segment_stability.csv"  # per segment of the stability candidates (format 3)
