@@ -237,6 +237,41 @@ def test_every_chart_of_a_real_run_is_drawn_offline(opened: Opened, request: pyt
     assert screenshot.stat().st_size > 100_000
 
 
+# Each heatmap cell label, and each column heading, as (text, centre x, box): a label belongs
+# to the column whose heading's centre is nearest.
+_HEATMAP_LAYOUT = """() => {
+  const boxes = sel => Array.from(document.querySelectorAll(sel)).map(t => {
+    const r = t.getBoundingClientRect();
+    return {text: t.textContent, cx: r.x + r.width / 2, left: r.left, right: r.right,
+            top: r.top, bottom: r.bottom};
+  });
+  return {columns: boxes('#profile-heatmap g.xtick text'),
+          labels: boxes('#profile-heatmap g.heatmap-label text')};
+}"""
+
+
+def _heatmap_label_problems(tab: Any, segments: int) -> list[str]:
+    """Each column of the profile heatmap carries one label per segment, and no two labels
+    overlap (a label drawn in another trace's column lands on that column's own labels)."""
+    layout = tab.evaluate(_HEATMAP_LAYOUT)
+    columns, labels = layout["columns"], layout["labels"]
+    problems = []
+    if not columns:
+        return ["the heatmap has no column headings"]
+    per_column = {c["text"]: [] for c in columns}
+    for label in labels:
+        nearest = min(columns, key=lambda c: abs(c["cx"] - label["cx"]))
+        per_column[nearest["text"]].append(label["text"])
+    problems += [f"column {name!r} carries {len(texts)} labels for {segments} segments: {texts}"
+                 for name, texts in per_column.items() if len(texts) != segments]
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            if a["left"] < b["right"] and b["left"] < a["right"] \
+                    and a["top"] < b["bottom"] and b["top"] < a["bottom"]:
+                problems.append(f"labels {a['text']!r} and {b['text']!r} overlap")
+    return problems
+
+
 def test_a_real_run_shows_the_profile_heatmap_and_silhouette_plot(
         opened: Opened, request: pytest.FixtureRequest) -> None:
     """The heatmap of the recommended solution's profile (one row per segment, one column per
@@ -256,6 +291,7 @@ def test_a_real_run_shows_the_profile_heatmap_and_silhouette_plot(
     assert heat and all(len(z) == len(profile) for z in heat)
     assert sum(len(z[0]) for z in heat) == len(features)
     assert all(v is None or math.isfinite(v) for z in heat for row in z for v in row)
+    assert _heatmap_label_problems(tab, len(profile)) == []
 
     values = np.array(tab.evaluate("""() => document.getElementById('silhouette-plot')._fullData
         .flatMap(t => Array.from(t.orientation === 'h' ? t.y : t.x))"""), dtype=float)
@@ -649,7 +685,7 @@ def large_run(tmp_path_factory: pytest.TempPathFactory, demo_run: Path, bank_run
         "revenue": np.round(np.exp(5.0 + 0.4 * raw[:, 2]), 2),
         "basket_size": np.round(np.exp(2.0 + 0.2 * raw[:, 3]), 1),
         "tenure_days": np.round(np.abs(400 + 60 * raw[:, 4])),
-        "returns": np.round(np.exp(0.2 * raw[:, 5])) - 1.0,
+        "returns": np.floor(np.exp(0.3 * raw[:, 5])),
         "channel": pd.array(np.array(_CHANNEL_LEVELS)[(planted + rng.integers(0, 2, size=n)) % 4],
                             dtype="string"),
     })
@@ -794,18 +830,32 @@ def test_the_large_run_folder_reads_as_a_run(large_run: Path, demo_run: Path) ->
         "projection": "int16", "segment": "int64", "x": "float32", "y": "float32", "z": "float32"}
 
 
+@pytest.fixture(scope="module")
+def large_report(large_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 500,000-customer run's page, by ``segmint.report.build_report``."""
+    from segmint.report import build_report
+
+    report = tmp_path_factory.mktemp("large-report") / "report.html"
+    report.write_text(build_report(large_run), encoding="utf-8")
+    return report
+
+
+def test_the_large_report_heatmap_labels_sit_in_their_cells(large_report: Path, browser: Any) -> None:
+    """Judged features (revenue, recency, ...) and neutral ones (tenure, a categorical column)
+    on one heatmap: every cell of both kinds says its lift, in its own cell."""
+    with _opened(browser, large_report) as page:
+        assert _heatmap_label_problems(page.tab, LARGE_RECOMMENDED_K) == []
+
+
 def test_a_500000_customer_report_is_light_and_opens_in_3_seconds(
-        large_run: Path, browser: Any, tmp_path: Path) -> None:
+        large_report: Path, browser: Any, tmp_path: Path) -> None:
     """Under 10 MB, drawn within 3 s of goto (the better of two loads, each in a fresh tab:
     the machine is shared, and one load can be slowed by other work), at most 20,000 points
     per figure, and the page says its points are a sample of the 500,000 customers. The time
     plotly.js alone takes in the same browser is printed beside it: most of the 3 s is that."""
     from plotly.offline import get_plotlyjs
 
-    from segmint.report import build_report
-
-    report = tmp_path / "report.html"
-    report.write_text(build_report(large_run), encoding="utf-8")
+    report = large_report
     size = report.stat().st_size
     assert size < MAX_REPORT_BYTES, f"{size:,} bytes"
 
