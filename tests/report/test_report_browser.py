@@ -4,9 +4,10 @@ Two real runs (the ``segmint demo`` run on the bundled Online Retail data, and t
 bank-marketing customer table with projections and the surrogate explanation) must draw every
 chart, fetch nothing and raise no script error; both pass accessibility basics checked in the
 page (heading order, table headers, colour contrast by WCAG 2's formula, text alternatives of
-charts, labels of form controls). A synthetic run folder of 500,000 customers, written as the run
-writer writes one but without clustering, gives a report under 10 MB that opens in 3 s with at
-most 20,000 points per figure.
+charts, labels of form controls), proved first on a small page with one of each defect; the
+profile heatmap's cell labels (SVG text) sit in their own cells and contrast with them as drawn.
+A synthetic run folder of 500,000 customers, written as the run writer writes one but without
+clustering, gives a report under 10 MB that opens in 3 s with at most 20,000 points per figure.
 
 The browser is Debian's chromium (never ``playwright install``); one browser serves the module.
 """
