@@ -145,6 +145,10 @@ def test_runs_are_listed_with_date_customers_recommended_and_solutions(client, f
     one = client.get(f"{API}/runs/{folders['first'].path.name}", headers=WITH_KEY).json()
     assert [r["solution"] for r in one["leaderboard"]] == ["kmeans_k2", "kmeans_k3"]
     assert one["features"] == ["balance", "visits", "plan"]
+    # the page names each solution in words, as the run's leaderboard does
+    board = folders["first"].leaderboard().set_index("solution")["description"]
+    assert one["descriptions"] == board.to_dict()
+    assert one["descriptions"]["kmeans_k3"].startswith("k-means, 3 segments")
 
 
 def test_compare_two_runs_cross_tab_and_sizes_match_pandas(client, folders):

@@ -348,13 +348,18 @@ def add_dashboard(app: FastAPI, runs: str | Path | None, models: Path) -> str:
     def run_view(run_id: str) -> JSONResponse:
         run = held.get(run_id)
         board = run.leaderboard()
-        keep = [c for c in ("solution", "algorithm", "representation", "n_clusters", "sizes",
+        keep = [c for c in ("solution", "description", "algorithm", "representation",
+                            "n_clusters", "sizes",
                             "noise_share", "silhouette", "davies_bouldin", "calinski_harabasz",
                             "rank", "recommended") if c in board.columns]
         return JSONResponse({"run": run_id, "created": run.manifest.get("created"),
                              "customers": run.manifest.get("customers"),
                              "recommended": run.recommended, "features": run.features,
-                             "solutions": run.solutions(), "leaderboard": _records(board[keep])})
+                             "solutions": run.solutions(), "leaderboard": _records(board[keep]),
+                             # each solution in words ("k-means, 4 segments, log scaling")
+                             "descriptions": {str(s): str(d) for s, d in zip(
+                                 board["solution"], board["description"], strict=True)
+                                 if pd.notna(d)} if "description" in board else {}})
 
     @api.get("/runs/{run_id}/solutions/{solution}", summary="A solution's profile")
     def solution_view(run_id: str, solution: str) -> JSONResponse:
