@@ -219,9 +219,10 @@ def _projections(folder: Path, manifest: dict[str, Any], max_points: int,
         keep = _sample(total, max_points, seed + i)
         points = points.iloc[keep]
         axes = ["x", "y", "z"][:n_components]
-        note = str(meta.get("note", ""))
+        note = str(meta.get("note", "")).strip()
         if len(keep) < total:
-            note += f" Drawn: a seeded sample of {len(keep):,} of its {total:,} points."
+            note = (note.rstrip(".") + ". " if note else "") + \
+                f"Drawn: a seeded sample of {len(keep):,} of its {total:,} points."
         projection = Projection(str(meta.get("method", "pca")),
                                 points[axes].to_numpy(dtype=np.float64),
                                 np.arange(len(points)), meta.get("explained"), note.strip())

@@ -145,9 +145,9 @@ def segment_colour(segment: int) -> str:
 
 # ---------------------------------------------------------------- the profile heatmap
 
-# The deepest colours stay light enough for the cells' dark text (contrast 4.2:1 and more).
+# The deepest colours stay light enough for the cells' dark text (contrast 4.6:1 and more).
 #: worse -> typical -> better (red, white, green), for features whose good direction is known
-JUDGED_SCALE = [[0.0, "#d6604d"], [0.25, "#f4a582"], [0.5, "#f7f7f7"], [0.75, "#a6dba0"],
+JUDGED_SCALE = [[0.0, "#e07a66"], [0.25, "#f4a582"], [0.5, "#f7f7f7"], [0.75, "#a6dba0"],
                 [1.0, "#5aae61"]]
 #: lower -> typical -> higher (blue, white, orange), for features with no good direction
 NEUTRAL_SCALE = [[0.0, "#4393c3"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#fdb863"],
@@ -193,8 +193,8 @@ def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
     ['judged', 'neutral']
     >>> figure.data[0].z[0][0] < 0 < figure.data[0].z[1][0]  # long recency is bad, short good
     True
-    >>> figure.data[1].text[0][0], figure.data[1].text[1][0]
-    ('×1.3', '×0.7')
+    >>> figure.data[1].text  # each text in its own column: age is the second
+    (['', '×1.3'], ['', '×0.7'])
     """
     import plotly.graph_objects as go
 
@@ -208,13 +208,21 @@ def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
         numeric = f"mean_{feature}" in profile.columns
         (judged if numeric and good_direction(feature) else neutral).append(feature)
 
+    columns = [*judged, *neutral]
+
     def cells(group: Sequence[str], judge: bool) -> tuple[list[list[float | None]], list[list[str]]]:
+        # every column in each trace, the other group's cells empty: plotly places a trace's
+        # cell texts by the trace's own column positions
         z: list[list[float | None]] = []
         text: list[list[str]] = []
         for _, row in profile.iterrows():
             z_row: list[float | None] = []
             text_row: list[str] = []
-            for feature in group:
+            for feature in columns:
+                if feature not in group:
+                    z_row.append(None)
+                    text_row.append("")
+                    continue
                 lift = row.get(f"lift_{feature}")
                 if lift is None or not np.isfinite(float(lift)) or float(lift) <= 0:
                     z_row.append(None)
@@ -241,21 +249,21 @@ def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
             continue
         z, text = cells(group, name == "judged")
         figure.add_trace(go.Heatmap(
-            z=z, x=[labels.get(f, f) for f in group], y=rows, text=text,
-            texttemplate="%{text}", textfont={"color": _INK}, name=name, colorscale=scale, zmin=-_LIFT_RANGE,
-            zmax=_LIFT_RANGE, zmid=0.0, xgap=2, ygap=2, hoverongaps=False,
+            z=z, x=[labels.get(f, f) for f in columns], y=rows, text=text,
+            texttemplate="%{text}", textfont={"color": _INK}, name=name, colorscale=scale,
+            zmin=-_LIFT_RANGE, zmax=_LIFT_RANGE, zmid=0.0, xgap=2, ygap=2, hoverongaps=False,
             hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
             colorbar={"title": {"text": f"{words[0]} / {words[1]}", "side": "right"},
                       "tickvals": ticks, "x": place, "len": 0.9, "thickness": 12,
                       "ticktext": [f"×¼ {words[0]}", "×½", "×1", "×2", f"×4 {words[1]}"]},
         ))
-    columns = [labels.get(f, f) for f in [*judged, *neutral]]
     figure.update_layout(
         template="plotly_white",
         height=max(220, 60 + 42 * len(rows)),
         margin={"l": 20, "r": 20, "t": 30, "b": 20},
         font={"color": _INK},
-        xaxis={"categoryorder": "array", "categoryarray": columns, "side": "top",
+        xaxis={"categoryorder": "array", "categoryarray": [labels.get(f, f) for f in columns],
+               "side": "top",
                "automargin": True},
         yaxis={"categoryorder": "array", "categoryarray": rows[::-1], "automargin": True},
     )
