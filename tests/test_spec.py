@@ -60,3 +60,27 @@ def test_a_spec_file_that_is_not_text_or_not_a_mapping(tmp_path):
         segmint.load_spec(listed)
     with pytest.raises(segmint.SpecError, match="not found"):
         segmint.load_spec(tmp_path)
+
+
+def test_engine_section_short_and_long_forms_and_bad_sizes() -> None:
+    from segmint.spec import load_spec
+
+    assert load_spec({"engine": "spark"}).engine.kind == "spark"
+    assert load_spec({}).engine.kind == "local"
+    long = load_spec({"engine": {"kind": "local", "memory_limit": "4GB",
+                                 "temp_directory": "/tmp/spill"}}).engine
+    assert (long.memory_limit, long.temp_directory) == ("4GB", "/tmp/spill")
+    with pytest.raises(segmint.SpecError, match="memory_limit 'lots' is not a size"):
+        load_spec({"engine": {"memory_limit": "lots"}})
+    with pytest.raises(segmint.SpecError, match="engine.kind"):
+        load_spec({"engine": "hadoop"})
+
+
+def test_the_spark_engine_is_refused_until_it_exists(tmp_path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "x": [1.0, 2.0, 3.0]})
+    with pytest.raises(segmint.SpecError, match="engine: spark is not available yet"):
+        segmint.run(frame, {"engine": "spark", "recipe": {"kind": "attributes", "id_column": "id"}},
+                    output=tmp_path)
+    assert list(tmp_path.iterdir()) == []

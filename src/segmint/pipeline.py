@@ -94,6 +94,9 @@ def _run(source_or_spec: Any, spec: Any, *, output: str | Path | None,
     source, spec = _source_and_spec(source_or_spec, spec)
     if output is not None:
         spec = spec.model_copy(update={"output": str(output)})
+    if spec.engine.kind == "spark":  # issue 16: the Spark engine is being built
+        raise SpecError("engine: spark is not available yet in this version of segmint; run with "
+                        "the local engine (engine: local, DuckDB and scikit-learn)")
 
     def stage(name: str):
         return None if progress is None else (lambda d, t, w: progress(name, d, t, w))

@@ -1,6 +1,7 @@
 """The run spec: one YAML file, read into typed models, validated in one place."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ __all__ = [
     "RunSpec", "SourceSpec", "RecipeSpec", "CleaningSpec", "OutlierSpec", "PrepareSpec", "SweepSpec",
     "AlgorithmSpec", "RepresentationSpec", "SelectSpec", "ProfileSpec", "load_spec", "ROLES", "COLUMN_TYPES",
     "RecommendSpec", "InteractionsSpec", "SplitSpec", "SideFeaturesSpec", "DeploySpec", "ExportSpec",
+    "EngineSpec",
 ]
 
 #: The roles a transactions source maps its columns to. ``amount`` is a line total (what the
@@ -426,6 +428,35 @@ class DeploySpec(_Model):
     export: ExportSpec | None = None
 
 
+class EngineSpec(_Model):
+    """What computes the run: ``local`` (DuckDB for the recipes, scikit-learn for the sweep) or
+    ``spark`` (Spark SQL and MLlib; pyspark is an optional extra). ``engine: spark`` in a spec
+    is short for ``engine: {kind: spark}``."""
+
+    kind: Literal["local", "spark"] = "local"
+    # local: DuckDB's memory limit ("4GB", "75%") and the folder it spills to when a recipe's
+    # aggregation outgrows it; None: DuckDB's defaults (80% of RAM; a .tmp folder beside the
+    # database, in memory here)
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    # spark: the master URL (local[*] on this machine; spark://host:7077, yarn, ... on a cluster)
+    # and any other Spark settings (spark.executor.memory, ...)
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*(%|[KMGT]i?B|B)\s*", v, flags=re.I):
+            raise ValueError(f"memory_limit {v!r} is not a size such as '4GB', '512MiB' or '75%'")
+        return v
+
+
 class RunSpec(_Model):
     name: str = Field(default="run", max_length=100)
     seed: int = Field(default=0, ge=0, lt=2**32)
@@ -437,6 +468,7 @@ class RunSpec(_Model):
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
     recommend: RecommendSpec | None = None  # `segmint recommend SPEC.yaml` reads this
     deploy: DeploySpec | None = None  # scheduled re-runs of a published model
+    engine: EngineSpec = Field(default_factory=EngineSpec)
     output: str = "runs"
 
     @field_validator("name")
