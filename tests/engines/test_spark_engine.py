@@ -129,3 +129,30 @@ def test_a_missing_role_is_named_before_spark_reads_a_row(spark, tmp_path):
                   "Quantity": [1], "UnitPrice": [2.0]}).to_parquet(path)
     with pytest.raises(InputError, match="role 'customer'"):
         engine.customer_table(spark, SourceSpec(path=str(path)), "rfm")
+
+
+def test_a_csv_reads_as_the_local_reader_reads_it(spark, tmp_path):
+    # a CSV as exports write it: month-first dates, float ids ("17850.0"), a mapped header, a
+    # line without a price and one dated in the future (both dropped as invalid)
+    rows = pd.read_parquet(SOURCE.path).head(2000)
+    rows["InvoiceDate"] = rows["InvoiceDate"].map(lambda t: f"{t.month}/{t.day}/{t.year} "
+                                                            f"{t.hour}:{t.minute:02d}")
+    rows = rows.rename(columns={"UnitPrice": "Unit Cost"})
+    rows.loc[5, "Unit Cost"] = None
+    rows.loc[9, "InvoiceDate"] = "1/1/2999 10:00"
+    path = tmp_path / "retail.csv"
+    rows.to_csv(path, index=False)
+    source = SourceSpec(path=str(path), columns={"price": "Unit Cost"})
+    assert rows["CustomerID"].astype(str).str.endswith(".0").any()
+
+    required, optional = required_roles("rfm")  # reading is under test: no cleaning
+    local = customer_table(read_source(source, required=required, optional=optional), "rfm")
+    remote = engine.customer_table(spark, source, "rfm")
+
+    assert remote.lines == local.lines == len(rows) - 2
+    assert remote.source["dropped"] == {"invalid": 2}
+    assert remote.frame.index.tolist() == local.frame.index.tolist()
+    np.testing.assert_array_equal(remote.frame[["recency_days", "frequency"]].to_numpy(),
+                                  local.frame[["recency_days", "frequency"]].to_numpy())
+    np.testing.assert_allclose(remote.frame["monetary"], local.frame["monetary"], rtol=1e-9,
+                               atol=1e-12)
