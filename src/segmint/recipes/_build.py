@@ -10,7 +10,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from segmint._threads import threads
 from segmint.errors import InputError, SpecError, public
+from segmint.recipes._scan import configure, connect, scan_format
 from segmint.recipes._table import CustomerTable
 from segmint.spec import RunSpec, SourceSpec
 
@@ -77,17 +79,76 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
         scoring passes it so new data is read exactly as the data the model was fitted on.
     con : duckdb connection, optional
         The run's connection: transaction recipes compute on it (a fresh in-memory one,
-        closed at the end, by default).
+        closed at the end, by default). ``spec.engine``'s memory limit and spill folder and
+        the run's thread count are set on it.
+
+    Notes
+    -----
+    A transactions source that is a Parquet file or glob (``lines/*.parquet``), or a CSV
+    glob, is read by DuckDB where it lies (:func:`segmint.recipes.transactions.scanned_customer_table`):
+    the lines never come into Python, so they may be larger than memory. Other sources are read
+    into memory by :func:`segmint.io.read_source` first.
 
     Returns
     -------
     CustomerTable
     """
+    from segmint.io import is_table
+
+    source = _as_source(spec, source)
+    own = con is None and spec.recipe.kind == "transactions"
+    if own:
+        con = connect(spec.engine, threads())
+    elif con is not None:
+        configure(con, spec.engine, threads())
+    try:
+        if spec.recipe.kind == "transactions" and not is_table(source) and scan_format(source):
+            table = _scanned(spec, source, con)
+        else:
+            table = _read_and_build(spec, source, schema, con)
+    finally:
+        if own and con is not None:
+            con.close()
+    return _finish(table, spec)
+
+
+def _hint_attributes(exc: InputError) -> InputError:
+    # A missing role in a table that is one row per customer: say which recipe reads it.
+    if "for role" not in exc.message:
+        return exc
+    return InputError(f"{exc.message}. If the table is already one row per customer "
+                      f"(a CRM export), set recipe.kind: attributes", file=exc.file,
+                      column=exc.column, row=exc.row)
+
+
+def _scanned(spec: RunSpec, source: SourceSpec,
+             con: duckdb.DuckDBPyConnection | None) -> CustomerTable:
+    """The transactions recipe over a Parquet file or glob, or a CSV glob, run in DuckDB where
+    the files lie: the lines never come into Python."""
+    from segmint.recipes.transactions import scanned_customer_table
+
+    recipe = spec.recipe
+    try:
+        return scanned_customer_table(source, recipe.features, recipe.cleaning,
+                                      cluster_revenue=recipe.cluster_revenue, con=con)
+    except InputError as exc:
+        raise _hint_attributes(exc) from None
+    except duckdb.OutOfMemoryException as exc:
+        # What DuckDB could not spill: the user's setting to change, not a bug.
+        raise SpecError(f"DuckDB ran out of memory computing feature set {recipe.features!r} "
+                        f"(engine.memory_limit: {spec.engine.memory_limit or 'default'}, "
+                        f"engine.temp_directory: {spec.engine.temp_directory or 'default'}): "
+                        f"raise engine.memory_limit ({str(exc).splitlines()[0]})",
+                        file=str(source.path)) from None
+
+
+def _read_and_build(spec: RunSpec, source: Source, schema: dict[str, Any] | None,
+                    con: duckdb.DuckDBPyConnection | None) -> CustomerTable:
+    """Read the source into memory (pandas) and apply the recipe."""
     from segmint.io import is_table, read_frame, read_source
     from segmint.recipes.attributes import attributes_table
     from segmint.recipes.transactions import customer_table, required_roles
 
-    source = _as_source(spec, source)
     where = "DataFrame"
     if is_table(source):
         source, spec = _frame_with_id(source, spec)
@@ -110,15 +171,16 @@ def build_customers(spec: RunSpec, source: Source | None = None, *,
         try:
             raw = read(required=required, optional=optional)
         except InputError as exc:
-            if "for role" not in exc.message:
-                raise
-            raise InputError(f"{exc.message}. If the table is already one row per customer "
-                             f"(a CRM export), set recipe.kind: attributes", file=exc.file,
-                             column=exc.column, row=exc.row) from None
+            raise _hint_attributes(exc) from None
         table = customer_table(raw, recipe.features, recipe.cleaning,
                                cluster_revenue=recipe.cluster_revenue, con=con)
     table.source = dict(raw.attrs.get("source", {}))
     table.lines = len(raw)
+    return table
+
+
+def _finish(table: CustomerTable, spec: RunSpec) -> CustomerTable:
+    # Notes on what reading did, constant features, the profile's revenue column.
     dropped = table.source.get("dropped") or {}
     if dropped:
         counts = ", ".join(f"{what} {n:,}" for what, n in dropped.items())

@@ -34,10 +34,10 @@ import pandas as pd
 
 from segmint.errors import InputError
 from segmint.recipes._table import FEATURE_INFO_COLUMNS, CustomerTable
-from segmint.spec import ROLES, CleaningSpec
+from segmint.spec import ROLES, CleaningSpec, SourceSpec
 
 __all__ = ["FEATURE_SETS", "FeatureSet", "register_feature_set", "clean_transactions",
-           "customer_table", "required_roles", "LINE_TOTAL_ROLES"]
+           "customer_table", "scanned_customer_table", "required_roles", "LINE_TOTAL_ROLES"]
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,17 @@ def required_roles(features: str, cleaning: CleaningSpec | None = None) -> tuple
     return required, optional
 
 
-def _where(tx: pd.DataFrame) -> str | None:
+def _record(tx: pd.DataFrame | dict[str, Any]) -> dict[str, Any]:
+    # What the reader recorded of the source: a frame's attrs["source"], or the record itself
+    # (lines scanned in DuckDB are no frame).
+    if isinstance(tx, dict):
+        return tx
+    return tx.attrs.get("source", {}) if hasattr(tx, "attrs") else {}
+
+
+def _where(tx: pd.DataFrame | dict[str, Any]) -> str | None:
     # The file (or table) the transactions came from, for error messages.
-    record = tx.attrs.get("source", {}) if hasattr(tx, "attrs") else {}
+    record = _record(tx)
     for key in ("file", "url", "duckdb", "frame"):
         if record.get(key):
             return str(record[key])
@@ -204,9 +212,9 @@ def _check_cleaning_roles(cleaning: CleaningSpec, columns: list[str], where: str
                 column=role)
 
 
-def _found(tx: pd.DataFrame, columns: list[str]) -> str:
+def _found(tx: pd.DataFrame | dict[str, Any], columns: list[str]) -> str:
     # What the source did give, in its own header names, so the user sees what to map.
-    record = tx.attrs.get("source", {}) if hasattr(tx, "attrs") else {}
+    record = _record(tx)
     mapped = record.get("columns", {})
     found = ", ".join(f"{r} ({mapped[r]!r})" if r in mapped else r for r in columns) or "none"
     text = f"roles found: {found}"
@@ -215,7 +223,7 @@ def _found(tx: pd.DataFrame, columns: list[str]) -> str:
     return text
 
 
-def _check_roles(fs: FeatureSet, tx: pd.DataFrame, columns: list[str]) -> None:
+def _check_roles(fs: FeatureSet, tx: pd.DataFrame | dict[str, Any], columns: list[str]) -> None:
     where = _where(tx)
     for role in fs.roles:
         if role not in columns:
@@ -346,11 +354,23 @@ def _load_lines(con: duckdb.DuckDBPyConnection, tx: pd.DataFrame, fs: FeatureSet
                 cleaning: CleaningSpec, temp: list[str]) -> tuple[str, list[str]]:
     """Clean the lines and store them as the table the feature set reads; return its name and
     the notes on what was done."""
-    where = _where(tx)
     src, columns = _register_roles(con, tx, temp)
-    _check_roles(fs, tx, columns)
+    return _prepare_lines(con, src, columns, fs, cleaning, temp, record=_record(tx), lines=len(tx))
+
+
+def _prepare_lines(con: duckdb.DuckDBPyConnection, src: str, columns: list[str], fs: FeatureSet,
+                   cleaning: CleaningSpec, temp: list[str], *, record: dict[str, Any], lines: int,
+                   counts: tuple[int, int] | None = None,
+                   materialize: bool = True) -> tuple[str, list[str]]:
+    """:func:`_load_lines` from the role columns of ``src`` (a table or view on ``con``, ids
+    as text): the lines with a customer, cleaned, plus ``line_total``, ``is_return`` and
+    ``occasion``. ``materialize``: stored as a table (lines in memory), else a view that each
+    feature query reads again (lines scanned from files). ``counts``: the lines kept by the
+    cleaning and those with a customer, when the caller has counted them already."""
+    where = _where(record)
+    _check_roles(fs, record, columns)
     _check_cleaning_roles(cleaning, columns, where)
-    mapped = tx.attrs.get("source", {}).get("columns", {}) if hasattr(tx, "attrs") else {}
+    mapped = record.get("columns", {})
     notes = []
     if "amount" in columns:
         line_total = "CAST(amount AS DOUBLE)"
@@ -369,14 +389,18 @@ def _load_lines(con: duckdb.DuckDBPyConnection, tx: pd.DataFrame, fs: FeatureSet
     cleaned = f"segmint_clean_{uuid.uuid4().hex[:12]}"
     con.execute(f"CREATE TEMP VIEW {cleaned} AS {_cleaning_sql(con, src, cleaning, temp)}")
     temp.append(cleaned)
-    kept, with_customer = _one_row(con, f"SELECT count(*), count(customer) FROM {cleaned}")
-    if _active_cleaning(cleaning) or cleaning.drop_customers:
-        notes.append(f"cleaning kept {kept} of {len(tx)} lines")
+    cleaned_any = bool(_active_cleaning(cleaning) or cleaning.drop_customers)
+    if counts is None or cleaned_any:
+        kept, with_customer = _one_row(con, f"SELECT count(*), count(customer) FROM {cleaned}")
+    else:
+        kept, with_customer = counts
+    if cleaned_any:
+        notes.append(f"cleaning kept {kept} of {lines} lines")
     if with_customer < kept:
         notes.append(f"{kept - with_customer} of {kept} lines have no customer and are left out")
     name = f"segmint_tx_{uuid.uuid4().hex[:12]}"
     con.execute(f"""
-        CREATE TEMP TABLE {name} AS
+        CREATE TEMP {'TABLE' if materialize else 'VIEW'} {name} AS
         SELECT c.* REPLACE (CAST(date AS TIMESTAMP) AS date),
                {line_total} AS line_total, {is_return} AS is_return, {occasion} AS occasion
         FROM {cleaned} c
@@ -420,6 +444,9 @@ def insiders_features(con: duckdb.DuckDBPyConnection, tx: str) -> pd.DataFrame:
     - ``frequency``: distinct purchase occasions / days between first and last purchase,
       0 when that span is 0 days.
     """
+    # Distinct occasions are counted in two steps (the (customer, occasion) pairs, then per
+    # customer): DuckDB spills that to its temp directory under a memory limit, and not a
+    # grouped count(DISTINCT ...).
     return con.execute(f"""
         WITH last_day AS (SELECT max(CAST(date AS DATE)) AS d FROM {tx}),
         purchases AS (
@@ -427,22 +454,24 @@ def insiders_features(con: duckdb.DuckDBPyConnection, tx: str) -> pd.DataFrame:
                    sum(line_total) AS gross_revenue,
                    max(CAST(date AS DATE)) AS last_purchase,
                    min(CAST(date AS DATE)) AS first_purchase,
-                   count(*) AS quantity_of_products,
-                   count(DISTINCT occasion) AS occasions
+                   count(*) AS quantity_of_products
             FROM {tx} WHERE NOT is_return GROUP BY customer
         ),
-        returns AS (
-            SELECT customer, count(DISTINCT occasion) AS returns
-            FROM {tx} WHERE is_return GROUP BY customer
+        occasions AS (
+            SELECT customer,
+                   count(occasion) FILTER (WHERE NOT is_return) AS occasions,
+                   count(occasion) FILTER (WHERE is_return) AS returns
+            FROM (SELECT customer, occasion, is_return FROM {tx} GROUP BY customer, occasion, is_return)
+            GROUP BY customer
         )
         SELECT p.customer,
                CAST(p.gross_revenue AS DOUBLE) AS gross_revenue,
                CAST(date_diff('day', p.last_purchase, (SELECT d FROM last_day)) AS DOUBLE) AS recency_days,
                CAST(p.quantity_of_products AS DOUBLE) AS quantity_of_products,
-               CAST(coalesce(r.returns, 0) AS DOUBLE) AS returns,
+               CAST(coalesce(o.returns, 0) AS DOUBLE) AS returns,
                CASE WHEN date_diff('day', p.first_purchase, p.last_purchase) = 0 THEN 0.0
-                    ELSE p.occasions / date_diff('day', p.first_purchase, p.last_purchase) END AS frequency
-        FROM purchases p LEFT JOIN returns r USING (customer)
+                    ELSE o.occasions / date_diff('day', p.first_purchase, p.last_purchase) END AS frequency
+        FROM purchases p JOIN occasions o USING (customer)
         ORDER BY p.customer
     """).df().set_index("customer")
 
@@ -459,14 +488,24 @@ def rfm_features(con: duckdb.DuckDBPyConnection, tx: str) -> pd.DataFrame:
     Quintile scores and the named RFM segments come from
     :func:`segmint.recipes.rfm.rfm_segments` applied to this table.
     """
+    # Occasions counted in two steps, as in insiders_features (spillable).
     return con.execute(f"""
-        WITH last_day AS (SELECT max(CAST(date AS DATE)) AS d FROM {tx})
-        SELECT customer,
-               CAST(date_diff('day', max(CAST(date AS DATE)), (SELECT d FROM last_day)) AS DOUBLE)
+        WITH last_day AS (SELECT max(CAST(date AS DATE)) AS d FROM {tx}),
+        purchases AS (
+            SELECT customer, max(CAST(date AS DATE)) AS last_purchase, sum(line_total) AS monetary
+            FROM {tx} WHERE NOT is_return GROUP BY customer
+        ),
+        occasions AS (
+            SELECT customer, count(occasion) AS occasions
+            FROM (SELECT customer, occasion FROM {tx} WHERE NOT is_return GROUP BY customer, occasion)
+            GROUP BY customer
+        )
+        SELECT p.customer,
+               CAST(date_diff('day', p.last_purchase, (SELECT d FROM last_day)) AS DOUBLE)
                    AS recency_days,
-               CAST(count(DISTINCT occasion) AS DOUBLE) AS frequency,
-               CAST(sum(line_total) AS DOUBLE) AS monetary
-        FROM {tx} WHERE NOT is_return GROUP BY customer ORDER BY customer
+               CAST(o.occasions AS DOUBLE) AS frequency,
+               CAST(p.monetary AS DOUBLE) AS monetary
+        FROM purchases p JOIN occasions o USING (customer) ORDER BY p.customer
     """).df().set_index("customer")
 
 
@@ -608,17 +647,71 @@ def customer_table(tx: pd.DataFrame, features: str = "insiders", cleaning: Clean
         _drop(con, temp)
         if own:
             con.close()
+    return _customer_table(table, fs, notes, _record(tx), len(tx), cluster_revenue)
+
+
+def scanned_customer_table(source: SourceSpec, features: str = "insiders",
+                           cleaning: CleaningSpec | None = None, *, cluster_revenue: bool = False,
+                           con: duckdb.DuckDBPyConnection | None = None) -> CustomerTable:
+    """:func:`customer_table` of the lines in ``source``'s files, computed where they lie.
+
+    DuckDB reads the Parquet file or glob (or the CSV glob) itself: the lines are typed,
+    checked, counted and cleaned in SQL and never loaded into Python; only the customer table
+    comes back. The result equals ``customer_table(read_source(source, ...), ...)``: the same
+    customers and values, the same ``source`` record (``dropped`` counts per reason, ``rows``),
+    the same errors.
+
+    Parameters
+    ----------
+    source : SourceSpec
+        A source :func:`segmint.recipes._scan.scan_format` accepts.
+    features, cleaning, cluster_revenue
+        As for :func:`customer_table`.
+    con : duckdb.DuckDBPyConnection, optional
+        Connection to compute on (its memory limit, spill folder and threads apply, see
+        :func:`segmint.recipes._scan.configure`); a fresh in-memory one by default.
+
+    Returns
+    -------
+    CustomerTable
+        As :func:`customer_table`; ``source`` also holds ``files`` (how many were read).
+    """
+    from segmint.recipes._scan import scan_lines
+
+    fs = _feature_set(features)
+    cleaning = cleaning or CleaningSpec()
+    required, optional = required_roles(features, cleaning)
+    own = con is None
+    con = duckdb.connect() if con is None else con
+    temp: list[str] = []
+    try:
+        scan = scan_lines(con, source, required, optional, temp)
+        name, notes = _prepare_lines(con, scan.view, scan.columns, fs, cleaning, temp,
+                                     record=scan.record, lines=scan.lines,
+                                     counts=(scan.lines, scan.with_customer), materialize=False)
+        table = fs.fn(con, name)
+    finally:
+        _drop(con, temp)
+        if own:
+            con.close()
+    return _customer_table(table, fs, notes, scan.record, scan.lines, cluster_revenue)
+
+
+def _customer_table(table: pd.DataFrame, fs: FeatureSet, notes: list[str], record: dict[str, Any],
+                    lines: int, cluster_revenue: bool) -> CustomerTable:
+    # The feature set's frame, typed and checked, as a CustomerTable.
+    features = fs.name
     table.index = table.index.astype("string")
     table.index.name = "customer"
     table = table.astype("float64")
     if table.empty:
         raise InputError(f"feature set {features!r} produced no customers (no purchase lines "
-                         f"with a customer?)", file=_where(tx))
+                         f"with a customer?)", file=_where(record))
     finite = np.isfinite(table.to_numpy(dtype="float64")).all(axis=0)
     if not finite.all():
         bad = table.columns[~finite].tolist()
         raise InputError(f"feature set {features!r} produced non-finite values in {bad}",
-                         file=_where(tx), column=bad[0])
+                         file=_where(record), column=bad[0])
     feature_cols = [c for c in table.columns if c != fs.revenue or fs.revenue_is_feature]
     if cluster_revenue and fs.revenue is not None and fs.revenue not in feature_cols:
         feature_cols.append(fs.revenue)
@@ -626,5 +719,5 @@ def customer_table(tx: pd.DataFrame, features: str = "insiders", cleaning: Clean
     return CustomerTable(
         frame=table, types={c: "numeric" for c in table.columns}, features=feature_cols,
         revenue=fs.revenue, info=_feature_info(table, fs), notes=notes,
-        source=dict(tx.attrs.get("source", {})), lines=len(tx),
+        source=dict(record), lines=lines,
         schema={"recipe": "transactions", "features": fs.name})
