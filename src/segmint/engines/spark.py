@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["spark_session", "read_transactions", "customer_frame", "customer_table",
            "collect_customers",
-           "scaled_features", "kmeans_solutions", "davies_bouldin", "SparkCustomers",
+           "scaled_features", "kmeans_solutions", "cluster_measures", "SparkCustomers",
            "SparkKMeans", "SPARK_FEATURE_SETS"]
 
 log = logging.getLogger(__name__)
@@ -720,10 +720,15 @@ class SparkKMeans:
     inertia : float
         Sum of squared distances to the nearest centre (MLlib's training cost).
     silhouette : float
-        MLlib's ClusteringEvaluator silhouette, squared Euclidean distance (scikit-learn's
-        ``silhouette_score(X, labels, metric="sqeuclidean")``).
-    davies_bouldin : float
-        :func:`davies_bouldin`.
+        The Euclidean silhouette the local engine's leaderboard reports: scikit-learn's, on a
+        seeded sample of at most ``silhouette_sample`` customers (all of them up to that).
+    silhouette_sample : int
+        Customers the silhouette was measured on.
+    silhouette_squared : float
+        MLlib's ClusteringEvaluator silhouette over every customer, squared Euclidean
+        distance (scikit-learn's ``silhouette_score(X, labels, metric="sqeuclidean")``).
+    davies_bouldin, calinski_harabasz : float
+        From Spark aggregates (:func:`cluster_measures`).
     seconds : float
         Fit + metrics.
     model : pyspark.ml.clustering.KMeansModel
@@ -735,18 +740,22 @@ class SparkKMeans:
     sizes: np.ndarray
     inertia: float
     silhouette: float
+    silhouette_sample: int
+    silhouette_squared: float
     davies_bouldin: float
+    calinski_harabasz: float
     seconds: float
     model: Any = None
 
 
-def davies_bouldin(predictions: DataFrame, features: list[str],
-                   prediction: str = "prediction") -> float:
-    """Davies-Bouldin index from Spark aggregates, as scikit-learn's ``davies_bouldin_score``.
+def cluster_measures(predictions: DataFrame, features: list[str],
+                     prediction: str = "prediction") -> dict[str, Any]:
+    """Davies-Bouldin and Calinski-Harabasz from Spark aggregates, as scikit-learn's
+    ``davies_bouldin_score`` and ``calinski_harabasz_score``.
 
-    Two passes over the rows: each segment's centroid (mean), then each segment's mean
-    Euclidean distance to its centroid (the centroids joined in as a broadcast table); the
-    index is computed on the driver from those k rows.
+    Two passes over the rows: each segment's centroid (mean) and size, then each segment's
+    mean Euclidean distance and summed squared distance to its centroid (the centroids joined
+    in as a broadcast table). The indices are computed on the driver from those k rows.
 
     Parameters
     ----------
@@ -757,36 +766,76 @@ def davies_bouldin(predictions: DataFrame, features: list[str],
 
     Returns
     -------
-    float
+    dict
+        ``davies_bouldin``, ``calinski_harabasz``, ``inertia`` (squared distances to the
+        segments' means), ``sizes`` (segment -> customers).
     """
     from pyspark.sql import functions as F
 
     centroids = predictions.groupBy(prediction).agg(
+        F.count(F.lit(1)).alias("_n"),
         *(F.avg(_quoted(f)).alias(f"_c{i}") for i, f in enumerate(features)))
     squares = [(F.col(_quoted(f)) - F.col(f"_c{i}")) ** 2 for i, f in enumerate(features)]
     total = squares[0]
     for square in squares[1:]:
         total = total + square
-    distance = F.sqrt(total)
     rows = (predictions.join(F.broadcast(centroids), prediction)
             .groupBy(prediction)
-            .agg(F.avg(distance).alias("_spread"),
+            .agg(F.avg(F.sqrt(total)).alias("_spread"), F.sum(total).alias("_within"),
+                 F.first("_n").alias("_n"),
                  *(F.first(f"_c{i}").alias(f"_c{i}") for i in range(len(features))))
             .orderBy(prediction).collect())
     spread = np.array([r["_spread"] for r in rows], dtype="float64")
+    within = np.array([r["_within"] for r in rows], dtype="float64")
+    sizes = np.array([r["_n"] for r in rows], dtype="int64")
     centres = np.array([[r[f"_c{i}"] for i in range(len(features))] for r in rows],
                        dtype="float64")
+    k, n = len(rows), int(sizes.sum())
+    out: dict[str, Any] = {"sizes": {int(r[prediction]): int(r["_n"]) for r in rows},
+                           "inertia": float(within.sum()), "davies_bouldin": float("nan"),
+                           "calinski_harabasz": float("nan")}
+    if not 2 <= k < n:
+        return out
     # scikit-learn's davies_bouldin_score from here on
     between = np.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
     if np.allclose(spread, 0) or np.allclose(between, 0):
-        return 0.0
-    between[between == 0] = np.inf
-    combined = spread[:, None] + spread[None, :]
-    return float(np.mean(np.max(combined / between, axis=1)))
+        out["davies_bouldin"] = 0.0
+    else:
+        between[between == 0] = np.inf
+        combined = spread[:, None] + spread[None, :]
+        out["davies_bouldin"] = float(np.mean(np.max(combined / between, axis=1)))
+    # ... and its calinski_harabasz_score: between- over within-segment dispersion
+    mean = (centres * sizes[:, None]).sum(axis=0) / n
+    dispersion_between = float((sizes * ((centres - mean) ** 2).sum(axis=1)).sum())
+    dispersion_within = float(within.sum())
+    out["calinski_harabasz"] = 1.0 if dispersion_within == 0 else \
+        dispersion_between * (n - k) / (dispersion_within * (k - 1))
+    return out
+
+
+def _sampled_silhouette(predicted: DataFrame, features: list[str], n: int, sample: int,
+                        seed: int) -> tuple[float, int]:
+    """The Euclidean silhouette the local engine reports (scikit-learn's, on at most ``sample``
+    rows): only that seeded sample is collected."""
+    from sklearn.metrics import silhouette_score
+
+    rows = predicted.select(*(_quoted(f) for f in features), "prediction")
+    if n > sample:  # Bernoulli sampling a little above the target, then cut to it
+        rows = rows.sample(fraction=min(1.0, 1.1 * sample / n), seed=seed).limit(sample)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas",
+                                FutureWarning)
+        collected = cast(pd.DataFrame, rows.toPandas())
+    labels = collected["prediction"].to_numpy()
+    if not 2 <= np.unique(labels).size < len(labels):
+        return float("nan"), 0
+    X = collected[features].to_numpy(dtype="float64")
+    return float(silhouette_score(X, labels)), len(labels)
 
 
 def kmeans_solutions(scaled: DataFrame, features: list[str], ks: list[int], *, seed: int = 0,
-                     n_init: int = 4, max_iter: int = 300, tol: float = 1e-4) -> list[SparkKMeans]:
+                     n_init: int = 4, max_iter: int = 300, tol: float = 1e-4,
+                     silhouette_sample: int = 20_000) -> list[SparkKMeans]:
     """MLlib k-means (k-means|| initialisation, seeded) for each k, measured in Spark.
 
     One MLlib run can stop in a poor local optimum (on Online Retail's insiders features at
@@ -806,6 +855,9 @@ def kmeans_solutions(scaled: DataFrame, features: list[str], ks: list[int], *, s
     n_init : int
         Runs per k; the one with the least training cost is kept.
     max_iter, tol : MLlib's maxIter and tol.
+    silhouette_sample : int
+        At most this many customers are collected for the Euclidean silhouette (as the local
+        engine's ``solution_metrics``); every other measure is a Spark aggregate.
 
     Returns
     -------
@@ -832,17 +884,22 @@ def kmeans_solutions(scaled: DataFrame, features: list[str], ks: list[int], *, s
                 runs = list(pool.map(lambda estimator: estimator.fit(data), estimators))
             model = min(runs, key=lambda m: m.summary.trainingCost)
             predicted = model.transform(data)
-            silhouette = float(evaluator.evaluate(predicted))
-            db = davies_bouldin(predicted, features)
+            squared = float(evaluator.evaluate(predicted))
+            measures = cluster_measures(predicted, features)
             summary = model.summary
+            silhouette, measured = _sampled_silhouette(
+                predicted, features, int(sum(summary.clusterSizes)), silhouette_sample, seed)
             out.append(SparkKMeans(
                 k=k, predictions=predicted.select("customer", "prediction"),
                 centers=np.array(model.clusterCenters(), dtype="float64"),
                 sizes=np.array(summary.clusterSizes, dtype="int64"),
-                inertia=float(summary.trainingCost), silhouette=silhouette, davies_bouldin=db,
+                inertia=float(summary.trainingCost), silhouette=silhouette,
+                silhouette_sample=measured, silhouette_squared=squared,
+                davies_bouldin=measures["davies_bouldin"],
+                calinski_harabasz=measures["calinski_harabasz"],
                 seconds=time.perf_counter() - t0, model=model))
-            log.info("spark k-means k=%d: silhouette (squared) %.4f, Davies-Bouldin %.4f", k,
-                     silhouette, db)
+            log.info("spark k-means k=%d: silhouette %.4f, Davies-Bouldin %.4f", k, silhouette,
+                     measures["davies_bouldin"])
     finally:
         data.unpersist()
     return out
