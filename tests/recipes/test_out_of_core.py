@@ -214,3 +214,18 @@ def test_a_small_memory_limit_spills_and_gives_the_same_table(tmp_path):
     unlimited = build_customers(_spec(str(path), "rfm"))
     pd.testing.assert_frame_equal(limited.frame, unlimited.frame, check_exact=False, rtol=1e-12)
     assert len(limited.frame) > 900_000
+
+
+@pytest.mark.parametrize("ids", [[5.0, 40.0, 300.0, 12.0, np.nan, 7.0],  # grouped as numbers
+                                 [5, 40, 300, 12, 9, 7],
+                                 [2.0**60, 40.0, 300.0, 12.0, np.nan, 7.0]])  # too big: as text
+def test_ids_of_any_width_come_back_as_text_in_text_order(tmp_path, ids):
+    path = tmp_path / "ids.parquet"
+    pd.DataFrame({"CustomerID": ids, "InvoiceNo": list("abcdef"),
+                  "InvoiceDate": pd.to_datetime(["2011-01-0" + str(d) for d in range(1, 7)]),
+                  "Amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}).to_parquet(path, index=False)
+    got = build_customers(_spec(str(path), "rfm"))
+    want = _in_memory(SourceSpec(path=str(path)), "rfm")
+    pd.testing.assert_frame_equal(got.frame, want.frame)
+    assert got.frame.index.tolist()[:3] == ["12", "300", "40"] or ids[0] == 2.0**60
+    assert got.frame.loc["300", "monetary"] == 3.0

@@ -65,6 +65,10 @@ class ScannedLines:
     lines: int
     with_customer: int
     record: dict[str, Any] = field(default_factory=dict)
+    #: The view's customer column holds the ids as BIGINT (a whole-number id column), not text:
+    #: grouping on it is about twice as fast. Its text is ``CAST(customer AS VARCHAR)``, and
+    #: text order is what the in-memory path's ORDER BY gives.
+    numeric_customer: bool = False
 
 
 def _is_glob(path: str) -> bool:
@@ -220,9 +224,11 @@ def _number_sql(column: str, kind: str) -> tuple[str, str | None]:
     """A numeric role's expression (DOUBLE, NULL for missing), and a condition true on a value
     that is no number, or None."""
     base = _base_type(kind)
-    if base in _INTEGER_TYPES or base in _FLOAT_TYPES or base.startswith("DECIMAL"):
+    if base in _INTEGER_TYPES:
+        return f"CAST({column} AS DOUBLE)", None
+    if base in _FLOAT_TYPES or base.startswith("DECIMAL"):
         number = f"CAST({column} AS DOUBLE)"
-        return f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END", None
+        return f"nullif({number}, 'NaN'::DOUBLE)", None
     if base != "VARCHAR":
         return "CAST(NULL AS DOUBLE)", f"{column} IS NOT NULL"
     text = f"trim({column}, {_literal(_WHITESPACE)})"
@@ -294,7 +300,8 @@ def _reasons(columns: list[str]) -> list[tuple[str, str]]:
 
 
 def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Sequence[str],
-               optional: Sequence[str], temp: list[str]) -> ScannedLines:
+               optional: Sequence[str], temp: list[str], *,
+               numeric_customer: bool = False) -> ScannedLines:
     """Map the roles of ``source``'s files and make a view of its valid lines on ``con``.
 
     The same roles, errors and counts as :func:`segmint.io.read_source`: a missing required
@@ -311,6 +318,9 @@ def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Seq
         Roles, as for ``read_source``.
     temp : list of str
         Names of the views made, for the caller to drop.
+    numeric_customer : bool
+        Keep a whole-number customer column as BIGINT in the view (see
+        :attr:`ScannedLines.numeric_customer`) when every id is below 2**53.
 
     Returns
     -------
@@ -346,12 +356,18 @@ def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Seq
     mapping = _map_roles(opened, source, roles, required)
     record: dict[str, Any] = {"file": where, "format": kind, "files": len(files)}
     typed, checks = [], []  # the role expressions; (what, condition, role) found wrong
+    key, key_check = None, -1  # the customer as BIGINT, when it may be; its check's place
     for role, header in mapping.items():
         column = _quote(header)
         if role in _TEXT_ROLES:
             expr, measure = _text_sql(column, types[header], role)
             if measure is not None:
                 checks.append(("an id or a name, not a measure", measure, role))
+                if role == "customer" and numeric_customer:
+                    number = f"CAST({column} AS DOUBLE)"
+                    key_check = len(checks)
+                    checks.append(("below 2**53", f"abs({number}) >= 9007199254740992", role))
+                    key = f"CAST(nullif({number}, 'NaN'::DOUBLE) AS BIGINT)"
         elif role in _NUMERIC_ROLES:
             expr, bad = _number_sql(column, types[header])
             if bad is not None:
@@ -384,6 +400,10 @@ def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Seq
     total, with_customer = int(row[0]), int(row[1])
     per_reason = [int(n) for n in row[2:2 + len(reasons)]]
     wrong = [int(n) for n in row[2 + len(reasons):]]
+    if key is not None:  # ids too large for a whole double stay text; the check is no error
+        if wrong[key_check]:
+            key = None
+        del checks[key_check], wrong[key_check]
     for (expected, cond, role), n in zip(checks, wrong, strict=True):
         if n:
             raise _first_wrong(con, reader, cond, role, mapping[role], expected, n, where)
@@ -407,14 +427,19 @@ def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Seq
                     "stop at the first)", where, invalid, total,
                     ", ".join(f"{r} {n:,}" for r, n in dropped.items()))
     view = f"segmint_lines_{uuid.uuid4().hex[:12]}"
-    con.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(columns)} FROM {raw} "
-                f"WHERE invalid_reason IS NULL")
+    if key is not None:
+        typed[columns.index("customer")] = f"{key} AS customer"
+    lines = f"(SELECT {', '.join(typed)} FROM {reader})"
+    if invalid:  # the reasons are evaluated again only when some line has one
+        lines = f"(SELECT * FROM {lines} WHERE ({reason}) IS NULL)"
+    con.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(columns)} FROM {lines}")
     temp.append(view)
     record.update({"sha256": _fingerprint(files), "rows": total - invalid,
                    "columns": dict(mapping), "headers": headers, "dropped": dropped})
     log.info("scanned %d lines from %d file(s) at %s", total, len(files), where)
     return ScannedLines(view=view, columns=columns, lines=total - invalid,
-                        with_customer=with_customer, record=record)
+                        with_customer=with_customer, record=record,
+                        numeric_customer=key is not None)
 
 
 def _first_wrong(con: duckdb.DuckDBPyConnection, reader: str, condition: str, role: str,

@@ -685,7 +685,9 @@ def scanned_customer_table(source: SourceSpec, features: str = "insiders",
     con = duckdb.connect() if con is None else con
     temp: list[str] = []
     try:
-        scan = scan_lines(con, source, required, optional, temp)
+        # Ids as numbers while grouping, unless a cleaning step compares them as text.
+        scan = scan_lines(con, source, required, optional, temp, numeric_customer=not (
+            cleaning.impute_customer or cleaning.drop_customers))
         name, notes = _prepare_lines(con, scan.view, scan.columns, fs, cleaning, temp,
                                      record=scan.record, lines=scan.lines,
                                      counts=(scan.lines, scan.with_customer), materialize=False)
@@ -694,6 +696,9 @@ def scanned_customer_table(source: SourceSpec, features: str = "insiders",
         _drop(con, temp)
         if own:
             con.close()
+    if scan.numeric_customer:  # ordered as text, as ORDER BY on the text ids orders them
+        table.index = table.index.astype("int64").astype("string")
+        table = table.sort_index()
     return _customer_table(table, fs, notes, scan.record, scan.lines, cluster_revenue)
 
 
