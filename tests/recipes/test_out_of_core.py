@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from segmint._threads import threads
-from segmint.errors import InputError
+from segmint.errors import InputError, SpecError
 from segmint.io import read_source
 from segmint.recipes import build_customers
 from segmint.recipes.transactions import customer_table, required_roles
@@ -214,6 +214,10 @@ def test_a_small_memory_limit_spills_and_gives_the_same_table(tmp_path):
     unlimited = build_customers(_spec(str(path), "rfm"))
     pd.testing.assert_frame_equal(limited.frame, unlimited.frame, check_exact=False, rtol=1e-12)
     assert len(limited.frame) > 900_000
+    # a limit too small to work in at all is the user's setting to change, not a bug
+    with pytest.raises(SpecError, match="out of memory computing feature set 'rfm' "
+                                        r"\(engine.memory_limit: 10MB"):
+        build_customers(_spec(str(path), "rfm", memory_limit="10MB", temp_directory=str(spill)))
 
 
 @pytest.mark.parametrize("ids", [[5.0, 40.0, 300.0, 12.0, np.nan, 7.0],  # grouped as numbers

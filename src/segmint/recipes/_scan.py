@@ -335,6 +335,10 @@ def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Seq
     if kind == "csv" and source.decimal == ",":
         raise InputError("a CSV glob is read by DuckDB with '.' as the decimal mark; "
                          "source.decimal: ',' needs one file (source.path)", file=where)
+    if kind == "parquet" and not source.header:
+        raise InputError("'header: false' is for delimited text files (csv, tsv, whitespace); a "
+                         "parquet file names its columns ('names' can still rename them)",
+                         file=where)
     roles = _check_roles(required, optional)
     files = _files(source)
     reader = _reader_sql(source, kind, files)
@@ -394,6 +398,8 @@ def scan_lines(con: duckdb.DuckDBPyConnection, source: SourceSpec, required: Seq
     try:
         row = con.execute(f"SELECT count(*), {customer}{''.join(', ' + c for c in counts)} "
                           f"FROM {raw}").fetchone()
+    except duckdb.OutOfMemoryException:
+        raise  # the engine's memory limit, not the file (build_customers says which setting)
     except duckdb.Error as exc:
         raise InputError(f"cannot be read ({type(exc).__name__}: {exc})", file=where) from None
     assert row is not None
