@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 #: customers drawn per projection at most (a seeded sample beyond)
 MAX_POINTS = 5_000
+#: kaleido batches a PNG export is tried in, for the figures a batch left out
+_PNG_ATTEMPTS = 3
 #: customers whose silhouette is computed and drawn at most (a seeded sample beyond)
 SILHOUETTE_ROWS = 3_000
 # manifest keys the header leaves out: shown elsewhere on the page, or too long to read
@@ -148,19 +150,25 @@ def write_pngs(run: str | Path, folder: str | Path, *, scale: float = 2.0,
     paths = [out / f"{div_id}.png" for div_id in figures]
     if not figures:
         return []
-    try:
-        kaleido.write_fig_from_object_sync(
-            [{"fig": figure, "path": str(path), "opts": {"scale": scale, "format": "png"}}
-             for figure, path in zip(figures.values(), paths, strict=True)])
-    except Exception as exc:  # no browser, a browser that would not start
-        raise SegmintError(f"kaleido could not draw the figures ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); it needs Debian's "
-                           f"chromium (apt-get install chromium)", file=str(out)) from None
-    missing = [path.name for path in paths if not path.is_file()]
-    if missing:  # kaleido reports some failures only in its log
-        raise SegmintError(f"kaleido wrote {len(paths) - len(missing)} of {len(paths)} figures; "
-                           f"not {', '.join(missing)}", file=str(out))
-    return paths
+    pending = list(zip(figures.values(), paths, strict=True))
+    for _ in range(_PNG_ATTEMPTS):
+        try:
+            kaleido.write_fig_from_object_sync(
+                [{"fig": figure, "path": str(path), "opts": {"scale": scale, "format": "png"}}
+                 for figure, path in pending])
+        except Exception as exc:  # no browser, a browser that would not start
+            raise SegmintError(f"kaleido could not draw the figures ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}); it needs "
+                               f"Debian's chromium (apt-get install chromium)",
+                               file=str(out)) from None
+        # kaleido reports a figure it failed to draw only in its log (seen on a loaded machine:
+        # the first figure of a batch, while the browser was still starting): draw those again
+        pending = [(figure, path) for figure, path in pending if not path.is_file()]
+        if not pending:
+            return paths
+    raise SegmintError(f"kaleido wrote {len(paths) - len(pending)} of {len(paths)} figures in "
+                       f"{_PNG_ATTEMPTS} attempts; not {', '.join(p.name for _, p in pending)}",
+                       file=str(out))
 
 
 # ---------------------------------------------------------------- reading the folder
