@@ -84,6 +84,8 @@ def build_report(run: str | Path, *, max_points: int = MAX_POINTS,
     if recommended is not None:
         profile = _table(L.solution_dir(folder, recommended) / L.PROFILE, "the solution's profile")
     header = {k: v for k, v in manifest.items() if k not in _NOT_IN_HEADER}
+    # the recommended solution's labels, read once for the silhouette plot and the outliers
+    labels = None if recommended is None else _labels(folder, manifest, recommended)
     return render_report(
         title=f"segmint run {manifest.get('run_id', folder.name)}",
         manifest={**header, "knee": {"k": knee}},
@@ -95,8 +97,8 @@ def build_report(run: str | Path, *, max_points: int = MAX_POINTS,
         notes=list(manifest.get("notes") or []),
         projections=_projections(folder, manifest, max_points, seed),
         explanation=_explanation(folder, recommended),
-        silhouette=_silhouette(folder, manifest, recommended, silhouette_rows, seed),
-        outliers=_outliers(folder, manifest, recommended),
+        silhouette=_silhouette(folder, manifest, labels, silhouette_rows, seed),
+        outliers=_outliers(folder, manifest, labels),
         migration=_migration(folder),
     )
 
@@ -277,26 +279,24 @@ def _labels(folder: Path, manifest: dict[str, Any], solution: str) -> pd.Series 
                      index=frame["customer"].astype("string"))
 
 
-def _silhouette(folder: Path, manifest: dict[str, Any], recommended: str | None, rows: int,
+def _silhouette(folder: Path, manifest: dict[str, Any], labels: pd.Series | None, rows: int,
                 seed: int) -> dict[str, Any] | None:
     """Each sampled customer's silhouette in the space the recommended solution was fit in
-    (``prepared.parquet``, the clustered customers; outliers and noise are left out)."""
+    (``prepared.parquet``, the clustered customers; outliers and noise are left out);
+    ``labels``: the recommended solution's (:func:`_labels`)."""
     from sklearn.metrics import silhouette_samples
 
-    if recommended is None:
+    if labels is None:
         return None
     prepared = _table(folder / L.PREPARED, "the prepared matrix")
     if prepared is None or "customer" not in prepared.columns:
-        return None
-    labels = _labels(folder, manifest, recommended)
-    if labels is None:
         return None
     ids = prepared["customer"].astype("string")
     segment = labels.reindex(ids.to_numpy())
     if segment.isna().any():
         missing = ids[segment.isna().to_numpy()].iloc[0]
         raise ModelError(f"the prepared matrix has customer {missing!r}, which the labels of "
-                         f"{recommended!r} do not", file=str(folder / L.PREPARED))
+                         f"{manifest.get('recommended')!r} do not", file=str(folder / L.PREPARED))
     segment_values = segment.to_numpy(dtype=np.int64)
     clustered = segment_values >= 0
     X = prepared.drop(columns="customer").to_numpy(dtype=np.float64)[clustered]
@@ -310,14 +310,13 @@ def _silhouette(folder: Path, manifest: dict[str, Any], recommended: str | None,
             "representation": manifest.get("prepared_representation")}
 
 
-def _outliers(folder: Path, manifest: dict[str, Any], recommended: str | None) -> pd.DataFrame | None:
-    """The customers the run set apart (segment -1 of the recommended solution, when an
-    outlier rule flagged some), most unusual first: the largest distance from the median
-    customer on any numeric feature, in interquartile ranges."""
+def _outliers(folder: Path, manifest: dict[str, Any], labels: pd.Series | None) -> pd.DataFrame | None:
+    """The customers the run set apart (segment -1 of the recommended solution's ``labels``,
+    when an outlier rule flagged some), most unusual first: the largest distance from the
+    median customer on any numeric feature, in interquartile ranges."""
     rule = manifest.get("outliers")
-    if recommended is None or not isinstance(rule, dict) or not rule.get("count"):
+    if not isinstance(rule, dict) or not rule.get("count"):
         return None
-    labels = _labels(folder, manifest, recommended)
     customers = _table(folder / L.CUSTOMERS, "the customer table")
     if labels is None or customers is None or "customer" not in customers.columns:
         return None

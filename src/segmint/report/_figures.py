@@ -196,6 +196,7 @@ def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
     >>> figure.data[1].text  # each text in its own column: age is the second
     (['', '×1.3'], ['', '×0.7'])
     """
+    import pandas as pd
     import plotly.graph_objects as go
 
     from segmint.explain import good_direction
@@ -234,8 +235,8 @@ def profile_heatmap(profile: pd.DataFrame, features: Sequence[str],
                 z_row.append(float(np.clip(value, -_LIFT_RANGE, _LIFT_RANGE)))
                 level = row.get(f"top_{feature}")
                 said = f"×{float(lift):.1f}"
-                text_row.append(f"{level} {said}" if level is not None and level == level
-                                and f"top_{feature}" in profile.columns else said)
+                categorical = f"top_{feature}" in profile.columns and pd.notna(level)
+                text_row.append(f"{level} {said}" if categorical else said)
             z.append(z_row)
             text.append(text_row)
         return z, text

@@ -403,10 +403,7 @@ def _summary_html(manifest: Mapping[str, Any], leaderboard: pd.DataFrame,
     ways = len(leaderboard)
     said.append(f"{what} were segmented {ways:,} way{'s' if ways != 1 else ''}.")
     if recommended is not None:
-        rows = leaderboard.loc[leaderboard["solution"] == recommended]
-        words = str(rows["description"].iloc[0]) if "description" in leaderboard.columns \
-            and len(rows) and not _is_missing(rows["description"].iloc[0]) else recommended
-        said.append(f"The recommended segmentation is {words}"
+        said.append(f"The recommended segmentation is {_words(leaderboard, recommended)}"
                     + (f", because {_lower_first(reasons[0])}" if reasons else "") + ".")
     else:
         said.append("No segmentation is recommended"
